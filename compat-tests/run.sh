@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the compat suite against a freshly built dynarock (release build, in-memory storage on a
+# free loopback port), or against any endpoint given with --url (pytest arguments pass through).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+
+if printf '%s\n' "$@" | grep -q -- '^--url'; then
+  exec python3 -m pytest "$here" "$@"
+fi
+
+cargo build --release --manifest-path "$root/Cargo.toml" --bin dynarock
+target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log=$(mktemp)
+"$target_dir/release/dynarock" serve --in-memory --port "$port" --log-level warn >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
+
+for _ in $(seq 1 100); do
+  if curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1; then break; fi
+  if ! kill -0 $server 2>/dev/null; then cat "$log"; exit 1; fi
+  sleep 0.1
+done
+
+python3 -m pytest "$here" --url "http://127.0.0.1:$port" "$@"

@@ -1,0 +1,147 @@
+"""The HTTP + JSON 1.0 protocol itself: headers, errors, auth, body handling."""
+
+import gzip
+import json
+import zlib
+
+import pytest
+import requests
+
+from util import Raw, crc32_ok, error_of
+
+
+@pytest.fixture(scope="module")
+def raw(url):
+    return Raw(url)
+
+
+def test_every_response_has_request_id_and_crc32(raw, table_s):
+    for op, body in [("ListTables", {}), ("GetItem", {"TableName": table_s, "Key": {"p": {"S": "x"}}}),
+                     ("DescribeTable", {"TableName": "compat_does_not_exist"})]:
+        r = raw.post(op, body)
+        assert r.headers["x-amzn-RequestId"]
+        assert crc32_ok(r)
+
+
+def test_request_ids_are_unique(raw):
+    ids = {raw.post("ListTables", {}).headers["x-amzn-RequestId"] for _ in range(5)}
+    assert len(ids) == 5
+
+
+def test_content_type_is_echoed(raw):
+    r = raw.post("ListTables", {}, content_type="application/json")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("application/json")
+    r = raw.post("ListTables", {})
+    assert r.headers["Content-Type"].startswith("application/x-amz-json-1.0")
+
+
+def test_unknown_operation(raw):
+    status, body = raw.call("NoSuchOperation", {})
+    assert status == 400
+    assert body["__type"] == "com.amazon.coral.service#UnknownOperationException"
+    status, body = raw.call("ListTables", {}, target_prefix="DynamoDB_20111205.")
+    assert error_of(body)[0] == "UnknownOperationException"
+
+
+def test_missing_target_is_unknown_operation(raw):
+    status, body = raw.call("", {})
+    assert status == 400
+    assert error_of(body)[0] == "UnknownOperationException"
+
+
+def test_missing_authentication(raw):
+    status, body = raw.call("ListTables", {}, sign=False)
+    assert status == 400
+    assert body["__type"] == "com.amazon.coral.service#MissingAuthenticationTokenException"
+    assert body["message"] == "Request is missing Authentication Token"
+
+
+def test_incomplete_signature(raw, url):
+    headers = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.ListTables",
+               "Authorization": "AWS4-HMAC-SHA256 Signature=abc"}
+    r = requests.post(url, data=b"{}", headers=headers, timeout=10)
+    assert r.status_code == 400
+    code, message = error_of(r.json())
+    assert code == "IncompleteSignatureException"
+    assert "Authorization header requires 'Credential' parameter." in message
+    assert r.json()["__type"] == "com.amazon.coral.service#IncompleteSignatureException"
+
+
+def test_malformed_json(raw):
+    status, body = raw.call("ListTables", b"{not json")
+    assert status == 400
+    assert body["__type"] == "com.amazon.coral.service#SerializationException"
+
+
+def test_number_sent_as_json_number_is_a_serialization_error(raw, table_s):
+    status, body = raw.call("PutItem", {"TableName": table_s, "Item": {"p": {"S": "a"}, "n": {"N": 123}}})
+    assert status == 400
+    assert body["__type"] == "com.amazon.coral.service#SerializationException"
+    # SerializationException spells its message member with a capital M.
+    assert body["Message"] == "NUMBER_VALUE cannot be converted to String"
+
+
+def test_wrong_member_types_are_serialization_errors(raw, table_s):
+    cases = [
+        ({"TableName": 5}, "NUMBER_VALUE cannot be converted to String"),
+        ({"TableName": True}, "TRUE_VALUE cannot be converted to String"),
+        ({"TableName": {}}, "Start of structure or map found where not expected"),
+        ({"TableName": ["x"]}, "Unrecognized collection type class java.lang.String"),
+    ]
+    for body, message in cases:
+        status, resp = raw.call("DescribeTable", body)
+        assert status == 400
+        assert error_of(resp) == ("SerializationException", message), body
+    status, resp = raw.call("ListTables", {"Limit": "5"})
+    assert error_of(resp) == ("SerializationException", "STRING_VALUE cannot be converted to Integer")
+
+
+def test_validation_errors_are_aggregated(raw):
+    status, body = raw.call("DescribeTable", {})
+    assert status == 400
+    assert body["__type"] == "com.amazon.coral.validate#ValidationException"
+    assert body["message"] == ("1 validation error detected: Value null at 'tableName' failed to satisfy "
+                               "constraint: Member must not be null")
+    status, body = raw.call("ListTables", {"Limit": 0, "ExclusiveStartTableName": "a;"})
+    assert body["message"] == (
+        "3 validation errors detected: "
+        "Value 'a;' at 'exclusiveStartTableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; "
+        "Value 'a;' at 'exclusiveStartTableName' failed to satisfy constraint: Member must have length greater than or equal to 3; "
+        "Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1")
+
+
+def test_gzip_request_body(raw, url, table_s):
+    body = json.dumps({"TableName": table_s, "Item": {"p": {"S": "gz"}, "v": {"S": "zipped"}}}).encode()
+    packed = gzip.compress(body)
+    headers = raw.headers("DynamoDB_20120810.PutItem", packed, extra={"Content-Encoding": "gzip"})
+    r = requests.post(url, data=packed, headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+    status, got = raw.call("GetItem", {"TableName": table_s, "Key": {"p": {"S": "gz"}}, "ConsistentRead": True})
+    assert got["Item"]["v"] == {"S": "zipped"}
+
+
+def test_wrong_content_type_is_not_the_json_protocol(raw, url):
+    headers = raw.headers("DynamoDB_20120810.ListTables", b"{}", content_type="text/plain")
+    r = requests.post(url, data=b"{}", headers=headers, timeout=10)
+    assert r.status_code == 404
+    assert b"UnknownOperationException" in r.content
+
+
+def test_health_check(url):
+    r = requests.get(url, timeout=10)
+    assert r.status_code == 200
+    assert r.text.startswith("healthy: dynamodb.")
+
+
+def test_request_over_16mb_is_refused(raw, url):
+    body = b'{"TableName": "' + b"x" * (16 * 1024 * 1024 + 10) + b'"}'
+    headers = raw.headers("DynamoDB_20120810.DescribeTable", body)
+    r = requests.post(url, data=body, headers=headers, timeout=60)
+    assert r.status_code == 413
+
+
+def test_crc32_matches_error_bodies_too(raw):
+    r = raw.post("DescribeTable", {})
+    assert r.status_code == 400
+    assert int(r.headers["x-amz-crc32"]) == zlib.crc32(r.content)

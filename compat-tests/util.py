@@ -1,0 +1,100 @@
+"""Helpers shared by the compat tests."""
+
+import contextlib
+import json
+import random
+import string
+import time
+import zlib
+
+import botocore.session
+import pytest
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+PREFIX = "compat_"
+
+
+def random_string(n=10):
+    return "".join(random.choice(string.ascii_letters + string.digits) for _ in range(n))
+
+
+def random_table_name():
+    return PREFIX + random_string(16)
+
+
+def create_table(client, name, key_schema, attribute_definitions, **extra):
+    extra.setdefault("BillingMode", "PAY_PER_REQUEST")
+    client.create_table(TableName=name, KeySchema=key_schema,
+                        AttributeDefinitions=attribute_definitions, **extra)
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    return name
+
+
+def delete_table(client, name):
+    try:
+        client.delete_table(TableName=name)
+    except ClientError as e:
+        if e.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+
+
+@contextlib.contextmanager
+def expect_error(code, message=None, match=None):
+    """pytest.raises for a ClientError with this exact code (and message, if given)."""
+    with pytest.raises(ClientError) as info:
+        yield info
+    err = info.value.response["Error"]
+    assert err["Code"] == code, err
+    if message is not None:
+        assert err["Message"] == message, err
+    if match is not None:
+        assert match in err["Message"], err
+
+
+class Raw:
+    """Sends hand-made requests, to test what an SDK would refuse or normalise."""
+
+    def __init__(self, url, region="us-east-1"):
+        self.url = url
+        self.region = region
+        self.credentials = Credentials("testing", "testing")
+
+    def headers(self, target, body, content_type="application/x-amz-json-1.0", sign=True, extra=None):
+        req = AWSRequest(method="POST", url=self.url, data=body,
+                         headers={"Content-Type": content_type, "X-Amz-Target": target, **(extra or {})})
+        if sign:
+            SigV4Auth(self.credentials, "dynamodb", self.region).add_auth(req)
+        return dict(req.headers.items())
+
+    def post(self, op, body, target_prefix="DynamoDB_20120810.", **kw):
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        if isinstance(data, str):
+            data = data.encode()
+        headers = self.headers(target_prefix + op if op else "", data, **kw)
+        return requests.post(self.url, data=data, headers=headers, timeout=30)
+
+    def call(self, op, body, **kw):
+        """Posts and returns (status, json body)."""
+        r = self.post(op, body, **kw)
+        return r.status_code, (r.json() if r.content else None)
+
+
+def error_of(body):
+    return body["__type"].split("#")[-1], body.get("message", body.get("Message"))
+
+
+def crc32_ok(response):
+    return int(response.headers["x-amz-crc32"]) == zlib.crc32(response.content) & 0xFFFFFFFF
+
+
+def wait_until(predicate, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()

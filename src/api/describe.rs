@@ -1,0 +1,172 @@
+//! The `TableDescription` structure, as DescribeTable and the other table operations return it.
+
+use serde_json::{json, Map, Value};
+
+use super::Context;
+use crate::engine::catalog::{BillingMode, IndexMeta, Projection, TableMeta, Throughput};
+use crate::error::Result;
+use crate::model::schema::KeySchema;
+
+fn key_schema(k: &KeySchema) -> Value {
+    let mut v = vec![json!({"AttributeName": k.hash.name, "KeyType": "HASH"})];
+    if let Some(r) = &k.range {
+        v.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
+    }
+    Value::Array(v)
+}
+
+fn projection(p: &Projection) -> Value {
+    let mut v = json!({"ProjectionType": p.kind});
+    if !p.non_key_attributes.is_empty() {
+        v["NonKeyAttributes"] = json!(p.non_key_attributes);
+    }
+    v
+}
+
+fn throughput(t: &Throughput) -> Value {
+    let mut v = json!({
+        "NumberOfDecreasesToday": t.decreases_today,
+        "ReadCapacityUnits": t.read,
+        "WriteCapacityUnits": t.write,
+    });
+    if let Some(at) = t.last_increase {
+        v["LastIncreaseDateTime"] = json!(at);
+    }
+    if let Some(at) = t.last_decrease {
+        v["LastDecreaseDateTime"] = json!(at);
+    }
+    v
+}
+
+fn index(ctx: &Context<'_>, table: &TableMeta, i: &IndexMeta, global: bool) -> Result<Value> {
+    let usage = ctx.engine.usage(i.id)?;
+    let mut v = json!({
+        "IndexName": i.name,
+        "KeySchema": key_schema(&i.key_schema),
+        "Projection": projection(&i.projection),
+        "IndexSizeBytes": usage.bytes,
+        "ItemCount": usage.items,
+        "IndexArn": format!("{}/index/{}", table.arn(), i.name),
+    });
+    if global {
+        v["IndexStatus"] = json!("ACTIVE");
+        v["ProvisionedThroughput"] = throughput(&i.throughput.clone().unwrap_or_default());
+        if let Some(o) = &i.on_demand {
+            v["OnDemandThroughput"] = on_demand(o);
+        }
+    }
+    Ok(v)
+}
+
+fn on_demand(o: &crate::engine::catalog::OnDemandThroughput) -> Value {
+    let mut v = Map::new();
+    if let Some(r) = o.max_read {
+        v.insert("MaxReadRequestUnits".into(), json!(r));
+    }
+    if let Some(w) = o.max_write {
+        v.insert("MaxWriteRequestUnits".into(), json!(w));
+    }
+    Value::Object(v)
+}
+
+pub fn table_description(ctx: &Context<'_>, t: &TableMeta, status: &str) -> Result<Value> {
+    let usage = ctx.engine.usage(t.id)?;
+    let mut d = json!({
+        "AttributeDefinitions": t.attribute_definitions.iter()
+            .map(|(n, ty)| json!({"AttributeName": n, "AttributeType": ty}))
+            .collect::<Vec<_>>(),
+        "TableName": t.name,
+        "KeySchema": key_schema(&t.key_schema),
+        "TableStatus": status,
+        "CreationDateTime": t.created,
+        "ProvisionedThroughput": throughput(&t.throughput),
+        "TableSizeBytes": usage.bytes,
+        "ItemCount": usage.items,
+        "TableArn": t.arn(),
+        "TableId": t.uuid,
+        "DeletionProtectionEnabled": t.deletion_protection,
+    });
+    if t.billing_mode_given || t.billing_mode == BillingMode::PayPerRequest {
+        let mut summary = json!({"BillingMode": t.billing_mode.as_str()});
+        if let Some(at) = t.last_update_to_pay_per_request {
+            summary["LastUpdateToPayPerRequestDateTime"] = json!(at);
+        }
+        d["BillingModeSummary"] = summary;
+    }
+    if !t.local_indexes.is_empty() {
+        d["LocalSecondaryIndexes"] = t
+            .local_indexes
+            .iter()
+            .map(|i| index(ctx, t, i, false))
+            .collect::<Result<Vec<_>>>()?
+            .into();
+    }
+    if !t.global_indexes.is_empty() {
+        d["GlobalSecondaryIndexes"] = t
+            .global_indexes
+            .iter()
+            .map(|i| index(ctx, t, i, true))
+            .collect::<Result<Vec<_>>>()?
+            .into();
+    }
+    if let Some(s) = &t.stream {
+        d["StreamSpecification"] =
+            json!({"StreamEnabled": s.enabled, "StreamViewType": s.view_type});
+        if let Some(label) = &s.label {
+            d["LatestStreamLabel"] = json!(label);
+            d["LatestStreamArn"] = json!(format!("{}/stream/{label}", t.arn()));
+        }
+    }
+    if let Some(sse) = &t.sse {
+        let key = sse.kms_key.clone().unwrap_or_else(|| "aws/dynamodb".into());
+        let arn = if key.starts_with("arn:") {
+            key
+        } else {
+            format!("arn:aws:kms:{}:{}:key/{key}", t.region, t.account)
+        };
+        d["SSEDescription"] =
+            json!({"Status": "ENABLED", "SSEType": sse.sse_type, "KMSMasterKeyArn": arn});
+    }
+    if let Some(class) = &t.table_class {
+        d["TableClassSummary"] = json!({"TableClass": class});
+    }
+    if let Some(o) = &t.on_demand {
+        d["OnDemandThroughput"] = on_demand(o);
+    }
+    Ok(d)
+}
+
+/// `2026-11-28T06:59:01.123`: DynamoDB's stream label format (UTC, milliseconds).
+pub fn iso8601_millis(epoch_seconds: f64) -> String {
+    let millis = (epoch_seconds * 1000.0).round() as i64;
+    let (secs, ms) = (millis.div_euclid(1000), millis.rem_euclid(1000));
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso8601_millis(0.0), "1970-01-01T00:00:00.000");
+        assert_eq!(iso8601_millis(1_795_849_141.5), "2026-11-28T06:59:01.500");
+        assert_eq!(iso8601_millis(951_782_400.0), "2000-02-29T00:00:00.000");
+    }
+}

@@ -1,0 +1,154 @@
+//! The DynamoDB API: one table from operation name to handler, and one module per operation
+//! family. Handlers read the request with `input`, call the engine, and return the response
+//! body.
+
+mod describe;
+pub mod input;
+mod items;
+mod limits;
+mod tables;
+mod tags;
+
+use serde::Serialize;
+
+use crate::engine::catalog::TableMeta;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use input::{Constraints, Input};
+use std::sync::Arc;
+
+/// Who is asking, and where: the region comes from the request's credential scope.
+pub struct Context<'a> {
+    pub engine: &'a Engine,
+    pub region: &'a str,
+    pub account: &'a str,
+    /// The `Host` the client used to reach this server.
+    pub host: &'a str,
+}
+
+pub type Handler = fn(&Context<'_>, Input<'_>) -> Result<Vec<u8>>;
+
+/// Every operation served, by its `X-Amz-Target` name. Anything else is an
+/// UnknownOperationException: an operation answers for real or not at all.
+const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
+    ("CreateTable", tables::create_table),
+    ("DescribeTable", tables::describe_table),
+    ("ListTables", tables::list_tables),
+    ("UpdateTable", tables::update_table),
+    ("DeleteTable", tables::delete_table),
+    ("PutItem", items::put_item),
+    ("GetItem", items::get_item),
+    ("DeleteItem", items::delete_item),
+    ("TagResource", tags::tag_resource),
+    ("UntagResource", tags::untag_resource),
+    ("ListTagsOfResource", tags::list_tags_of_resource),
+    ("DescribeLimits", limits::describe_limits),
+    ("DescribeEndpoints", limits::describe_endpoints),
+];
+
+/// Finds the handler for an `X-Amz-Target` header value.
+pub fn operation(target: &str) -> Option<Handler> {
+    let (service, name) = target.split_once('.')?;
+    let table = match service {
+        "DynamoDB_20120810" => DYNAMODB_OPERATIONS,
+        _ => return None,
+    };
+    table.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
+}
+
+pub fn to_body(value: &impl Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::Internal(format!("response encoding: {e}")))
+}
+
+pub fn empty_body() -> Vec<u8> {
+    b"{}".to_vec()
+}
+
+/// A table named by name or ARN, in the request's region (or the ARN's).
+pub struct TableRef<'a> {
+    pub region: &'a str,
+    pub name: &'a str,
+}
+
+impl<'a> Context<'a> {
+    /// Reads a required `TableName` member (a name or a table ARN).
+    pub fn table_ref<'i>(
+        &self,
+        input: Input<'i>,
+        c: &mut Constraints,
+    ) -> Result<Option<TableRef<'i>>>
+    where
+        'a: 'i,
+    {
+        let name = c.not_null(input.str("TableName")?, "tableName");
+        c.length(name, "tableName", 1, 1024);
+        Ok(name.map(|n| self.resolve_table(n)))
+    }
+
+    pub fn resolve_table<'i>(&self, name: &'i str) -> TableRef<'i>
+    where
+        'a: 'i,
+    {
+        match parse_table_arn(name) {
+            Some((region, table)) => TableRef {
+                region,
+                name: table,
+            },
+            None => TableRef {
+                region: self.region,
+                name,
+            },
+        }
+    }
+
+    /// The table for an item operation; DynamoDB's message there names no table.
+    pub fn item_table(&self, t: &TableRef<'_>) -> Result<Arc<TableMeta>> {
+        self.engine
+            .table(t.region, t.name)
+            .ok_or_else(|| Error::ResourceNotFound("Requested resource not found".into()))
+    }
+}
+
+/// `arn:aws:dynamodb:<region>:<account>:table/<name>` → (region, name).
+pub fn parse_table_arn(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(5, ':');
+    let _partition = parts.next()?;
+    if parts.next()? != "dynamodb" {
+        return None;
+    }
+    let region = parts.next()?;
+    let _account = parts.next()?;
+    let name = parts.next()?.strip_prefix("table/")?;
+    if name.is_empty() || name.contains('/') {
+        return None;
+    }
+    Some((region, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_resolve_to_handlers() {
+        assert!(operation("DynamoDB_20120810.GetItem").is_some());
+        assert!(operation("DynamoDB_20120810.Nope").is_none());
+        assert!(operation("DynamoDB_20111205.GetItem").is_none());
+        assert!(operation("GetItem").is_none());
+    }
+
+    #[test]
+    fn table_arns_parse() {
+        assert_eq!(
+            parse_table_arn("arn:aws:dynamodb:eu-west-1:123456789012:table/Music"),
+            Some(("eu-west-1", "Music"))
+        );
+        assert_eq!(
+            parse_table_arn("arn:aws:dynamodb:eu-west-1:1:table/M/index/x"),
+            None
+        );
+        assert_eq!(parse_table_arn("arn:aws:s3:::bucket"), None);
+        assert_eq!(parse_table_arn("Music"), None);
+    }
+}

@@ -1,0 +1,65 @@
+//! Command line and environment: every flag of `dynarock serve` can also be set as
+//! `DYNAROCK_<FLAG>`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dynarock",
+    version,
+    about = "A DynamoDB-compatible database server on embedded RocksDB",
+    long_about = "dynarock speaks DynamoDB's wire protocol (the AWS SDKs, the aws CLI and other \
+                  DynamoDB tools work unchanged against it) and keeps its data in RocksDB."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (0.0.0.0 to accept connections from other machines).
+    #[arg(long, env = "DYNAROCK_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// TCP port to listen on (0 picks a free one).
+    #[arg(long, env = "DYNAROCK_PORT", default_value_t = 8000)]
+    pub port: u16,
+
+    /// Directory for the RocksDB data; created if missing.
+    #[arg(long, env = "DYNAROCK_DATA_DIR", default_value = "./dynarock-data")]
+    pub data_dir: PathBuf,
+
+    /// Keep all data in memory and leave no files behind (data is lost on exit).
+    #[arg(long, env = "DYNAROCK_IN_MEMORY")]
+    pub in_memory: bool,
+
+    /// Make every write wait for fsync, so acknowledged writes survive power loss, not only a
+    /// crash of the process (concurrent writes share an fsync).
+    #[arg(long, env = "DYNAROCK_SYNC")]
+    pub sync: bool,
+
+    /// Region used when a request's credential scope names none (it appears in ARNs).
+    #[arg(long, env = "DYNAROCK_REGION", default_value = "us-east-1")]
+    pub region: String,
+
+    /// Account id used in ARNs.
+    #[arg(long, env = "DYNAROCK_ACCOUNT_ID", default_value = "000000000000")]
+    pub account_id: String,
+
+    /// Most tables per region, like DynamoDB's default quota.
+    #[arg(long, env = "DYNAROCK_MAX_TABLES", default_value_t = 2500)]
+    pub max_tables: usize,
+
+    /// Log filter: error, warn, info, debug, trace (or a tracing directive).
+    #[arg(long, env = "DYNAROCK_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}

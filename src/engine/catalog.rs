@@ -1,0 +1,275 @@
+//! The catalog: every table's definition, persisted in the `meta` column family and cached in
+//! memory as an immutable snapshot, so the request path finds a table without taking a lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::schema::KeySchema;
+use crate::model::ScalarType;
+use crate::storage::{Batch, Cf, Store};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BillingMode {
+    #[serde(rename = "PROVISIONED")]
+    Provisioned,
+    #[serde(rename = "PAY_PER_REQUEST")]
+    PayPerRequest,
+}
+
+impl BillingMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingMode::Provisioned => "PROVISIONED",
+            BillingMode::PayPerRequest => "PAY_PER_REQUEST",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Throughput {
+    pub read: i64,
+    pub write: i64,
+    pub last_increase: Option<f64>,
+    pub last_decrease: Option<f64>,
+    pub decreases_today: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnDemandThroughput {
+    pub max_read: Option<i64>,
+    pub max_write: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Projection {
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    pub kind: String,
+    pub non_key_attributes: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IndexMeta {
+    pub id: u32,
+    pub name: String,
+    pub key_schema: KeySchema,
+    pub projection: Projection,
+    /// GSIs of provisioned tables have their own throughput.
+    pub throughput: Option<Throughput>,
+    pub on_demand: Option<OnDemandThroughput>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamSpec {
+    pub enabled: bool,
+    pub view_type: Option<String>,
+    /// ISO-8601 label of the current stream, set when it was enabled.
+    pub label: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SseSpec {
+    pub sse_type: String,
+    pub kms_key: Option<String>,
+}
+
+/// Everything DynamoDB knows about a table. Serialized into `meta`; fields only ever get
+/// added with defaults, so older records keep loading.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TableMeta {
+    pub id: u32,
+    pub name: String,
+    pub region: String,
+    pub account: String,
+    pub uuid: String,
+    pub created: f64,
+    pub key_schema: KeySchema,
+    /// Name and type of every attribute used in a key of the table or an index.
+    pub attribute_definitions: Vec<(String, String)>,
+    pub billing_mode: BillingMode,
+    /// Whether `BillingMode` was ever given (DynamoDB describes the summary only then).
+    pub billing_mode_given: bool,
+    pub last_update_to_pay_per_request: Option<f64>,
+    pub throughput: Throughput,
+    pub on_demand: Option<OnDemandThroughput>,
+    pub local_indexes: Vec<IndexMeta>,
+    pub global_indexes: Vec<IndexMeta>,
+    pub stream: Option<StreamSpec>,
+    pub sse: Option<SseSpec>,
+    pub table_class: Option<String>,
+    pub deletion_protection: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl TableMeta {
+    pub fn arn(&self) -> String {
+        table_arn(&self.region, &self.account, &self.name)
+    }
+
+    pub fn attribute_type(&self, name: &str) -> Option<ScalarType> {
+        self.attribute_definitions
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, t)| ScalarType::parse(t))
+    }
+}
+
+pub fn table_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:dynamodb:{region}:{account}:table/{name}")
+}
+
+/// Region → table name → definition.
+type Tables = HashMap<String, HashMap<String, Arc<TableMeta>>>;
+
+/// The in-memory catalog over its persisted form.
+pub struct Catalog {
+    tables: ArcSwap<Tables>,
+    /// Serialises catalog changes (clone-on-write of the snapshot, id allocation).
+    writer: Mutex<()>,
+}
+
+const NEXT_ID_KEY: &[u8] = b"next_id";
+const TABLE_PREFIX: &[u8] = b"t\x00";
+const COUNTER_PREFIX: &[u8] = b"c\x00";
+
+fn table_record_key(region: &str, name: &str) -> Vec<u8> {
+    let mut k = TABLE_PREFIX.to_vec();
+    k.extend_from_slice(region.as_bytes());
+    k.push(0);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// Key of the merged (item count, size in bytes) counter of a table or index.
+pub fn counter_key(id: u32) -> Vec<u8> {
+    let mut k = COUNTER_PREFIX.to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// A catalog change in progress: holds the writer lock until committed or dropped.
+pub struct CatalogChange<'a> {
+    catalog: &'a Catalog,
+    _guard: std::sync::MutexGuard<'a, ()>,
+}
+
+impl Catalog {
+    pub fn load(store: &Store) -> Result<Catalog> {
+        let mut tables = Tables::new();
+        for (_, value) in store.scan_prefix(Cf::Meta, TABLE_PREFIX)? {
+            let meta: TableMeta = serde_json::from_slice(&value)
+                .map_err(|e| Error::Internal(format!("catalog record: {e}")))?;
+            tables
+                .entry(meta.region.clone())
+                .or_default()
+                .insert(meta.name.clone(), Arc::new(meta));
+        }
+        Ok(Catalog {
+            tables: ArcSwap::from_pointee(tables),
+            writer: Mutex::new(()),
+        })
+    }
+
+    pub fn get(&self, region: &str, name: &str) -> Option<Arc<TableMeta>> {
+        self.tables.load().get(region)?.get(name).cloned()
+    }
+
+    /// Table names of a region, sorted.
+    pub fn names(&self, region: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .tables
+            .load()
+            .get(region)
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    pub fn begin(&self) -> CatalogChange<'_> {
+        CatalogChange {
+            catalog: self,
+            _guard: self.writer.lock().unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+}
+
+impl CatalogChange<'_> {
+    pub fn get(&self, region: &str, name: &str) -> Option<Arc<TableMeta>> {
+        self.catalog.get(region, name)
+    }
+
+    pub fn count(&self, region: &str) -> usize {
+        self.catalog
+            .tables
+            .load()
+            .get(region)
+            .map_or(0, HashMap::len)
+    }
+
+    /// Allocates `n` fresh ids (never reused, so a re-created table never sees old data).
+    pub fn allocate_ids(&self, store: &Store, batch: &mut Batch, n: u32) -> Result<u32> {
+        let next = match store.get(Cf::Meta, NEXT_ID_KEY)? {
+            Some(v) => u32::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| Error::Internal("corrupt id counter".into()))?,
+            ),
+            None => 1,
+        };
+        let end = next
+            .checked_add(n)
+            .filter(|&e| e < u32::MAX)
+            .ok_or_else(|| Error::Internal("table ids exhausted".into()))?;
+        store.put(batch, Cf::Meta, NEXT_ID_KEY, &end.to_be_bytes())?;
+        Ok(next)
+    }
+
+    /// Writes the table record into `batch`, commits it, and publishes the new snapshot.
+    pub fn save(self, store: &Store, mut batch: Batch, meta: TableMeta) -> Result<Arc<TableMeta>> {
+        let bytes = serde_json::to_vec(&meta).map_err(|e| Error::Internal(e.to_string()))?;
+        store.put(
+            &mut batch,
+            Cf::Meta,
+            &table_record_key(&meta.region, &meta.name),
+            &bytes,
+        )?;
+        store.write(batch)?;
+        let meta = Arc::new(meta);
+        let mut tables = (**self.catalog.tables.load()).clone();
+        tables
+            .entry(meta.region.clone())
+            .or_default()
+            .insert(meta.name.clone(), meta.clone());
+        self.catalog.tables.store(Arc::new(tables));
+        Ok(meta)
+    }
+
+    /// Removes the table record (its data is range-deleted by the caller).
+    pub fn remove(self, store: &Store, meta: &TableMeta) -> Result<()> {
+        let mut batch = Batch::default();
+        store.delete(
+            &mut batch,
+            Cf::Meta,
+            &table_record_key(&meta.region, &meta.name),
+        )?;
+        for id in std::iter::once(meta.id).chain(
+            meta.local_indexes
+                .iter()
+                .chain(&meta.global_indexes)
+                .map(|i| i.id),
+        ) {
+            store.delete(&mut batch, Cf::Meta, &counter_key(id))?;
+        }
+        store.write(batch)?;
+        let mut tables = (**self.catalog.tables.load()).clone();
+        if let Some(region) = tables.get_mut(&meta.region) {
+            region.remove(&meta.name);
+        }
+        self.catalog.tables.store(Arc::new(tables));
+        Ok(())
+    }
+}

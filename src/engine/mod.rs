@@ -1,0 +1,145 @@
+//! The engine: the catalog of tables and the item read/write paths over storage. Everything
+//! here is synchronous and fast; the server calls it straight from its request tasks.
+
+pub mod catalog;
+pub mod items;
+mod locks;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::storage::{decode_counter, keys, Batch, Cf, Store};
+use catalog::{counter_key, Catalog, TableMeta};
+use locks::LockStripes;
+
+pub struct EngineConfig {
+    /// `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    pub sync: bool,
+    pub max_tables_per_region: usize,
+}
+
+pub struct Engine {
+    store: Store,
+    catalog: Catalog,
+    locks: LockStripes,
+    pub clock: Arc<dyn Clock>,
+    max_tables: usize,
+}
+
+/// Item count and total item size of a table or index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub items: i64,
+    pub bytes: i64,
+}
+
+impl Engine {
+    pub fn open(config: &EngineConfig, clock: Arc<dyn Clock>) -> Result<Engine> {
+        let store = Store::open(config.data_dir.as_deref(), config.sync)?;
+        let catalog = Catalog::load(&store)?;
+        Ok(Engine {
+            store,
+            catalog,
+            locks: LockStripes::default(),
+            clock,
+            max_tables: config.max_tables_per_region,
+        })
+    }
+
+    pub fn table(&self, region: &str, name: &str) -> Option<Arc<TableMeta>> {
+        self.catalog.get(region, name)
+    }
+
+    pub fn table_names(&self, region: &str) -> Vec<String> {
+        self.catalog.names(region)
+    }
+
+    pub fn usage(&self, id: u32) -> Result<Usage> {
+        let (items, bytes) = self
+            .store
+            .get(Cf::Meta, &counter_key(id))?
+            .map(|v| decode_counter(&v))
+            .unwrap_or((0, 0));
+        Ok(Usage { items, bytes })
+    }
+
+    /// Creates a table from a validated definition; assigns its ids and creation time.
+    pub fn create_table(&self, mut meta: TableMeta) -> Result<Arc<TableMeta>> {
+        let change = self.catalog.begin();
+        if change.get(&meta.region, &meta.name).is_some() {
+            return Err(Error::ResourceInUse(format!(
+                "Table already exists: {}",
+                meta.name
+            )));
+        }
+        if change.count(&meta.region) >= self.max_tables {
+            return Err(Error::LimitExceeded(format!(
+                "Subscriber limit exceeded: Number of tables in this region exceeds the limit of {}",
+                self.max_tables
+            )));
+        }
+        let mut batch = Batch::default();
+        let index_count = (meta.local_indexes.len() + meta.global_indexes.len()) as u32;
+        let first = change.allocate_ids(&self.store, &mut batch, 1 + index_count)?;
+        meta.id = first;
+        for (i, index) in meta
+            .local_indexes
+            .iter_mut()
+            .chain(meta.global_indexes.iter_mut())
+            .enumerate()
+        {
+            index.id = first + 1 + i as u32;
+        }
+        meta.uuid = uuid::Uuid::new_v4().to_string();
+        meta.created = self.clock.epoch_seconds();
+        change.save(&self.store, batch, meta)
+    }
+
+    /// Applies `edit` to a table's definition under the catalog lock and saves it.
+    pub fn update_table(
+        &self,
+        region: &str,
+        name: &str,
+        edit: impl FnOnce(&mut TableMeta) -> Result<()>,
+    ) -> Result<Arc<TableMeta>> {
+        let change = self.catalog.begin();
+        let current = change
+            .get(region, name)
+            .ok_or_else(|| table_not_found(name))?;
+        let mut meta = (*current).clone();
+        edit(&mut meta)?;
+        change.save(&self.store, Batch::default(), meta)
+    }
+
+    /// Deletes a table and, with one range tombstone per id, all its data.
+    pub fn delete_table(
+        &self,
+        region: &str,
+        name: &str,
+        check: impl FnOnce(&TableMeta) -> Result<()>,
+    ) -> Result<Arc<TableMeta>> {
+        let change = self.catalog.begin();
+        let meta = change
+            .get(region, name)
+            .ok_or_else(|| table_not_found(name))?;
+        check(&meta)?;
+        change.remove(&self.store, &meta)?;
+        let (from, to) = keys::id_range(meta.id);
+        self.store.delete_range(Cf::Items, &from, &to)?;
+        Ok(meta)
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        self.store.flush()
+    }
+}
+
+/// The not-found error of the table-level operations (item operations use a shorter one).
+pub fn table_not_found(name: &str) -> Error {
+    Error::ResourceNotFound(format!(
+        "Requested resource not found: Table: {name} not found"
+    ))
+}

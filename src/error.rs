@@ -1,0 +1,186 @@
+//! The one error type of the server, and the single place that decides how each error looks on
+//! the wire (`__type` namespace, `message` vs `Message`, HTTP status).
+
+use std::fmt;
+
+/// Every failure a request can end in. Lower-layer failures (RocksDB, I/O, a corrupt record)
+/// become `Internal` through `From`, so every 4xx below is a deliberate choice.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    Serialization(String),
+    #[error("unknown operation")]
+    UnknownOperation,
+    #[error("{0}")]
+    MissingAuthenticationToken(String),
+    #[error("{0}")]
+    IncompleteSignature(String),
+    #[error("{0}")]
+    ResourceNotFound(String),
+    #[error("{0}")]
+    ResourceInUse(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("{0}")]
+    RequestTooLarge(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Where an error's `__type` lives, as real DynamoDB sends it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Namespace {
+    Validate,
+    Service,
+    DynamoDb,
+}
+
+impl Namespace {
+    fn prefix(self) -> &'static str {
+        match self {
+            Namespace::Validate => "com.amazon.coral.validate#",
+            Namespace::Service => "com.amazon.coral.service#",
+            Namespace::DynamoDb => "com.amazonaws.dynamodb.v20120810#",
+        }
+    }
+}
+
+impl Error {
+    pub fn validation(msg: impl Into<String>) -> Self {
+        Error::Validation(msg.into())
+    }
+
+    /// The short error code (the part after `#` in `__type`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Validation(_) => "ValidationException",
+            Error::Serialization(_) => "SerializationException",
+            Error::UnknownOperation => "UnknownOperationException",
+            Error::MissingAuthenticationToken(_) => "MissingAuthenticationTokenException",
+            Error::IncompleteSignature(_) => "IncompleteSignatureException",
+            Error::ResourceNotFound(_) => "ResourceNotFoundException",
+            Error::ResourceInUse(_) => "ResourceInUseException",
+            Error::LimitExceeded(_) => "LimitExceededException",
+            Error::AccessDenied(_) => "AccessDeniedException",
+            Error::RequestTooLarge(_) => "RequestEntityTooLarge",
+            Error::Internal(_) => "InternalServerError",
+        }
+    }
+
+    fn namespace(&self) -> Namespace {
+        match self {
+            Error::Validation(_) => Namespace::Validate,
+            Error::Serialization(_)
+            | Error::UnknownOperation
+            | Error::MissingAuthenticationToken(_)
+            | Error::IncompleteSignature(_)
+            | Error::RequestTooLarge(_) => Namespace::Service,
+            _ => Namespace::DynamoDb,
+        }
+    }
+
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Internal(_) => 500,
+            Error::RequestTooLarge(_) => 413,
+            _ => 400,
+        }
+    }
+
+    /// The JSON error body. SerializationException spells its member `Message` and
+    /// UnknownOperationException carries no message at all, as DynamoDB does.
+    pub fn to_body(&self) -> Vec<u8> {
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "__type".into(),
+            format!("{}{}", self.namespace().prefix(), self.code()).into(),
+        );
+        match self {
+            Error::UnknownOperation => {}
+            Error::Serialization(m) => {
+                body.insert("Message".into(), m.clone().into());
+            }
+            Error::Internal(_) => {
+                // Internal details stay in the server log, not in the client's face.
+                body.insert("message".into(), "Internal server error".into());
+            }
+            other => {
+                body.insert("message".into(), other.to_string().into());
+            }
+        }
+        serde_json::Value::Object(body).to_string().into_bytes()
+    }
+}
+
+impl From<rocksdb::Error> for Error {
+    fn from(e: rocksdb::Error) -> Self {
+        Error::Internal(format!("storage: {e}"))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Internal(format!("io: {e}"))
+    }
+}
+
+/// A stored record that does not decode: never the client's fault.
+#[derive(Debug)]
+pub struct CorruptRecord(pub &'static str);
+
+impl fmt::Display for CorruptRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "corrupt record: {}", self.0)
+    }
+}
+
+impl From<CorruptRecord> for Error {
+    fn from(e: CorruptRecord) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(e: &Error) -> serde_json::Value {
+        serde_json::from_slice(&e.to_body()).unwrap()
+    }
+
+    #[test]
+    fn namespaces_and_member_names_follow_dynamodb() {
+        let v = body(&Error::validation("bad"));
+        assert_eq!(v["__type"], "com.amazon.coral.validate#ValidationException");
+        assert_eq!(v["message"], "bad");
+        let s = body(&Error::Serialization("oops".into()));
+        assert_eq!(
+            s["__type"],
+            "com.amazon.coral.service#SerializationException"
+        );
+        assert_eq!(s["Message"], "oops");
+        assert!(s.get("message").is_none());
+        let r = body(&Error::ResourceNotFound("gone".into()));
+        assert_eq!(
+            r["__type"],
+            "com.amazonaws.dynamodb.v20120810#ResourceNotFoundException"
+        );
+        let u = body(&Error::UnknownOperation);
+        assert_eq!(u.as_object().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn only_internal_errors_are_5xx() {
+        assert_eq!(Error::Internal("x".into()).http_status(), 500);
+        assert_eq!(Error::validation("x").http_status(), 400);
+        assert_eq!(Error::ResourceInUse("x".into()).http_status(), 400);
+        let b = body(&Error::Internal("rocksdb said no".into()));
+        assert_eq!(b["message"], "Internal server error");
+    }
+}

@@ -1,0 +1,74 @@
+//! dynarock: a DynamoDB-compatible server on RocksDB.
+//!
+//! Requests flow `server` → `api` → `engine` → `storage`; `model`, `error` and `clock` are
+//! leaves that every layer uses.
+
+pub mod api;
+pub mod capacity;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod model;
+pub mod server;
+pub mod storage;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use clock::SystemClock;
+use config::ServeArgs;
+use engine::{Engine, EngineConfig};
+use server::ServerConfig;
+
+/// A server bound to its port, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// Opens the storage and binds the listener.
+    pub async fn bind(args: &ServeArgs) -> Result<Server, String> {
+        let engine = Engine::open(
+            &EngineConfig {
+                data_dir: (!args.in_memory).then(|| args.data_dir.clone()),
+                sync: args.sync,
+                max_tables_per_region: args.max_tables,
+            },
+            Arc::new(SystemClock),
+        )
+        .map_err(|e| e.to_string())?;
+        let listener = TcpListener::bind((args.host.as_str(), args.port))
+            .await
+            .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+        Ok(Server {
+            listener,
+            engine: Arc::new(engine),
+            config: ServerConfig {
+                region: args.region.clone(),
+                account: args.account_id.clone(),
+                sync_writes: args.sync,
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then flushes and closes the storage.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let app = server::router(self.engine.clone(), self.config);
+        server::serve(self.listener, app, shutdown)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.engine.flush().map_err(|e| e.to_string())
+    }
+}

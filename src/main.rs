@@ -1,0 +1,68 @@
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use dynarock::config::{Cli, Command};
+use dynarock::Server;
+
+#[tokio::main]
+async fn main() {
+    let Cli {
+        command: Command::Serve(args),
+    } = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+
+    let server = match Server::bind(&args).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let addr = server
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| format!("{}:{}", args.host, args.port));
+    let data = if args.in_memory {
+        "in memory".to_string()
+    } else {
+        format!("in {}", args.data_dir.display())
+    };
+    tracing::info!(
+        "dynarock listening on http://{addr}, data {data}, region {}",
+        args.region
+    );
+
+    if let Err(e) = server.run(shutdown_signal()).await {
+        tracing::error!("{e}");
+        std::process::exit(1);
+    }
+    tracing::info!("dynarock stopped cleanly");
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,10 @@
+//! The data model: values, numbers, items and their JSON form. A leaf: depends on nothing but
+//! `error`.
+
+pub mod number;
+pub mod schema;
+pub mod value;
+pub mod wire;
+
+pub use number::Number;
+pub use value::{item_from_json, item_size, AttributeValue, Item, ScalarType};

@@ -1,0 +1,231 @@
+//! HTTP: one route, `POST /`, checked in DynamoDB's order (content type → target → auth →
+//! decompression → JSON), then handed to the API's operation table.
+
+pub mod auth;
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::Router;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use tokio::net::TcpListener;
+
+use crate::api::{self, input::Input, Context};
+use crate::engine::Engine;
+use crate::error::Error;
+
+/// DynamoDB's request size limit.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+pub struct ServerConfig {
+    pub region: String,
+    pub account: String,
+    /// Writes wait for fsync: run them off the async threads so RocksDB can group commits.
+    pub sync_writes: bool,
+}
+
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub config: ServerConfig,
+    request_counter: AtomicU64,
+}
+
+pub fn router(engine: Arc<Engine>, config: ServerConfig) -> Router {
+    let state = Arc::new(AppState {
+        engine,
+        config,
+        request_counter: AtomicU64::new(0),
+    });
+    Router::new().fallback(handle).with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+const JSON_TYPES: [&str; 2] = ["application/x-amz-json-1.0", "application/json"];
+
+async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let request_id = state.request_id();
+    let (parts, body) = request.into_parts();
+
+    if parts.method == Method::GET {
+        // The real endpoint answers health checks this way.
+        let text = format!("healthy: dynamodb.{}.amazonaws.com ", state.config.region);
+        return finish(StatusCode::OK, "text/plain", text.into_bytes(), &request_id);
+    }
+    if let Some(len) = content_length(&parts.headers) {
+        if len > MAX_BODY_BYTES {
+            return error_response(&too_large(), JSON_TYPES[0], &request_id);
+        }
+    }
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => return error_response(&too_large(), JSON_TYPES[0], &request_id),
+    };
+
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let known = content_type
+        .as_deref()
+        .and_then(|t| JSON_TYPES.iter().find(|j| **j == t));
+    let content_type = match known {
+        Some(t) => *t,
+        None if parts.method != Method::POST || !body.is_empty() => {
+            // What DynamoDB sends for a request that is not its JSON protocol.
+            return finish(
+                StatusCode::NOT_FOUND,
+                "application/x-amz-json-1.0",
+                b"<UnknownOperationException/>\n".to_vec(),
+                &request_id,
+            );
+        }
+        None => JSON_TYPES[0],
+    };
+
+    let result = dispatch(&state, &parts, body).await;
+    match result {
+        Ok(bytes) => finish(StatusCode::OK, content_type, bytes, &request_id),
+        Err(e) => error_response(&e, content_type, &request_id),
+    }
+}
+
+async fn dispatch(
+    state: &Arc<AppState>,
+    parts: &http::request::Parts,
+    body: Bytes,
+) -> Result<Vec<u8>, Error> {
+    let handler = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(api::operation)
+        .ok_or(Error::UnknownOperation)?;
+    let region = auth::check(&parts.headers, parts.uri.query())?
+        .unwrap_or_else(|| state.config.region.clone());
+    let body = decompress(&parts.headers, body)?;
+    if body.is_empty() {
+        return Err(Error::Serialization("Request body is empty".into()));
+    }
+    let json: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::Serialization(format!("Malformed JSON request: {e}")))?;
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost")
+        .to_string();
+
+    let run = {
+        let state = state.clone();
+        move || {
+            let ctx = Context {
+                engine: &state.engine,
+                region: &region,
+                account: &state.config.account,
+                host: &host,
+            };
+            handler(&ctx, Input::new(&json)?)
+        }
+    };
+    if state.config.sync_writes {
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(|e| Error::Internal(format!("request task: {e}")))?
+    } else {
+        run()
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+fn too_large() -> Error {
+    Error::RequestTooLarge(format!(
+        "Request size exceeds the maximum of {MAX_BODY_BYTES} bytes"
+    ))
+}
+
+/// `Content-Encoding: gzip` bodies, bounded by the same size limit once inflated.
+fn decompress(headers: &HeaderMap, body: Bytes) -> Result<Bytes, Error> {
+    let gzip = headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    if !gzip {
+        return Ok(body);
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Serialization(format!("Invalid gzip request body: {e}")))?;
+    if out.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(out))
+}
+
+fn error_response(e: &Error, content_type: &str, request_id: &str) -> Response {
+    if let Error::Internal(detail) = e {
+        tracing::error!(request_id, "internal error: {detail}");
+    }
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    finish(status, content_type, e.to_body(), request_id)
+}
+
+/// Every response carries a request id and the CRC32 of its exact body bytes.
+fn finish(status: StatusCode, content_type: &str, body: Vec<u8>, request_id: &str) -> Response {
+    let crc = crc32fast::hash(&body);
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type)
+            .unwrap_or(HeaderValue::from_static("application/x-amz-json-1.0")),
+    );
+    h.insert("x-amz-crc32", HeaderValue::from(crc));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+impl AppState {
+    /// 52 characters of [A-Z0-9], like DynamoDB's request ids: unique per process (counter) and
+    /// across restarts (random part).
+    fn request_id(&self) -> String {
+        let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
+        let random = uuid::Uuid::new_v4().as_u128();
+        let mut id = format!("{random:032X}{n:020}");
+        id.truncate(52);
+        id
+    }
+}

@@ -1,0 +1,285 @@
+//! RocksDB: the only module that names it. Column families, atomic write batches, range
+//! deletes and prefix iteration; what the bytes mean lives in `keys` and `codec`.
+
+pub mod codec;
+pub mod keys;
+
+use std::path::Path;
+
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
+    Env, IteratorMode, MergeOperands, Options, ReadOptions, WriteBatch, WriteOptions, DB,
+};
+
+use crate::error::{Error, Result};
+
+/// The column families; their names are part of the on-disk format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cf {
+    /// Catalog, id allocation, per-table counters.
+    Meta,
+    /// Items, keyed by `keys::item_key`.
+    Items,
+}
+
+impl Cf {
+    const ALL: [Cf; 2] = [Cf::Meta, Cf::Items];
+
+    fn name(self) -> &'static str {
+        match self {
+            Cf::Meta => "meta",
+            Cf::Items => "items",
+        }
+    }
+}
+
+pub struct Store {
+    db: DB,
+    write_options: WriteOptions,
+    /// False for `--in-memory`: nothing to flush, nothing to sync.
+    persistent: bool,
+}
+
+/// One atomic group of writes: everything a request changes commits together or not at all.
+#[derive(Default)]
+pub struct Batch {
+    inner: WriteBatch,
+}
+
+/// Counters are pairs of little-endian i64s merged by addition, so every write can adjust its
+/// table's item count and size in its own batch without a read-modify-write.
+pub fn encode_counter(a: i64, b: i64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&a.to_le_bytes());
+    out[8..].copy_from_slice(&b.to_le_bytes());
+    out
+}
+
+pub fn decode_counter(bytes: &[u8]) -> (i64, i64) {
+    let field = |r: std::ops::Range<usize>| {
+        bytes
+            .get(r)
+            .and_then(|s| s.try_into().ok())
+            .map(i64::from_le_bytes)
+            .unwrap_or(0)
+    };
+    (field(0..8), field(8..16))
+}
+
+fn add_counters(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    let (mut a, mut b) = existing.map(decode_counter).unwrap_or((0, 0));
+    for op in operands.iter() {
+        let (da, db) = decode_counter(op);
+        a += da;
+        b += db;
+    }
+    Some(encode_counter(a, b).to_vec())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, or a purely in-memory one. `sync` makes
+    /// every commit wait for fsync; without it the WAL still survives a process crash.
+    pub fn open(dir: Option<&Path>, sync: bool) -> Result<Store> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_keep_log_file_num(2);
+        opts.increase_parallelism(2);
+        opts.set_max_background_jobs(2);
+        opts.set_bytes_per_sync(1 << 20);
+        opts.set_enable_pipelined_write(true);
+        let path = match dir {
+            Some(d) => d.to_path_buf(),
+            None => {
+                let env = Env::mem_env()?;
+                opts.set_env(&env);
+                Path::new("/dynarock-in-memory").to_path_buf()
+            }
+        };
+
+        let cache = Cache::new_lru_cache(64 << 20);
+        let descriptors = Cf::ALL.iter().map(|cf| {
+            let mut cf_opts = Options::default();
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            table.set_cache_index_and_filter_blocks(true);
+            match cf {
+                Cf::Meta => {
+                    cf_opts.set_merge_operator_associative("add_counters", add_counters);
+                }
+                Cf::Items => {
+                    table.set_bloom_filter(10.0, false);
+                    table.set_whole_key_filtering(true);
+                    cf_opts.set_compression_type(DBCompressionType::Lz4);
+                }
+            }
+            cf_opts.set_block_based_table_factory(&table);
+            ColumnFamilyDescriptor::new(cf.name(), cf_opts)
+        });
+        let db = DB::open_cf_descriptors(&opts, &path, descriptors).map_err(|e| {
+            let text = e.to_string();
+            if text.contains("lock") || text.contains("Resource temporarily unavailable") {
+                Error::Internal(format!(
+                    "the data directory {} is in use by another dynarock server ({text})",
+                    path.display()
+                ))
+            } else {
+                Error::Internal(format!(
+                    "cannot open data directory {}: {text}",
+                    path.display()
+                ))
+            }
+        })?;
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(sync);
+        Ok(Store {
+            db,
+            write_options,
+            persistent: dir.is_some(),
+        })
+    }
+
+    fn cf(&self, cf: Cf) -> Result<&ColumnFamily> {
+        self.db
+            .cf_handle(cf.name())
+            .ok_or_else(|| Error::Internal(format!("missing column family {}", cf.name())))
+    }
+
+    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get_cf(self.cf(cf)?, key)?)
+    }
+
+    pub fn write(&self, batch: Batch) -> Result<()> {
+        Ok(self.db.write_opt(batch.inner, &self.write_options)?)
+    }
+
+    /// Every (key, value) whose key starts with `prefix`, in key order.
+    pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut opts = ReadOptions::default();
+        let mut upper = prefix.to_vec();
+        if increment(&mut upper) {
+            opts.set_iterate_upper_bound(upper);
+        }
+        let iter = self.db.iterator_cf_opt(
+            self.cf(cf)?,
+            opts,
+            IteratorMode::From(prefix, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for entry in iter {
+            let (k, v) = entry?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Removes a whole key range in O(1) (a range tombstone), then hints RocksDB to reclaim
+    /// the space in the background.
+    pub fn delete_range(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<()> {
+        let handle = self.cf(cf)?;
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(handle, from, to);
+        self.db.write_opt(batch, &self.write_options)?;
+        self.db.compact_range_cf(handle, Some(from), Some(to));
+        Ok(())
+    }
+
+    pub fn put(&self, batch: &mut Batch, cf: Cf, key: &[u8], value: &[u8]) -> Result<()> {
+        batch.inner.put_cf(self.cf(cf)?, key, value);
+        Ok(())
+    }
+
+    pub fn delete(&self, batch: &mut Batch, cf: Cf, key: &[u8]) -> Result<()> {
+        batch.inner.delete_cf(self.cf(cf)?, key);
+        Ok(())
+    }
+
+    pub fn merge(&self, batch: &mut Batch, cf: Cf, key: &[u8], value: &[u8]) -> Result<()> {
+        batch.inner.merge_cf(self.cf(cf)?, key, value);
+        Ok(())
+    }
+
+    /// Makes everything written so far durable (shutdown).
+    pub fn flush(&self) -> Result<()> {
+        if !self.persistent {
+            return Ok(());
+        }
+        self.db.flush_wal(true)?;
+        for cf in Cf::ALL {
+            self.db.flush_cf(self.cf(cf)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Turns `key` into the smallest key greater than every key it prefixes; false if none exists.
+fn increment(key: &mut Vec<u8>) -> bool {
+    while let Some(last) = key.last_mut() {
+        if *last < 0xFF {
+            *last += 1;
+            return true;
+        }
+        key.pop();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_merge_by_addition() {
+        let store = Store::open(None, false).unwrap();
+        for (a, b) in [(1, 100), (1, 50), (-1, -100)] {
+            let mut batch = Batch::default();
+            store
+                .merge(&mut batch, Cf::Meta, b"c", &encode_counter(a, b))
+                .unwrap();
+            store.write(batch).unwrap();
+        }
+        let v = store.get(Cf::Meta, b"c").unwrap().unwrap();
+        assert_eq!(decode_counter(&v), (1, 50));
+    }
+
+    #[test]
+    fn prefix_scan_and_range_delete() {
+        let store = Store::open(None, false).unwrap();
+        let mut batch = Batch::default();
+        for k in [&b"a\xff"[..], b"a\xff\x00", b"a\xff\xff", b"b", b"a"] {
+            store.put(&mut batch, Cf::Items, k, b"v").unwrap();
+        }
+        store.write(batch).unwrap();
+        let keys: Vec<_> = store
+            .scan_prefix(Cf::Items, b"a\xff")
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                b"a\xff".to_vec(),
+                b"a\xff\x00".to_vec(),
+                b"a\xff\xff".to_vec()
+            ]
+        );
+        store.delete_range(Cf::Items, b"a", b"b").unwrap();
+        assert_eq!(store.scan_prefix(Cf::Items, b"").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn second_open_of_a_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(Some(dir.path()), false).unwrap();
+        let err = Store::open(Some(dir.path()), false).err().unwrap();
+        assert!(
+            err.to_string()
+                .contains("in use by another dynarock server"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! The server as a process: durability across `kill -9`, clean shutdown, one server per data
+//! directory, and in-memory mode leaving nothing behind.
+
+mod common;
+
+use common::{spawn, Dynarock};
+use serde_json::json;
+
+fn create_table(server: &Dynarock, name: &str) {
+    let (status, body) = server.call(
+        "CreateTable",
+        json!({
+            "TableName": name, "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "p", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "p", "AttributeType": "S"}]
+        }),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Dynarock::start(&data);
+    create_table(&server, "durable");
+    let port = server.port;
+    // Concurrent writers; every write that got a 200 must be there after the crash.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            std::thread::spawn(move || {
+                (0..250)
+                    .map(|i| {
+                        let p = format!("w{w}-{i}");
+                        let (status, body) = common::call(
+                            port,
+                            "PutItem",
+                            json!({"TableName": "durable", "Item": {"p": {"S": p}, "n": {"N": i.to_string()}}}),
+                        );
+                        assert_eq!(status, 200, "{body}");
+                        p
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let written: Vec<String> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    server.kill_9();
+
+    let server = Dynarock::start(&data);
+    for p in &written {
+        let (status, body) = server.call(
+            "GetItem",
+            json!({"TableName": "durable", "Key": {"p": {"S": p}}, "ConsistentRead": true}),
+        );
+        assert_eq!(status, 200);
+        assert_eq!(body["Item"]["p"]["S"], json!(p), "lost {p}");
+    }
+    let (_, d) = server.call("DescribeTable", json!({"TableName": "durable"}));
+    assert_eq!(d["Table"]["ItemCount"], json!(written.len()));
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly_and_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Dynarock::start(&data);
+    create_table(&server, "kept");
+    server.call(
+        "PutItem",
+        json!({"TableName": "kept", "Item": {"p": {"S": "x"}}}),
+    );
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("stopped cleanly"), "{log}");
+
+    let server = Dynarock::start(&data);
+    let (_, body) = server.call(
+        "GetItem",
+        json!({"TableName": "kept", "Key": {"p": {"S": "x"}}}),
+    );
+    assert_eq!(body["Item"]["p"]["S"], "x");
+}
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let _first = Dynarock::start(&data);
+    let (mut second, _) = spawn(&["--data-dir", data.to_str().unwrap()], dir.path());
+    let status = second.wait().unwrap();
+    assert!(!status.success());
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut second.stdout.take().unwrap(), &mut log).unwrap();
+    assert!(log.contains("in use by another dynarock server"), "{log}");
+}
+
+#[test]
+fn in_memory_mode_leaves_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, port) = spawn(&["--in-memory"], dir.path());
+    let server = Dynarock { child, port };
+    server.wait_ready();
+    create_table(&server, "ephemeral");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
