@@ -6,6 +6,8 @@ use serde_json::Value;
 use super::input::{present, Constraints, Input};
 use super::{to_body, Context};
 use crate::capacity::{read_units, write_units, ReturnCapacity, RETURN_CAPACITY_VALUES};
+use crate::engine::catalog::TableMeta;
+use crate::engine::items::WriteOutcome;
 use crate::error::{Error, Result};
 use crate::model::{item_from_json, Item};
 
@@ -71,45 +73,47 @@ fn check_return_values(input: Input<'_>) -> Result<()> {
     }
 }
 
-pub fn put_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
+/// PutItem and DeleteItem: `member` holds the item (or key) the write is about.
+fn single_write(
+    ctx: &Context<'_>,
+    input: Input<'_>,
+    (member, path): (&str, &str),
+    write: impl FnOnce(&TableMeta, Item) -> Result<WriteOutcome>,
+) -> Result<Vec<u8>> {
     let mut c = Constraints::default();
     let table = ctx.table_ref(input, &mut c)?;
-    let item = c.not_null(input.raw("Item"), "item");
+    let value = c.not_null(input.raw(member), path);
     let options = read_write_options(input, &mut c)?;
-    let item = item.map(item_from_json).transpose()?;
+    let value = value.map(item_from_json).transpose()?;
     c.finish()?;
     check_return_values(input)?;
     refuse_expressions(input)?;
-    let (t, item) = (present(table)?, present(item)?);
+    let (t, value) = (present(table)?, present(value)?);
     let meta = ctx.item_table(&t)?;
-    let outcome = ctx.engine.put_item(&meta, item)?;
+    let outcome = write(&meta, value)?;
+    let old = options
+        .return_old
+        .then(|| outcome.old_item())
+        .transpose()?
+        .flatten();
     to_body(&ItemResponse {
         item: None,
-        attributes: outcome.old.as_ref().filter(|_| options.return_old),
+        attributes: old.as_ref(),
         consumed: options
             .capacity
             .report(&meta.name, write_units(outcome.charged_size)),
     })
 }
 
+pub fn put_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
+    single_write(ctx, input, ("Item", "item"), |meta, item| {
+        ctx.engine.put_item(meta, item)
+    })
+}
+
 pub fn delete_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
-    let mut c = Constraints::default();
-    let table = ctx.table_ref(input, &mut c)?;
-    let key = c.not_null(input.raw("Key"), "key");
-    let options = read_write_options(input, &mut c)?;
-    let key = key.map(item_from_json).transpose()?;
-    c.finish()?;
-    check_return_values(input)?;
-    refuse_expressions(input)?;
-    let (t, key) = (present(table)?, present(key)?);
-    let meta = ctx.item_table(&t)?;
-    let outcome = ctx.engine.delete_item(&meta, &key)?;
-    to_body(&ItemResponse {
-        item: None,
-        attributes: outcome.old.as_ref().filter(|_| options.return_old),
-        consumed: options
-            .capacity
-            .report(&meta.name, write_units(outcome.charged_size)),
+    single_write(ctx, input, ("Key", "key"), |meta, key| {
+        ctx.engine.delete_item(meta, &key)
     })
 }
 

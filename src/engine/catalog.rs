@@ -214,7 +214,7 @@ impl CatalogChange<'_> {
     pub fn allocate_ids(&self, store: &Store, batch: &mut Batch, n: u32) -> Result<u32> {
         let next = match store.get(Cf::Meta, NEXT_ID_KEY)? {
             Some(v) => u32::from_be_bytes(
-                v.as_slice()
+                v[..]
                     .try_into()
                     .map_err(|_| Error::Internal("corrupt id counter".into()))?,
             ),

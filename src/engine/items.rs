@@ -12,9 +12,16 @@ pub const MAX_ITEM_SIZE: usize = 400 * 1024;
 
 /// What a write did, for ReturnValues and capacity accounting.
 pub struct WriteOutcome {
-    pub old: Option<Item>,
+    /// The item as stored before the write; decoded only when a caller asks for it.
+    old: Option<Vec<u8>>,
     /// Size of the larger of the old and new item (a write is charged for that).
     pub charged_size: usize,
+}
+
+impl WriteOutcome {
+    pub fn old_item(&self) -> Result<Option<Item>> {
+        Ok(self.old.as_deref().map(codec::decode_item).transpose()?)
+    }
 }
 
 enum Change {
@@ -61,7 +68,7 @@ impl Engine {
         };
 
         let _guard = self.locks.lock(key);
-        let old_bytes = self.store.get(Cf::Items, key)?;
+        let old_bytes = self.store.get(Cf::Items, key)?.map(|b| b.to_vec());
         let old_size = old_bytes.as_deref().map(codec::stored_size).transpose()?;
         if new.is_none() && old_bytes.is_none() {
             return Ok(WriteOutcome {
@@ -91,9 +98,8 @@ impl Engine {
         )?;
         self.store.write(batch)?;
 
-        let old = old_bytes.as_deref().map(codec::decode_item).transpose()?;
         Ok(WriteOutcome {
-            old,
+            old: old_bytes,
             charged_size: old_size.unwrap_or(0).max(new_size.unwrap_or(0)),
         })
     }

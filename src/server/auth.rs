@@ -14,14 +14,14 @@ pub fn check(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>>
     let Some(auth) = auth.filter(|a| a.starts_with("AWS4-")) else {
         return query_signature(query);
     };
-    let params: Vec<(&str, &str)> = auth
-        .split_once(' ')
-        .map(|(_, rest)| rest)
-        .unwrap_or("")
-        .split(',')
-        .filter_map(|p| p.trim().split_once('='))
-        .collect();
-    let param = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let params = auth.split_once(' ').map(|(_, rest)| rest).unwrap_or("");
+    let param = |name: &str| {
+        params
+            .split(',')
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    };
     let mut missing = String::new();
     for name in ["Credential", "Signature", "SignedHeaders"] {
         if param(name).is_none_or(str::is_empty) {
