@@ -36,11 +36,9 @@ fn refuse_expressions(input: Input<'_>) -> Result<()> {
 }
 
 #[derive(Serialize)]
-struct ItemResponse<'a> {
-    #[serde(rename = "Item", skip_serializing_if = "Option::is_none")]
-    item: Option<&'a Item>,
+struct WriteResponse {
     #[serde(rename = "Attributes", skip_serializing_if = "Option::is_none")]
-    attributes: Option<&'a Item>,
+    attributes: Option<Item>,
     #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
     consumed: Option<Value>,
 }
@@ -91,14 +89,12 @@ fn single_write(
     let (t, value) = (present(table)?, present(value)?);
     let meta = ctx.item_table(&t)?;
     let outcome = write(&meta, value)?;
-    let old = options
-        .return_old
-        .then(|| outcome.old_item())
-        .transpose()?
-        .flatten();
-    to_body(&ItemResponse {
-        item: None,
-        attributes: old.as_ref(),
+    let old = match (&outcome.old, options.return_old) {
+        (Some(stored), true) => Some(stored.decode()?),
+        _ => None,
+    };
+    to_body(&WriteResponse {
+        attributes: old,
         consumed: options
             .capacity
             .report(&meta.name, write_units(outcome.charged_size)),
@@ -129,11 +125,26 @@ pub fn get_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     refuse_expressions(input)?;
     let (t, key) = (present(table)?, present(key)?);
     let meta = ctx.item_table(&t)?;
-    let item = ctx.engine.get_item(&meta, &key)?;
-    let size = item.as_ref().map_or(0, crate::model::item_size);
-    to_body(&ItemResponse {
-        item: item.as_ref(),
-        attributes: None,
-        consumed: ReturnCapacity::parse(capacity).report(&meta.name, read_units(size, consistent)),
-    })
+    let stored = ctx.engine.get_item(&meta, &key)?;
+
+    // The item goes from its stored bytes straight into the response.
+    let mut out = Vec::with_capacity(256);
+    out.push(b'{');
+    let mut size = 0;
+    if let Some(stored) = &stored {
+        size = stored.size()?;
+        out.extend_from_slice(br#""Item":"#);
+        stored.write_json(&mut out)?;
+    }
+    if let Some(consumed) =
+        ReturnCapacity::parse(capacity).report(&meta.name, read_units(size, consistent))
+    {
+        if stored.is_some() {
+            out.push(b',');
+        }
+        out.extend_from_slice(br#""ConsumedCapacity":"#);
+        out.extend_from_slice(&to_body(&consumed)?);
+    }
+    out.push(b'}');
+    Ok(out)
 }

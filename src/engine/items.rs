@@ -5,23 +5,18 @@ use super::Engine;
 use crate::engine::catalog::{counter_key, TableMeta};
 use crate::error::{Error, Result};
 use crate::model::{item_size, Item};
-use crate::storage::{codec, encode_counter, keys, Batch, Cf};
+use crate::storage::codec::{self, StoredItem};
+use crate::storage::{encode_counter, keys, Batch, Cf};
 
 /// DynamoDB's item size limit (400 KB).
 pub const MAX_ITEM_SIZE: usize = 400 * 1024;
 
 /// What a write did, for ReturnValues and capacity accounting.
 pub struct WriteOutcome {
-    /// The item as stored before the write; decoded only when a caller asks for it.
-    old: Option<Vec<u8>>,
+    /// The item as stored before the write.
+    pub old: Option<StoredItem>,
     /// Size of the larger of the old and new item (a write is charged for that).
     pub charged_size: usize,
-}
-
-impl WriteOutcome {
-    pub fn old_item(&self) -> Result<Option<Item>> {
-        Ok(self.old.as_deref().map(codec::decode_item).transpose()?)
-    }
 }
 
 enum Change {
@@ -30,13 +25,13 @@ enum Change {
 }
 
 impl Engine {
-    pub fn get_item(&self, table: &TableMeta, key: &Item) -> Result<Option<Item>> {
+    pub fn get_item(&self, table: &TableMeta, key: &Item) -> Result<Option<StoredItem>> {
         let kv = table.key_schema.key_of_request(key)?;
         let k = keys::item_key(table.id, kv.hash, kv.range);
-        self.store
+        Ok(self
+            .store
             .get(Cf::Items, &k)?
-            .map(|bytes| codec::decode_item(&bytes).map_err(Error::from))
-            .transpose()
+            .map(|bytes| StoredItem::new(bytes.to_vec())))
     }
 
     pub fn put_item(&self, table: &TableMeta, item: Item) -> Result<WriteOutcome> {
@@ -68,9 +63,12 @@ impl Engine {
         };
 
         let _guard = self.locks.lock(key);
-        let old_bytes = self.store.get(Cf::Items, key)?.map(|b| b.to_vec());
-        let old_size = old_bytes.as_deref().map(codec::stored_size).transpose()?;
-        if new.is_none() && old_bytes.is_none() {
+        let old = self
+            .store
+            .get(Cf::Items, key)?
+            .map(|b| StoredItem::new(b.to_vec()));
+        let old_size = old.as_ref().map(StoredItem::size).transpose()?;
+        if new.is_none() && old.is_none() {
             return Ok(WriteOutcome {
                 old: None,
                 charged_size: 0,
@@ -99,7 +97,7 @@ impl Engine {
         self.store.write(batch)?;
 
         Ok(WriteOutcome {
-            old: old_bytes,
+            old,
             charged_size: old_size.unwrap_or(0).max(new_size.unwrap_or(0)),
         })
     }

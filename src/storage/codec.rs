@@ -7,6 +7,9 @@
 //! value = tag:u8 payload       (tags below; N payload is the order-preserving number key)
 //! ```
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+
 use crate::error::CorruptRecord;
 use crate::model::{AttributeValue, Item, Number};
 
@@ -23,6 +26,27 @@ const T_NS: u8 = 8;
 const T_BS: u8 = 9;
 const T_L: u8 = 10;
 const T_M: u8 = 11;
+
+/// An item as stored, read from the database: decoded or written out as JSON on demand.
+pub struct StoredItem(Vec<u8>);
+
+impl StoredItem {
+    pub fn new(bytes: Vec<u8>) -> StoredItem {
+        StoredItem(bytes)
+    }
+
+    pub fn size(&self) -> Result<usize, CorruptRecord> {
+        stored_size(&self.0)
+    }
+
+    pub fn decode(&self) -> Result<Item, CorruptRecord> {
+        decode_item(&self.0)
+    }
+
+    pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), CorruptRecord> {
+        write_item_json(&self.0, out)
+    }
+}
 
 pub fn encode_item(item: &Item, size: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(size + 16);
@@ -41,13 +65,26 @@ pub fn stored_size(bytes: &[u8]) -> Result<usize, CorruptRecord> {
 }
 
 pub fn decode_item(bytes: &[u8]) -> Result<Item, CorruptRecord> {
+    read_whole(bytes, Reader::map)
+}
+
+/// Writes a stored item as DynamoDB JSON straight from its stored bytes, so the read path
+/// never builds the item in memory just to serialise it.
+pub fn write_item_json(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), CorruptRecord> {
+    read_whole(bytes, |r| r.map_json(out))
+}
+
+fn read_whole<'a, T>(
+    bytes: &'a [u8],
+    read: impl FnOnce(&mut Reader<'a>) -> Result<T, CorruptRecord>,
+) -> Result<T, CorruptRecord> {
     stored_size(bytes)?;
     let mut r = Reader { buf: bytes, pos: 5 };
-    let item = r.map()?;
+    let value = read(&mut r)?;
     if r.pos != bytes.len() {
         return Err(CorruptRecord("trailing bytes"));
     }
-    Ok(item)
+    Ok(value)
 }
 
 fn varint(mut v: usize, out: &mut Vec<u8>) {
@@ -119,7 +156,7 @@ struct Reader<'a> {
     pos: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn byte(&mut self) -> Result<u8, CorruptRecord> {
         let b = *self.buf.get(self.pos).ok_or(CorruptRecord("truncated"))?;
         self.pos += 1;
@@ -138,7 +175,7 @@ impl Reader<'_> {
         Err(CorruptRecord("varint"))
     }
 
-    fn bytes(&mut self) -> Result<&[u8], CorruptRecord> {
+    fn bytes(&mut self) -> Result<&'a [u8], CorruptRecord> {
         let len = self.varint()?;
         let end = self.pos.checked_add(len).ok_or(CorruptRecord("length"))?;
         let b = self
@@ -149,8 +186,12 @@ impl Reader<'_> {
         Ok(b)
     }
 
+    fn str(&mut self) -> Result<&'a str, CorruptRecord> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| CorruptRecord("utf8"))
+    }
+
     fn string(&mut self) -> Result<String, CorruptRecord> {
-        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| CorruptRecord("utf8"))
+        self.str().map(str::to_owned)
     }
 
     fn number(&mut self) -> Result<Number, CorruptRecord> {
@@ -206,6 +247,108 @@ impl Reader<'_> {
     }
 }
 
+/// The JSON side of `Reader`: the same walk as `map`/`value`, writing DynamoDB JSON.
+impl Reader<'_> {
+    fn map_json(&mut self, out: &mut Vec<u8>) -> Result<(), CorruptRecord> {
+        let n = self.count()?;
+        out.push(b'{');
+        for i in 0..n {
+            if i > 0 {
+                out.push(b',');
+            }
+            json_str(self.str()?, out)?;
+            out.push(b':');
+            self.value_json(out)?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    fn list_json(
+        &mut self,
+        out: &mut Vec<u8>,
+        mut element: impl FnMut(&mut Self, &mut Vec<u8>) -> Result<(), CorruptRecord>,
+    ) -> Result<(), CorruptRecord> {
+        let n = self.count()?;
+        out.push(b'[');
+        for i in 0..n {
+            if i > 0 {
+                out.push(b',');
+            }
+            element(self, out)?;
+        }
+        out.push(b']');
+        Ok(())
+    }
+
+    fn string_json(&mut self, out: &mut Vec<u8>) -> Result<(), CorruptRecord> {
+        json_str(self.str()?, out)
+    }
+
+    fn number_json(&mut self, out: &mut Vec<u8>) -> Result<(), CorruptRecord> {
+        let n = self.number()?;
+        out.push(b'"');
+        out.extend_from_slice(n.to_string().as_bytes());
+        out.push(b'"');
+        Ok(())
+    }
+
+    fn binary_json(&mut self, out: &mut Vec<u8>) -> Result<(), CorruptRecord> {
+        let b = self.bytes()?;
+        out.push(b'"');
+        out.extend_from_slice(BASE64.encode(b).as_bytes());
+        out.push(b'"');
+        Ok(())
+    }
+
+    fn value_json(&mut self, out: &mut Vec<u8>) -> Result<(), CorruptRecord> {
+        match self.byte()? {
+            T_S => {
+                out.extend_from_slice(br#"{"S":"#);
+                self.string_json(out)?;
+            }
+            T_N => {
+                out.extend_from_slice(br#"{"N":"#);
+                self.number_json(out)?;
+            }
+            T_B => {
+                out.extend_from_slice(br#"{"B":"#);
+                self.binary_json(out)?;
+            }
+            T_FALSE => out.extend_from_slice(br#"{"BOOL":false"#),
+            T_TRUE => out.extend_from_slice(br#"{"BOOL":true"#),
+            T_NULL => out.extend_from_slice(br#"{"NULL":true"#),
+            T_SS => {
+                out.extend_from_slice(br#"{"SS":"#);
+                self.list_json(out, Self::string_json)?;
+            }
+            T_NS => {
+                out.extend_from_slice(br#"{"NS":"#);
+                self.list_json(out, Self::number_json)?;
+            }
+            T_BS => {
+                out.extend_from_slice(br#"{"BS":"#);
+                self.list_json(out, Self::binary_json)?;
+            }
+            T_L => {
+                out.extend_from_slice(br#"{"L":"#);
+                self.list_json(out, Self::value_json)?;
+            }
+            T_M => {
+                out.extend_from_slice(br#"{"M":"#);
+                self.map_json(out)?;
+            }
+            _ => return Err(CorruptRecord("value tag")),
+        }
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+fn json_str(s: &str, out: &mut Vec<u8>) -> Result<(), CorruptRecord> {
+    serde_json::to_writer(out, s).map_err(|_| CorruptRecord("json"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,13 +371,43 @@ mod tests {
         assert_eq!(decode_item(&bytes).unwrap(), item);
     }
 
+    #[test]
+    fn json_from_stored_bytes_equals_serialising_the_decoded_item() {
+        let item = item_from_json(&json!({
+            "s": {"S": "quote\" backslash\\ newline\n é \u{1}"}, "n": {"N": "-12.5e3"},
+            "b": {"B": "AAEC"}, "t": {"BOOL": true}, "f": {"BOOL": false}, "z": {"NULL": true},
+            "ss": {"SS": ["a", ""]}, "ns": {"NS": ["0", "1e-130"]}, "bs": {"BS": ["AA==", "AQ=="]},
+            "l": {"L": [{"M": {"x": {"L": []}}}, {"N": "7"}]}, "m": {"M": {"": {"S": ""}}}
+        }))
+        .unwrap();
+        let bytes = encode_item(&item, item_size(&item));
+        let mut direct = Vec::new();
+        write_item_json(&bytes, &mut direct).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&direct).unwrap(),
+            serde_json::to_value(&item).unwrap()
+        );
+        assert_eq!(direct, serde_json::to_vec(&item).unwrap());
+    }
+
     proptest! {
+        #[test]
+        fn any_string_writes_as_its_json(s in any::<String>(), name in any::<String>()) {
+            let mut item = Item::new();
+            item.insert(name, AttributeValue::S(s));
+            let bytes = encode_item(&item, item_size(&item));
+            let mut direct = Vec::new();
+            write_item_json(&bytes, &mut direct).unwrap();
+            prop_assert_eq!(direct, serde_json::to_vec(&item).unwrap());
+        }
+
         #[test]
         fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode_item(&bytes);
             let mut v = vec![VERSION, 0, 0, 0, 0];
             v.extend(bytes);
             let _ = decode_item(&v);
+            let _ = write_item_json(&v, &mut Vec::new());
         }
     }
 }

@@ -111,9 +111,9 @@ impl Store {
             match cf {
                 Cf::Meta => {
                     cf_opts.set_merge_operator_associative("add_counters", add_counters);
-                    // Every write merges into its table's counter: fold the operands every so
-                    // often so that reading a counter never has to add up millions of them.
-                    cf_opts.set_max_successive_merges(64);
+                    // Every write merges into its table's counter. A small memtable bounds how
+                    // many operands a counter read adds up; flushes fold them into one value.
+                    cf_opts.set_write_buffer_size(4 << 20);
                 }
                 Cf::Items => {
                     table.set_bloom_filter(10.0, false);
