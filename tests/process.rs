@@ -20,9 +20,18 @@ fn create_table(server: &Dynarock, name: &str) {
 
 #[test]
 fn acknowledged_writes_survive_kill_9() {
+    writes_survive_kill_9(&[]);
+}
+
+#[test]
+fn acknowledged_writes_survive_kill_9_in_sync_mode() {
+    writes_survive_kill_9(&["--sync"]);
+}
+
+fn writes_survive_kill_9(flags: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Dynarock::start(&data);
+    let server = Dynarock::start_with(&data, flags);
     create_table(&server, "durable");
     let port = server.port;
     // Concurrent writers; every write that got a 200 must be there after the crash.
@@ -108,4 +117,29 @@ fn in_memory_mode_leaves_no_files() {
     let (status, _) = server.terminate();
     assert!(status.success());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn the_table_quota_is_enforced_per_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Dynarock::start_with(&dir.path().join("data"), &["--max-tables", "2"]);
+    create_table(&server, "one");
+    create_table(&server, "two");
+    let (status, body) = server.call(
+        "CreateTable",
+        json!({
+            "TableName": "three", "BillingMode": "PAY_PER_REQUEST",
+            "KeySchema": [{"AttributeName": "p", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "p", "AttributeType": "S"}]
+        }),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["__type"],
+        "com.amazonaws.dynamodb.v20120810#LimitExceededException"
+    );
+    // Deleting a table frees its place.
+    let (status, _) = server.call("DeleteTable", json!({"TableName": "one"}));
+    assert_eq!(status, 200);
+    create_table(&server, "three");
 }

@@ -35,8 +35,15 @@ pub fn spawn(args: &[&str], cwd: &Path) -> (Child, u16) {
 impl Dynarock {
     /// Starts a server on `data_dir` and waits until it answers.
     pub fn start(data_dir: &Path) -> Dynarock {
+        Dynarock::start_with(data_dir, &[])
+    }
+
+    /// The same, with extra `serve` flags.
+    pub fn start_with(data_dir: &Path, flags: &[&str]) -> Dynarock {
         let dir = data_dir.to_str().expect("utf-8 path");
-        let (child, port) = spawn(&["--data-dir", dir], data_dir.parent().unwrap_or(data_dir));
+        let mut args = vec!["--data-dir", dir];
+        args.extend_from_slice(flags);
+        let (child, port) = spawn(&args, data_dir.parent().unwrap_or(data_dir));
         let server = Dynarock { child, port };
         server.wait_ready();
         server
