@@ -14,17 +14,25 @@ pub fn check(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>>
     let Some(auth) = auth.filter(|a| a.starts_with("AWS4-")) else {
         return query_signature(query);
     };
+    // One pass over `Credential=..., SignedHeaders=..., Signature=...`.
+    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     let params = auth.split_once(' ').map(|(_, rest)| rest).unwrap_or("");
-    let param = |name: &str| {
-        params
-            .split(',')
-            .filter_map(|p| p.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v)
-    };
+    for (k, v) in params.split(',').filter_map(|p| p.trim().split_once('=')) {
+        let slot = match k {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
+            _ => continue,
+        };
+        *slot = Some(v).filter(|v| !v.is_empty());
+    }
     let mut missing = String::new();
-    for name in ["Credential", "Signature", "SignedHeaders"] {
-        if param(name).is_none_or(str::is_empty) {
+    for (name, value) in [
+        ("Credential", credential),
+        ("Signature", signature),
+        ("SignedHeaders", signed_headers),
+    ] {
+        if value.is_none() {
             missing.push_str(&format!(
                 "Authorization header requires '{name}' parameter. "
             ));
@@ -40,7 +48,7 @@ pub fn check(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>>
             "{missing}Authorization={auth}"
         )));
     }
-    credential_region(param("Credential").unwrap_or(""))
+    credential_region(credential.unwrap_or(""))
 }
 
 /// A presigned request: `X-Amz-Algorithm`, `X-Amz-Credential`, `X-Amz-Signature` in the URL.

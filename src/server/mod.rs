@@ -32,6 +32,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub config: ServerConfig,
     request_counter: AtomicU64,
+    /// Random per process, so request ids stay unique across restarts.
+    request_id_prefix: String,
 }
 
 pub fn router(engine: Arc<Engine>, config: ServerConfig) -> Router {
@@ -39,6 +41,7 @@ pub fn router(engine: Arc<Engine>, config: ServerConfig) -> Router {
         engine,
         config,
         request_counter: AtomicU64::new(0),
+        request_id_prefix: format!("{:032X}", uuid::Uuid::new_v4().as_u128()),
     });
     Router::new().fallback(handle).with_state(state)
 }
@@ -192,7 +195,7 @@ fn decompress(headers: &HeaderMap, body: Bytes) -> Result<Bytes, Error> {
     Ok(Bytes::from(out))
 }
 
-fn error_response(e: &Error, content_type: &str, request_id: &str) -> Response {
+fn error_response(e: &Error, content_type: &'static str, request_id: &str) -> Response {
     if let Error::Internal(detail) = e {
         tracing::error!(request_id, "internal error: {detail}");
     }
@@ -201,15 +204,19 @@ fn error_response(e: &Error, content_type: &str, request_id: &str) -> Response {
 }
 
 /// Every response carries a request id and the CRC32 of its exact body bytes.
-fn finish(status: StatusCode, content_type: &str, body: Vec<u8>, request_id: &str) -> Response {
+fn finish(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+    request_id: &str,
+) -> Response {
     let crc = crc32fast::hash(&body);
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let h = response.headers_mut();
     h.insert(
         http::header::CONTENT_TYPE,
-        HeaderValue::from_str(content_type)
-            .unwrap_or(HeaderValue::from_static("application/x-amz-json-1.0")),
+        HeaderValue::from_static(content_type),
     );
     h.insert("x-amz-crc32", HeaderValue::from(crc));
     if let Ok(id) = HeaderValue::from_str(request_id) {
@@ -219,13 +226,10 @@ fn finish(status: StatusCode, content_type: &str, body: Vec<u8>, request_id: &st
 }
 
 impl AppState {
-    /// 52 characters of [A-Z0-9], like DynamoDB's request ids: unique per process (counter) and
-    /// across restarts (random part).
+    /// 52 characters of [A-Z0-9], like DynamoDB's request ids: a random per-process prefix and
+    /// a counter.
     fn request_id(&self) -> String {
         let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
-        let random = uuid::Uuid::new_v4().as_u128();
-        let mut id = format!("{random:032X}{n:020}");
-        id.truncate(52);
-        id
+        format!("{}{n:020}", self.request_id_prefix)
     }
 }
