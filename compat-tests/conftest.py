@@ -76,47 +76,36 @@ def client_in(url):
     return make
 
 
-def _table_fixture(client, key_schema, attribute_definitions):
+def _table_fixture(client, *keys):
+    """A table keyed by (name, type) pairs: the partition key, then the sort key if any."""
     name = random_table_name()
-    table = create_table(client, name, key_schema, attribute_definitions)
-    yield table
+    create_table(client, name,
+                 [{"AttributeName": n, "KeyType": kt} for (n, _), kt in zip(keys, ["HASH", "RANGE"])],
+                 [{"AttributeName": n, "AttributeType": t} for n, t in keys])
+    yield name
     delete_table(client, name)
 
 
 @pytest.fixture(scope="session")
 def table_s(client):
-    """Partition key p (S)."""
-    yield from _table_fixture(client, [{"AttributeName": "p", "KeyType": "HASH"}],
-                              [{"AttributeName": "p", "AttributeType": "S"}])
+    yield from _table_fixture(client, ("p", "S"))
 
 
 @pytest.fixture(scope="session")
 def table_sn(client):
-    """Partition key p (S), sort key c (N)."""
-    yield from _table_fixture(client, [{"AttributeName": "p", "KeyType": "HASH"},
-                                       {"AttributeName": "c", "KeyType": "RANGE"}],
-                              [{"AttributeName": "p", "AttributeType": "S"},
-                               {"AttributeName": "c", "AttributeType": "N"}])
-
-
-@pytest.fixture(scope="session")
-def table_b(client):
-    """Partition key p (B)."""
-    yield from _table_fixture(client, [{"AttributeName": "p", "KeyType": "HASH"}],
-                              [{"AttributeName": "p", "AttributeType": "B"}])
-
-
-@pytest.fixture(scope="session")
-def table_n(client):
-    """Partition key p (N)."""
-    yield from _table_fixture(client, [{"AttributeName": "p", "KeyType": "HASH"}],
-                              [{"AttributeName": "p", "AttributeType": "N"}])
+    yield from _table_fixture(client, ("p", "S"), ("c", "N"))
 
 
 @pytest.fixture(scope="session")
 def table_ss(client):
-    """Partition key p (S), sort key c (S)."""
-    yield from _table_fixture(client, [{"AttributeName": "p", "KeyType": "HASH"},
-                                       {"AttributeName": "c", "KeyType": "RANGE"}],
-                              [{"AttributeName": "p", "AttributeType": "S"},
-                               {"AttributeName": "c", "AttributeType": "S"}])
+    yield from _table_fixture(client, ("p", "S"), ("c", "S"))
+
+
+@pytest.fixture(scope="session")
+def table_b(client):
+    yield from _table_fixture(client, ("p", "B"))
+
+
+@pytest.fixture(scope="session")
+def table_n(client):
+    yield from _table_fixture(client, ("p", "N"))

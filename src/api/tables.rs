@@ -164,6 +164,20 @@ impl RawThroughput {
     }
 }
 
+/// `BillingMode` and `ProvisionedThroughput`, read alike by CreateTable and UpdateTable.
+fn read_billing<'a>(
+    input: Input<'a>,
+    c: &mut Constraints,
+) -> Result<(Option<&'a str>, Option<RawThroughput>)> {
+    let billing_mode = input.str("BillingMode")?;
+    c.one_of(
+        billing_mode,
+        "billingMode",
+        &["PROVISIONED", "PAY_PER_REQUEST"],
+    );
+    Ok((billing_mode, read_throughput(input, "", c)?))
+}
+
 struct RawIndex<'a> {
     name: Option<&'a str>,
     keys: Option<RawKeySchema<'a>>,
@@ -359,13 +373,7 @@ pub fn create_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         GSI,
         &mut c,
     )?;
-    let billing_mode = input.str("BillingMode")?;
-    c.one_of(
-        billing_mode,
-        "billingMode",
-        &["PROVISIONED", "PAY_PER_REQUEST"],
-    );
-    let throughput = read_throughput(input, "", &mut c)?;
+    let (billing_mode, throughput) = read_billing(input, &mut c)?;
     let stream = read_stream_spec(input, &mut c)?;
     let sse = read_sse(input, &mut c)?;
     let tags = input.list("Tags")?;
@@ -421,53 +429,18 @@ pub fn create_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     }
 
     let mut index_names = std::collections::HashSet::new();
-    let mut local_indexes = Vec::new();
-    if let Some(lsis) = lsis {
-        if lsis.is_empty() {
-            return Err(invalid("List of LocalSecondaryIndexes is empty"));
-        }
-        if schema.range.is_none() {
-            return Err(invalid(
-                "Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
-            ));
-        }
-        for raw in &lsis {
-            let index = resolve_index(raw, &defs, &schema, mode, true)?;
-            if !index_names.insert(index.name.clone()) {
-                return Err(invalid(format_args!(
-                    "Duplicate index name: {}",
-                    index.name
-                )));
-            }
-            local_indexes.push(index);
-        }
-        if local_indexes.len() > MAX_LSIS {
-            return Err(invalid(format_args!(
-                "Number of LocalSecondaryIndexes exceeds per-table limit of {MAX_LSIS}"
-            )));
-        }
+    if lsis.is_some() && schema.range.is_none() && !lsis.as_ref().is_some_and(Vec::is_empty) {
+        return Err(invalid(
+            "Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
+        ));
     }
-    let mut global_indexes = Vec::new();
-    if let Some(gsis) = gsis {
-        if gsis.is_empty() {
-            return Err(invalid("List of GlobalSecondaryIndexes is empty"));
-        }
-        for raw in &gsis {
-            let index = resolve_index(raw, &defs, &schema, mode, false)?;
-            if !index_names.insert(index.name.clone()) {
-                return Err(invalid(format_args!(
-                    "Duplicate index name: {}",
-                    index.name
-                )));
-            }
-            global_indexes.push(index);
-        }
-        if global_indexes.len() > MAX_GSIS {
-            return Err(invalid(format_args!(
-                "GlobalSecondaryIndex count exceeds the per-table limit of {MAX_GSIS}"
-            )));
-        }
-    }
+    let index_set = IndexSet {
+        defs: &defs,
+        table: &schema,
+        mode,
+    };
+    let local_indexes = index_set.resolve(lsis, IndexKind::Local, &mut index_names)?;
+    let global_indexes = index_set.resolve(gsis, IndexKind::Global, &mut index_names)?;
     check_projected_attribute_total(local_indexes.iter().chain(&global_indexes))?;
 
     // Every definition must be used by a key of the table or an index.
@@ -541,6 +514,70 @@ fn check_projected_attribute_total<'a>(indexes: impl Iterator<Item = &'a IndexMe
         )));
     }
     Ok(())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IndexKind {
+    Local,
+    Global,
+}
+
+/// What every index of a new table is checked against.
+struct IndexSet<'a> {
+    defs: &'a [(String, String)],
+    table: &'a KeySchema,
+    mode: BillingMode,
+}
+
+impl IndexSet<'_> {
+    /// Resolves one `LocalSecondaryIndexes`/`GlobalSecondaryIndexes` list, with DynamoDB's
+    /// checks on the list as a whole; index names must be unique across both lists.
+    fn resolve(
+        &self,
+        raws: Option<Vec<RawIndex<'_>>>,
+        kind: IndexKind,
+        names: &mut std::collections::HashSet<String>,
+    ) -> Result<Vec<IndexMeta>> {
+        let Some(raws) = raws else {
+            return Ok(Vec::new());
+        };
+        let (list, limit_message, limit) = match kind {
+            IndexKind::Local => (
+                "LocalSecondaryIndexes",
+                format!("Number of LocalSecondaryIndexes exceeds per-table limit of {MAX_LSIS}"),
+                MAX_LSIS,
+            ),
+            IndexKind::Global => (
+                "GlobalSecondaryIndexes",
+                format!("GlobalSecondaryIndex count exceeds the per-table limit of {MAX_GSIS}"),
+                MAX_GSIS,
+            ),
+        };
+        if raws.is_empty() {
+            return Err(invalid(format_args!("List of {list} is empty")));
+        }
+        let mut indexes = Vec::with_capacity(raws.len());
+        for raw in &raws {
+            let index = resolve_index(
+                raw,
+                self.defs,
+                self.table,
+                self.mode,
+                kind == IndexKind::Local,
+            )?;
+            if !names.insert(index.name.clone()) {
+                return Err(invalid(format_args!(
+                    "Duplicate index name: {}",
+                    index.name
+                )));
+            }
+            indexes.push(index);
+        }
+        if indexes.len() > limit {
+            return Err(invalid(limit_message));
+        }
+        Ok(indexes)
+    }
 }
 
 fn resolve_index(
@@ -656,13 +693,7 @@ pub fn list_tables(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
 pub fn update_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let mut c = Constraints::default();
     let table = ctx.table_ref(input, &mut c)?;
-    let billing_mode = input.str("BillingMode")?;
-    c.one_of(
-        billing_mode,
-        "billingMode",
-        &["PROVISIONED", "PAY_PER_REQUEST"],
-    );
-    let throughput = read_throughput(input, "", &mut c)?;
+    let (billing_mode, throughput) = read_billing(input, &mut c)?;
     let table_class = input.str("TableClass")?;
     c.one_of(table_class, "tableClass", TABLE_CLASSES);
     let deletion_protection = input.bool("DeletionProtectionEnabled")?;
