@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::describe::table_description;
 use super::input::{present, Constraints, Input};
-use super::{empty_body, to_body, Context};
+use super::{to_body, Context};
 use crate::engine::catalog::{
     BillingMode, IndexMeta, OnDemandThroughput, Projection, SseSpec, StreamSpec, TableMeta,
     Throughput,
@@ -816,8 +816,5 @@ pub fn delete_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         description = Some(table_description(ctx, meta, "DELETING")?);
         Ok(())
     })?;
-    match description {
-        Some(d) => to_body(&json!({ "TableDescription": d })),
-        None => Ok(empty_body()),
-    }
+    to_body(&json!({ "TableDescription": present(description)? }))
 }
