@@ -1,0 +1,70 @@
+"""Whatever a client sends, the answer is a DynamoDB error or a success: never a 5xx, never a hang."""
+
+import json
+import random
+
+import pytest
+
+from botocore.exceptions import ClientError
+
+from util import Raw, create_table, delete_table, random_table_name
+
+OPERATIONS = ["CreateTable", "DescribeTable", "ListTables", "UpdateTable", "DeleteTable", "PutItem",
+              "GetItem", "DeleteItem", "TagResource", "UntagResource", "ListTagsOfResource",
+              "DescribeLimits", "DescribeEndpoints"]
+
+MEMBERS = ["TableName", "Item", "Key", "KeySchema", "AttributeDefinitions", "BillingMode",
+           "ProvisionedThroughput", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "Tags",
+           "TagKeys", "ResourceArn", "Limit", "ExclusiveStartTableName", "ReturnValues",
+           "ReturnConsumedCapacity", "StreamSpecification", "SSESpecification", "ConsistentRead"]
+
+
+def shapes(table):
+    """JSON values of every kind, including ones that look almost right."""
+    return [None, True, 0, -1, 2**63, 1.5, "", "x", table, "arn:aws:dynamodb:us-east-1:0:table/" + table,
+            [], [None], [{}], [{"AttributeName": "p", "KeyType": "HASH"}], {}, {"p": {}},
+            {"p": {"S": "x"}}, {"p": {"N": "1e999"}}, {"p": {"B": "not base64!"}}, {"p": {"SS": [1]}},
+            {"p": {"L": [{"M": {"x": {"NULL": False}}}]}}, {"ReadCapacityUnits": "1"},
+            {"StreamEnabled": True}, [{"Key": None, "Value": 3}]]
+
+
+@pytest.fixture
+def own_table(client):
+    """A table of this test's own: the random requests may well delete or change it."""
+    name = random_table_name()
+    create_table(client, name, [{"AttributeName": "p", "KeyType": "HASH"}],
+                 [{"AttributeName": "p", "AttributeType": "S"}])
+    yield name
+    try:
+        client.update_table(TableName=name, DeletionProtectionEnabled=False)
+    except ClientError:
+        pass
+    delete_table(client, name)
+
+
+def test_no_input_gets_a_server_error(url, own_table):
+    raw = Raw(url)
+    rng = random.Random(7)
+    values = shapes(own_table)
+    for op in OPERATIONS:
+        for _ in range(60):
+            body = {m: rng.choice(values) for m in rng.sample(MEMBERS, rng.randint(0, 5))}
+            r = raw.post(op, json.dumps(body))
+            assert r.status_code < 500, (op, body, r.text)
+            if r.status_code != 200:
+                assert "__type" in r.json(), (op, body, r.text)
+
+
+@pytest.mark.parametrize("body", [b"", b"null", b"[]", b"42", b'"s"', b"{", b"\xff\xfe", b"{}" * 3,
+                                  b'{"TableName": "x", "TableName": 5}'])
+def test_odd_bodies(url, body):
+    # GetItem and CreateTable have required members, so none of these can succeed.
+    for op in ["GetItem", "CreateTable"]:
+        r = Raw(url).post(op, body)
+        assert 400 <= r.status_code < 500, (op, body, r.text)
+        assert "__type" in r.json()
+    # ListTables needs nothing: an empty or null body may succeed, anything else is a 4xx.
+    r = Raw(url).post("ListTables", body)
+    assert r.status_code < 500, (body, r.text)
+    if r.status_code != 200:
+        assert "__type" in r.json()
