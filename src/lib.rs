@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod expr;
 pub mod model;
 pub mod server;
 pub mod storage;

@@ -1,0 +1,65 @@
+//! The parsed forms of DynamoDB expressions. Placeholders are already resolved: names to the
+//! attribute names they stand for, values to the values.
+
+use crate::model::AttributeValue;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PathStep {
+    Attribute(String),
+    Index(usize),
+}
+
+/// A document path: `a.b[3].c`. The first step is always an attribute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Path {
+    pub steps: Vec<PathStep>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Operand {
+    Path(Path),
+    Value(AttributeValue),
+    Size(Path),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Comparator {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    AttributeExists,
+    AttributeNotExists,
+    AttributeType,
+    BeginsWith,
+    Contains,
+}
+
+impl Function {
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::AttributeExists => "attribute_exists",
+            Function::AttributeNotExists => "attribute_not_exists",
+            Function::AttributeType => "attribute_type",
+            Function::BeginsWith => "begins_with",
+            Function::Contains => "contains",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Condition {
+    Compare(Operand, Comparator, Operand),
+    Between(Operand, Operand, Operand),
+    In(Operand, Vec<Operand>),
+    Call(Function, Vec<Operand>),
+    Not(Box<Condition>),
+    And(Box<Condition>, Box<Condition>),
+    Or(Box<Condition>, Box<Condition>),
+}

@@ -1,0 +1,9 @@
+//! DynamoDB's expression language: lexer, parser and AST (evaluation and updates build on
+//! them).
+
+pub mod ast;
+mod lexer;
+pub mod parser;
+mod reserved;
+
+pub use parser::{ExpressionKind, Parser, Placeholders};

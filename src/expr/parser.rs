@@ -1,0 +1,580 @@
+//! A recursive-descent parser for condition, filter and projection expressions, with
+//! DynamoDB's error messages. Precedence, loosest first: OR, AND, NOT, then comparisons,
+//! BETWEEN, IN and function calls; parentheses group.
+
+use std::collections::{HashMap, HashSet};
+
+use super::ast::{Comparator, Condition, Function, Operand, Path, PathStep};
+use super::lexer::{tokenize, Token, TokenKind};
+use super::reserved::is_reserved;
+use crate::error::{Error, Result};
+use crate::model::AttributeValue;
+
+/// DynamoDB's limit on the text of one expression.
+pub const MAX_EXPRESSION_BYTES: usize = 4096;
+/// Most operands of `IN`.
+pub const MAX_IN_OPERANDS: usize = 100;
+/// Nesting deeper than this is refused (and keeps the recursion bounded).
+const MAX_DEPTH: usize = 100;
+
+/// Which request member an expression came from; it names the expression in errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpressionKind {
+    Condition,
+    Filter,
+    KeyCondition,
+    Projection,
+    Update,
+}
+
+impl ExpressionKind {
+    pub fn member(self) -> &'static str {
+        match self {
+            ExpressionKind::Condition => "ConditionExpression",
+            ExpressionKind::Filter => "FilterExpression",
+            ExpressionKind::KeyCondition => "KeyConditionExpression",
+            ExpressionKind::Projection => "ProjectionExpression",
+            ExpressionKind::Update => "UpdateExpression",
+        }
+    }
+}
+
+/// `ExpressionAttributeNames` and `ExpressionAttributeValues` of a request, and which of them
+/// its expressions used (the rest are an error once every expression is parsed).
+#[derive(Default)]
+pub struct Placeholders {
+    pub names: HashMap<String, String>,
+    pub values: HashMap<String, AttributeValue>,
+    pub used_names: HashSet<String>,
+    pub used_values: HashSet<String>,
+}
+
+pub struct Parser<'a> {
+    src: &'a str,
+    tokens: Vec<Token>,
+    pos: usize,
+    kind: ExpressionKind,
+    placeholders: &'a mut Placeholders,
+    depth: usize,
+}
+
+impl<'a> Parser<'a> {
+    pub fn new(
+        src: &'a str,
+        kind: ExpressionKind,
+        placeholders: &'a mut Placeholders,
+    ) -> Result<Parser<'a>> {
+        let invalid = |msg: String| Error::validation(format!("Invalid {}: {msg}", kind.member()));
+        if src.len() > MAX_EXPRESSION_BYTES {
+            return Err(invalid(format!(
+                "Expression size has exceeded the maximum allowed size; expression size: {}",
+                src.len()
+            )));
+        }
+        let tokens = tokenize(src).map_err(|bad| {
+            invalid(format!(
+                "Syntax error; token: \"{}\", near: \"{}\"",
+                bad.text,
+                near_text(src, bad.start)
+            ))
+        })?;
+        if tokens.len() == 1 {
+            return Err(invalid("The expression can not be empty;".into()));
+        }
+        Ok(Parser {
+            src,
+            tokens,
+            pos: 0,
+            kind,
+            placeholders,
+            depth: 0,
+        })
+    }
+
+    fn invalid(&self, msg: impl std::fmt::Display) -> Error {
+        Error::validation(format!("Invalid {}: {msg}", self.kind.member()))
+    }
+
+    fn peek(&self) -> &TokenKind {
+        &self.tokens[self.pos].kind
+    }
+
+    fn advance(&mut self) -> Token {
+        let t = self.tokens[self.pos].clone();
+        if self.pos + 1 < self.tokens.len() {
+            self.pos += 1;
+        }
+        t
+    }
+
+    /// DynamoDB's syntax error: the offending token and the text around it.
+    fn syntax_error(&self) -> Error {
+        let t = &self.tokens[self.pos];
+        let token = if t.kind == TokenKind::Eof {
+            "<EOF>".to_string()
+        } else {
+            self.src[t.start..t.end].to_string()
+        };
+        let from = if self.pos > 0 {
+            self.tokens[self.pos - 1].start
+        } else {
+            t.start
+        };
+        let near = self.src[from..t.end].trim_end();
+        self.invalid(format!(
+            "Syntax error; token: \"{token}\", near: \"{near}\""
+        ))
+    }
+
+    fn expect(&mut self, kind: TokenKind) -> Result<()> {
+        if *self.peek() == kind {
+            self.advance();
+            Ok(())
+        } else {
+            Err(self.syntax_error())
+        }
+    }
+
+    fn is_keyword(&self, keyword: &str) -> bool {
+        matches!(self.peek(), TokenKind::Word(w) if w.eq_ignore_ascii_case(keyword))
+    }
+
+    fn finish(&self) -> Result<()> {
+        match self.peek() {
+            TokenKind::Eof => Ok(()),
+            _ => Err(self.syntax_error()),
+        }
+    }
+
+    /// A whole condition (ConditionExpression, FilterExpression, KeyConditionExpression).
+    pub fn condition(mut self) -> Result<Condition> {
+        let c = self.or()?;
+        self.finish()?;
+        Ok(c)
+    }
+
+    /// A whole ProjectionExpression: paths separated by commas.
+    pub fn projection(mut self) -> Result<Vec<Path>> {
+        let mut paths = vec![self.path()?];
+        while *self.peek() == TokenKind::Comma {
+            self.advance();
+            paths.push(self.path()?);
+        }
+        self.finish()?;
+        Ok(paths)
+    }
+
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.invalid("The expression is nested too deeply;"));
+        }
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
+    fn or(&mut self) -> Result<Condition> {
+        let mut left = self.and()?;
+        while self.is_keyword("OR") {
+            self.advance();
+            let right = self.and()?;
+            left = Condition::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Condition> {
+        let mut left = self.not()?;
+        while self.is_keyword("AND") {
+            self.advance();
+            let right = self.not()?;
+            left = Condition::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn not(&mut self) -> Result<Condition> {
+        if self.is_keyword("NOT") {
+            self.advance();
+            let inner = self.nested(Self::not)?;
+            return Ok(Condition::Not(Box::new(inner)));
+        }
+        self.primary()
+    }
+
+    fn primary(&mut self) -> Result<Condition> {
+        if *self.peek() == TokenKind::LParen {
+            self.advance();
+            let inner = self.nested(Self::or)?;
+            self.expect(TokenKind::RParen)?;
+            return Ok(inner);
+        }
+        if let Some(function) = self.function_name() {
+            if function != "size" {
+                return self.call(&function);
+            }
+        }
+        let left = self.operand()?;
+        let comparator = match self.peek() {
+            TokenKind::Eq => Some(Comparator::Eq),
+            TokenKind::Ne => Some(Comparator::Ne),
+            TokenKind::Lt => Some(Comparator::Lt),
+            TokenKind::Le => Some(Comparator::Le),
+            TokenKind::Gt => Some(Comparator::Gt),
+            TokenKind::Ge => Some(Comparator::Ge),
+            _ => None,
+        };
+        if let Some(comparator) = comparator {
+            self.advance();
+            let right = self.operand()?;
+            return Ok(Condition::Compare(left, comparator, right));
+        }
+        if self.is_keyword("BETWEEN") {
+            self.advance();
+            let low = self.operand()?;
+            if !self.is_keyword("AND") {
+                return Err(self.syntax_error());
+            }
+            self.advance();
+            let high = self.operand()?;
+            return Ok(Condition::Between(left, low, high));
+        }
+        if self.is_keyword("IN") {
+            self.advance();
+            self.expect(TokenKind::LParen)?;
+            let mut list = vec![self.operand()?];
+            while *self.peek() == TokenKind::Comma {
+                self.advance();
+                list.push(self.operand()?);
+            }
+            self.expect(TokenKind::RParen)?;
+            if list.len() > MAX_IN_OPERANDS {
+                return Err(self.invalid(format!(
+                    "The IN operator is provided with too many operands; number of operands: {}",
+                    list.len()
+                )));
+            }
+            return Ok(Condition::In(left, list));
+        }
+        Err(self.syntax_error())
+    }
+
+    /// The name of a function about to be called (a word followed by `(`).
+    fn function_name(&self) -> Option<String> {
+        match (self.peek(), self.tokens.get(self.pos + 1).map(|t| &t.kind)) {
+            (TokenKind::Word(w), Some(TokenKind::LParen)) => Some(w.clone()),
+            _ => None,
+        }
+    }
+
+    fn call(&mut self, name: &str) -> Result<Condition> {
+        let function = match name {
+            "attribute_exists" => Function::AttributeExists,
+            "attribute_not_exists" => Function::AttributeNotExists,
+            "attribute_type" => Function::AttributeType,
+            "begins_with" => Function::BeginsWith,
+            "contains" => Function::Contains,
+            "if_not_exists" | "list_append" => {
+                return Err(self.invalid(format!(
+                    "The function is not allowed to be used this way in an expression; function: {name}"
+                )))
+            }
+            _ => return Err(self.invalid(format!("Invalid function name; function: {name}"))),
+        };
+        self.advance();
+        self.expect(TokenKind::LParen)?;
+        let mut args = vec![self.operand()?];
+        while *self.peek() == TokenKind::Comma {
+            self.advance();
+            args.push(self.operand()?);
+        }
+        self.expect(TokenKind::RParen)?;
+        let arity = match function {
+            Function::AttributeExists | Function::AttributeNotExists => 1,
+            _ => 2,
+        };
+        if args.len() != arity {
+            return Err(self.invalid(format!(
+                "Incorrect number of operands for operator or function; operator or function: {}, number of operands: {}",
+                function.name(),
+                args.len()
+            )));
+        }
+        if !matches!(args[0], Operand::Path(_))
+            && function != Function::Contains
+            && function != Function::BeginsWith
+        {
+            return Err(self.invalid(format!(
+                "Operator or function requires a document path; operator or function: {}",
+                function.name()
+            )));
+        }
+        Ok(Condition::Call(function, args))
+    }
+
+    fn operand(&mut self) -> Result<Operand> {
+        if let Some(function) = self.function_name() {
+            if function != "size" {
+                return Err(self.invalid(format!(
+                    "The function is not allowed to be used this way in an expression; function: {function}"
+                )));
+            }
+            self.advance();
+            self.expect(TokenKind::LParen)?;
+            let path = self.path()?;
+            self.expect(TokenKind::RParen)?;
+            return Ok(Operand::Size(path));
+        }
+        if let TokenKind::ValueRef(name) = self.peek().clone() {
+            self.advance();
+            let value = self.placeholders.values.get(&name).cloned().ok_or_else(|| {
+                self.invalid(format!(
+                    "An expression attribute value used in expression is not defined; attribute value: {name}"
+                ))
+            })?;
+            self.placeholders.used_values.insert(name);
+            return Ok(Operand::Value(value));
+        }
+        Ok(Operand::Path(self.path()?))
+    }
+
+    /// `name`, `#ref`, then any `.name`, `.#ref` or `[index]` steps.
+    pub fn path(&mut self) -> Result<Path> {
+        let mut steps = vec![PathStep::Attribute(self.attribute_name()?)];
+        loop {
+            match self.peek() {
+                TokenKind::Dot => {
+                    self.advance();
+                    steps.push(PathStep::Attribute(self.attribute_name()?));
+                }
+                TokenKind::LBracket => {
+                    self.advance();
+                    let TokenKind::Integer(digits) = self.peek().clone() else {
+                        return Err(self.syntax_error());
+                    };
+                    let index = digits.parse::<usize>().map_err(|_| {
+                        self.invalid(format!("List index is too large; index: {digits}"))
+                    })?;
+                    self.advance();
+                    self.expect(TokenKind::RBracket)?;
+                    steps.push(PathStep::Index(index));
+                }
+                _ => return Ok(Path { steps }),
+            }
+        }
+    }
+
+    fn attribute_name(&mut self) -> Result<String> {
+        match self.peek().clone() {
+            TokenKind::Word(w) if !w.starts_with(|c: char| c.is_ascii_digit()) => {
+                if is_reserved(&w) {
+                    return Err(self.invalid(format!(
+                        "Attribute name is a reserved keyword; reserved keyword: {w}"
+                    )));
+                }
+                self.advance();
+                Ok(w)
+            }
+            TokenKind::NameRef(r) => {
+                let name = self.placeholders.names.get(&r).cloned().ok_or_else(|| {
+                    self.invalid(format!(
+                        "An expression attribute name used in the document path is not defined; attribute name: {r}"
+                    ))
+                })?;
+                self.placeholders.used_names.insert(r);
+                self.advance();
+                Ok(name)
+            }
+            _ => Err(self.syntax_error()),
+        }
+    }
+}
+
+/// The source around a bad character: the word before it and the character itself.
+fn near_text(src: &str, at: usize) -> &str {
+    let before = src[..at].trim_end();
+    let from = before
+        .rfind(|c: char| c.is_whitespace())
+        .map_or(0, |i| i + 1);
+    let end = src[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+    &src[from..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Number;
+
+    fn placeholders() -> Placeholders {
+        let mut p = Placeholders::default();
+        p.names.insert("#s".into(), "status".into());
+        p.names.insert("#dot".into(), "a.b".into());
+        p.values.insert(":v".into(), AttributeValue::S("x".into()));
+        p.values
+            .insert(":n".into(), AttributeValue::N(Number::parse("1").unwrap()));
+        p
+    }
+
+    fn cond(src: &str) -> Result<Condition> {
+        let mut p = placeholders();
+        Parser::new(src, ExpressionKind::Condition, &mut p)?.condition()
+    }
+
+    fn err(src: &str) -> String {
+        cond(src).unwrap_err().to_string()
+    }
+
+    fn path(names: &[&str]) -> Operand {
+        Operand::Path(Path {
+            steps: names
+                .iter()
+                .map(|n| PathStep::Attribute(n.to_string()))
+                .collect(),
+        })
+    }
+
+    fn s(v: &str) -> Operand {
+        Operand::Value(AttributeValue::S(v.into()))
+    }
+
+    #[test]
+    fn precedence_or_and_not() {
+        // a = :v OR b = :v AND NOT c = :v  ==  a = :v OR (b = :v AND (NOT c = :v))
+        let c = cond("a = :v OR b = :v AND NOT c = :v").unwrap();
+        let eq = |n: &str| Condition::Compare(path(&[n]), Comparator::Eq, s("x"));
+        assert_eq!(
+            c,
+            Condition::Or(
+                Box::new(eq("a")),
+                Box::new(Condition::And(
+                    Box::new(eq("b")),
+                    Box::new(Condition::Not(Box::new(eq("c"))))
+                ))
+            )
+        );
+        let grouped = cond("(a = :v OR b = :v) and c = :v").unwrap();
+        assert!(matches!(grouped, Condition::And(..)));
+    }
+
+    #[test]
+    fn every_construct_parses() {
+        for src in [
+            "a <> :v",
+            "a < :v",
+            "a <= :v",
+            "a > :v",
+            "a >= :v",
+            "a BETWEEN :n AND :n",
+            "a in (:v, :n)",
+            "attribute_exists(#s)",
+            "attribute_not_exists(a.b[2].c)",
+            "attribute_type(a, :v)",
+            "begins_with(a, :v)",
+            "contains(a, :v)",
+            "size(a) > :n",
+            "NOT (a = :v)",
+            "#dot = :v",
+            "a[0][1] = :v",
+        ] {
+            assert!(cond(src).is_ok(), "{src}: {:?}", cond(src));
+        }
+    }
+
+    #[test]
+    fn paths_resolve_names_and_indexes() {
+        let mut p = placeholders();
+        let paths = Parser::new("#s, a.#dot[3], c", ExpressionKind::Projection, &mut p)
+            .unwrap()
+            .projection()
+            .unwrap();
+        assert_eq!(paths[0].steps, vec![PathStep::Attribute("status".into())]);
+        assert_eq!(
+            paths[1].steps,
+            vec![
+                PathStep::Attribute("a".into()),
+                PathStep::Attribute("a.b".into()),
+                PathStep::Index(3)
+            ]
+        );
+        assert!(p.used_names.contains("#s") && p.used_names.contains("#dot"));
+        assert!(p.used_values.is_empty());
+    }
+
+    #[test]
+    fn syntax_errors_quote_the_source() {
+        assert_eq!(
+            err("a ="),
+            "Invalid ConditionExpression: Syntax error; token: \"<EOF>\", near: \"=\""
+        );
+        assert_eq!(
+            err("a = :v b"),
+            "Invalid ConditionExpression: Syntax error; token: \"b\", near: \":v b\""
+        );
+        assert_eq!(
+            err("contains (a, :v"),
+            "Invalid ConditionExpression: Syntax error; token: \"<EOF>\", near: \":v\""
+        );
+        assert_eq!(
+            err("a ! :v"),
+            "Invalid ConditionExpression: Syntax error; token: \"!\", near: \"a !\""
+        );
+        assert_eq!(
+            err(""),
+            "Invalid ConditionExpression: The expression can not be empty;"
+        );
+    }
+
+    #[test]
+    fn semantic_errors() {
+        assert_eq!(
+            err("status = :v"),
+            "Invalid ConditionExpression: Attribute name is a reserved keyword; reserved keyword: status"
+        );
+        assert_eq!(
+            err("#x = :v"),
+            "Invalid ConditionExpression: An expression attribute name used in the document path is not defined; attribute name: #x"
+        );
+        assert_eq!(
+            err("a = :x"),
+            "Invalid ConditionExpression: An expression attribute value used in expression is not defined; attribute value: :x"
+        );
+        assert_eq!(
+            err("nope(a)"),
+            "Invalid ConditionExpression: Invalid function name; function: nope"
+        );
+        assert_eq!(
+            err("begins_with(a)"),
+            "Invalid ConditionExpression: Incorrect number of operands for operator or function; operator or function: begins_with, number of operands: 1"
+        );
+        assert_eq!(
+            err("attribute_exists(:v)"),
+            "Invalid ConditionExpression: Operator or function requires a document path; operator or function: attribute_exists"
+        );
+        let long = format!("a = :v AND {}", "b = :v AND ".repeat(400));
+        assert!(err(&long).contains("Expression size has exceeded the maximum allowed size"));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let src = format!("{}a = :v{}", "(".repeat(5000), ")".repeat(5000));
+        let mut p = placeholders();
+        // Over 4 KB: refused before parsing.
+        assert!(Parser::new(&src, ExpressionKind::Filter, &mut p).is_err());
+        let src = format!("{}a = :v{}", "(".repeat(1500), ")".repeat(1500));
+        assert!(cond(&src)
+            .unwrap_err()
+            .to_string()
+            .contains("nested too deeply"));
+        let nots = format!("{}a = :v", "NOT ".repeat(900));
+        assert!(cond(&nots).is_err());
+    }
+
+    #[test]
+    fn in_is_limited_to_100_operands() {
+        let list = vec![":v"; 101].join(", ");
+        assert!(err(&format!("a IN ({list})")).contains("too many operands"));
+        let list = vec![":v"; 100].join(", ");
+        assert!(cond(&format!("a IN ({list})")).is_ok());
+    }
+}
