@@ -2,6 +2,7 @@
 //! them).
 
 pub mod ast;
+pub mod eval;
 mod lexer;
 pub mod parser;
 mod reserved;

@@ -271,6 +271,21 @@ impl Number {
     }
 }
 
+impl From<u64> for Number {
+    fn from(v: u64) -> Number {
+        let (mut coefficient, mut exponent) = (v as u128, 0);
+        while coefficient != 0 && coefficient % 10 == 0 {
+            coefficient /= 10;
+            exponent += 1;
+        }
+        Number {
+            negative: false,
+            coefficient,
+            exponent,
+        }
+    }
+}
+
 impl Ord for Number {
     fn cmp(&self, other: &Self) -> Ordering {
         match (self.negative, other.negative) {
@@ -405,6 +420,13 @@ mod tests {
             Err(NumberError::Overflow)
         );
         assert_eq!(n("0e99999999999999999999"), Number::ZERO);
+    }
+
+    #[test]
+    fn from_integers_is_normalised() {
+        assert_eq!(Number::from(0), Number::ZERO);
+        assert_eq!(Number::from(1000), n("1e3"));
+        assert_eq!(Number::from(u64::MAX).to_string(), u64::MAX.to_string());
     }
 
     #[test]
