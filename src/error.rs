@@ -27,6 +27,10 @@ pub enum Error {
     AccessDenied(String),
     #[error("{0}")]
     RequestTooLarge(String),
+    /// A write's condition was false; `item` is the current item (already in DynamoDB JSON)
+    /// when the request asked for it with `ReturnValuesOnConditionCheckFailure=ALL_OLD`.
+    #[error("The conditional request failed")]
+    ConditionalCheckFailed { item: Option<serde_json::Value> },
     #[error("{0}")]
     Internal(String),
 }
@@ -69,6 +73,7 @@ impl Error {
             Error::LimitExceeded(_) => "LimitExceededException",
             Error::AccessDenied(_) => "AccessDeniedException",
             Error::RequestTooLarge(_) => "RequestEntityTooLarge",
+            Error::ConditionalCheckFailed { .. } => "ConditionalCheckFailedException",
             Error::Internal(_) => "InternalServerError",
         }
     }
@@ -109,6 +114,12 @@ impl Error {
             Error::Internal(_) => {
                 // Internal details stay in the server log, not in the client's face.
                 body.insert("message".into(), "Internal server error".into());
+            }
+            Error::ConditionalCheckFailed { item } => {
+                body.insert("message".into(), self.to_string().into());
+                if let Some(item) = item {
+                    body.insert("Item".into(), item.clone());
+                }
             }
             other => {
                 body.insert("message".into(), other.to_string().into());
@@ -173,6 +184,15 @@ mod tests {
         );
         let u = body(&Error::UnknownOperation);
         assert_eq!(u.as_object().unwrap().len(), 1);
+        let c = body(&Error::ConditionalCheckFailed {
+            item: Some(serde_json::json!({"p": {"S": "x"}})),
+        });
+        assert_eq!(
+            c["__type"],
+            "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException"
+        );
+        assert_eq!(c["message"], "The conditional request failed");
+        assert_eq!(c["Item"]["p"]["S"], "x");
     }
 
     #[test]

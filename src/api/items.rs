@@ -3,31 +3,25 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::expressions::Expressions;
 use super::input::{present, Constraints, Input};
 use super::{to_body, Context};
 use crate::capacity::{read_units, write_units, ReturnCapacity, RETURN_CAPACITY_VALUES};
 use crate::engine::catalog::TableMeta;
-use crate::engine::items::WriteOutcome;
+use crate::engine::items::{WriteCondition, WriteOutcome};
 use crate::error::{Error, Result};
+use crate::expr::project::Projection;
+use crate::expr::ExpressionKind;
 use crate::model::{item_from_json, Item};
 
 const RETURN_VALUES: &[&str] = &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"];
 
-/// Members that belong to the expression language, which this server version does not
-/// evaluate yet: refusing them is honest, ignoring them would silently skip a condition.
-const EXPRESSION_MEMBERS: &[&str] = &[
-    "ConditionExpression",
-    "Expected",
-    "ConditionalOperator",
-    "ProjectionExpression",
-    "AttributesToGet",
-    "ExpressionAttributeNames",
-    "ExpressionAttributeValues",
-    "ReturnValuesOnConditionCheckFailure",
-];
+/// The legacy (pre-expression) parameters, which this server version does not evaluate yet:
+/// refusing them is honest, ignoring them would silently skip a condition.
+const LEGACY_MEMBERS: &[&str] = &["Expected", "ConditionalOperator", "AttributesToGet"];
 
-fn refuse_expressions(input: Input<'_>) -> Result<()> {
-    match EXPRESSION_MEMBERS.iter().find(|m| input.has(m)) {
+fn refuse_legacy(input: Input<'_>) -> Result<()> {
+    match LEGACY_MEMBERS.iter().find(|m| input.has(m)) {
         Some(m) => Err(Error::validation(format!(
             "{m} is not supported by this server version"
         ))),
@@ -46,6 +40,7 @@ struct WriteResponse {
 /// The members every single-item write shares.
 struct WriteRequest {
     return_old: bool,
+    return_item_on_failure: bool,
     capacity: ReturnCapacity,
 }
 
@@ -56,8 +51,15 @@ fn read_write_options(input: Input<'_>, c: &mut Constraints) -> Result<WriteRequ
     c.one_of(capacity, "returnConsumedCapacity", RETURN_CAPACITY_VALUES);
     let metrics = input.str("ReturnItemCollectionMetrics")?;
     c.one_of(metrics, "returnItemCollectionMetrics", &["SIZE", "NONE"]);
+    let on_failure = input.str("ReturnValuesOnConditionCheckFailure")?;
+    c.one_of(
+        on_failure,
+        "returnValuesOnConditionCheckFailure",
+        &["ALL_OLD", "NONE"],
+    );
     Ok(WriteRequest {
         return_old: return_values == Some("ALL_OLD"),
+        return_item_on_failure: on_failure == Some("ALL_OLD"),
         capacity: ReturnCapacity::parse(capacity),
     })
 }
@@ -76,7 +78,7 @@ fn single_write(
     ctx: &Context<'_>,
     input: Input<'_>,
     (member, path): (&str, &str),
-    write: impl FnOnce(&TableMeta, Item) -> Result<WriteOutcome>,
+    write: impl FnOnce(&TableMeta, Item, Option<WriteCondition<'_>>) -> Result<WriteOutcome>,
 ) -> Result<Vec<u8>> {
     let mut c = Constraints::default();
     let table = ctx.table_ref(input, &mut c)?;
@@ -85,10 +87,18 @@ fn single_write(
     let value = value.map(item_from_json).transpose()?;
     c.finish()?;
     check_return_values(input)?;
-    refuse_expressions(input)?;
+    refuse_legacy(input)?;
+    let mut expressions = Expressions::read(input)?;
+    let condition =
+        expressions.condition(input, "ConditionExpression", ExpressionKind::Condition)?;
+    expressions.finish()?;
     let (t, value) = (present(table)?, present(value)?);
     let meta = ctx.item_table(&t)?;
-    let outcome = write(&meta, value)?;
+    let condition = condition.as_ref().map(|condition| WriteCondition {
+        condition,
+        return_item_on_failure: options.return_item_on_failure,
+    });
+    let outcome = write(&meta, value, condition)?;
     let old = match (&outcome.old, options.return_old) {
         (Some(stored), true) => Some(stored.decode()?),
         _ => None,
@@ -102,14 +112,14 @@ fn single_write(
 }
 
 pub fn put_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
-    single_write(ctx, input, ("Item", "item"), |meta, item| {
-        ctx.engine.put_item(meta, item)
+    single_write(ctx, input, ("Item", "item"), |meta, item, condition| {
+        ctx.engine.put_item(meta, item, condition)
     })
 }
 
 pub fn delete_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
-    single_write(ctx, input, ("Key", "key"), |meta, key| {
-        ctx.engine.delete_item(meta, &key)
+    single_write(ctx, input, ("Key", "key"), |meta, key, condition| {
+        ctx.engine.delete_item(meta, &key, condition)
     })
 }
 
@@ -122,19 +132,29 @@ pub fn get_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     c.one_of(capacity, "returnConsumedCapacity", RETURN_CAPACITY_VALUES);
     let key = key.map(item_from_json).transpose()?;
     c.finish()?;
-    refuse_expressions(input)?;
+    refuse_legacy(input)?;
+    let mut expressions = Expressions::read(input)?;
+    let projection = expressions.projection(input)?;
+    expressions.finish()?;
+    let projection = projection
+        .map(|paths| Projection::new(&paths, "ProjectionExpression"))
+        .transpose()?;
     let (t, key) = (present(table)?, present(key)?);
     let meta = ctx.item_table(&t)?;
     let stored = ctx.engine.get_item(&meta, &key)?;
 
-    // The item goes from its stored bytes straight into the response.
     let mut out = Vec::with_capacity(256);
     out.push(b'{');
     let mut size = 0;
     if let Some(stored) = &stored {
+        // Capacity is charged on the whole item, projected or not.
         size = stored.size()?;
         out.extend_from_slice(br#""Item":"#);
-        stored.write_json(&mut out)?;
+        match &projection {
+            Some(p) => out.extend_from_slice(&to_body(&p.apply(&stored.decode()?))?),
+            // Without a projection the item goes from its stored bytes straight out.
+            None => stored.write_json(&mut out)?,
+        }
     }
     if let Some(consumed) =
         ReturnCapacity::parse(capacity).report(&meta.name, read_units(size, consistent))

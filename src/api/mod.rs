@@ -3,6 +3,7 @@
 //! body.
 
 mod describe;
+mod expressions;
 pub mod input;
 mod items;
 mod limits;

@@ -4,6 +4,8 @@
 use super::Engine;
 use crate::engine::catalog::{counter_key, TableMeta};
 use crate::error::{Error, Result};
+use crate::expr::ast::Condition;
+use crate::expr::eval;
 use crate::model::{item_size, Item};
 use crate::storage::codec::{self, StoredItem};
 use crate::storage::{encode_counter, keys, Batch, Cf};
@@ -17,6 +19,13 @@ pub struct WriteOutcome {
     pub old: Option<StoredItem>,
     /// Size of the larger of the old and new item (a write is charged for that).
     pub charged_size: usize,
+}
+
+/// A write's `ConditionExpression`, and whether a failure returns the current item
+/// (`ReturnValuesOnConditionCheckFailure=ALL_OLD`).
+pub struct WriteCondition<'a> {
+    pub condition: &'a Condition,
+    pub return_item_on_failure: bool,
 }
 
 enum Change {
@@ -34,21 +43,37 @@ impl Engine {
             .map(|bytes| StoredItem::new(bytes.to_vec())))
     }
 
-    pub fn put_item(&self, table: &TableMeta, item: Item) -> Result<WriteOutcome> {
+    pub fn put_item(
+        &self,
+        table: &TableMeta,
+        item: Item,
+        condition: Option<WriteCondition<'_>>,
+    ) -> Result<WriteOutcome> {
         let kv = table.key_schema.key_of_item(&item)?;
         kv.check_sizes()?;
         let k = keys::item_key(table.id, kv.hash, kv.range);
-        self.commit(table, &k, Change::Put(item))
+        self.commit(table, &k, Change::Put(item), condition)
     }
 
-    pub fn delete_item(&self, table: &TableMeta, key: &Item) -> Result<WriteOutcome> {
+    pub fn delete_item(
+        &self,
+        table: &TableMeta,
+        key: &Item,
+        condition: Option<WriteCondition<'_>>,
+    ) -> Result<WriteOutcome> {
         let kv = table.key_schema.key_of_request(key)?;
         let k = keys::item_key(table.id, kv.hash, kv.range);
-        self.commit(table, &k, Change::Delete)
+        self.commit(table, &k, Change::Delete, condition)
     }
 
     /// The one write path for an item.
-    fn commit(&self, table: &TableMeta, key: &[u8], change: Change) -> Result<WriteOutcome> {
+    fn commit(
+        &self,
+        table: &TableMeta,
+        key: &[u8],
+        change: Change,
+        condition: Option<WriteCondition<'_>>,
+    ) -> Result<WriteOutcome> {
         let new = match &change {
             Change::Put(item) => {
                 let size = item_size(item);
@@ -68,6 +93,23 @@ impl Engine {
             .get(Cf::Items, key)?
             .map(|b| StoredItem::new(b.to_vec()));
         let old_size = old.as_ref().map(StoredItem::size).transpose()?;
+        if let Some(c) = condition {
+            let current = old.as_ref().map(StoredItem::decode).transpose()?;
+            let empty = Item::new();
+            if !eval::evaluate(
+                c.condition,
+                current.as_ref().unwrap_or(&empty),
+                "ConditionExpression",
+            )? {
+                let item = match (&current, c.return_item_on_failure) {
+                    (Some(item), true) => Some(
+                        serde_json::to_value(item).map_err(|e| Error::Internal(e.to_string()))?,
+                    ),
+                    _ => None,
+                };
+                return Err(Error::ConditionalCheckFailed { item });
+            }
+        }
         if new.is_none() && old.is_none() {
             return Ok(WriteOutcome {
                 old: None,

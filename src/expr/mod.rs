@@ -5,6 +5,7 @@ pub mod ast;
 pub mod eval;
 mod lexer;
 pub mod parser;
+pub mod project;
 mod reserved;
 
 pub use parser::{ExpressionKind, Parser, Placeholders};
