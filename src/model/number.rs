@@ -271,6 +271,117 @@ impl Number {
     }
 }
 
+impl Number {
+    pub fn negate(self) -> Number {
+        Number {
+            negative: !self.negative && !self.is_zero(),
+            ..self
+        }
+    }
+
+    /// Exact sum; `TooPrecise` when it needs more than 38 digits, `Overflow`/`Underflow` out
+    /// of DynamoDB's range.
+    pub fn add(self, other: Number) -> Result<Number, NumberError> {
+        if self.is_zero() {
+            return Ok(other);
+        }
+        if other.is_zero() {
+            return Ok(self);
+        }
+        // Both coefficients as decimal digits scaled to the smaller exponent. The exponents of
+        // valid numbers differ by less than 300, so this stays small.
+        let exponent = self.exponent.min(other.exponent);
+        let scaled = |n: &Number| -> Vec<u8> {
+            let mut d: Vec<u8> = n
+                .coefficient
+                .to_string()
+                .bytes()
+                .map(|b| b - b'0')
+                .collect();
+            d.extend(std::iter::repeat_n(0, (n.exponent - exponent) as usize));
+            d
+        };
+        let (a, b) = (scaled(&self), scaled(&other));
+        let (negative, digits) = if self.negative == other.negative {
+            (self.negative, add_digits(&a, &b))
+        } else {
+            match compare_digits(&a, &b) {
+                Ordering::Equal => return Ok(Number::ZERO),
+                Ordering::Greater => (self.negative, sub_digits(&a, &b)),
+                Ordering::Less => (other.negative, sub_digits(&b, &a)),
+            }
+        };
+        let text: String = digits.iter().map(|d| (b'0' + d) as char).collect();
+        let n = Number::parse(&format!(
+            "{}{text}e{exponent}",
+            if negative { "-" } else { "" }
+        ))?;
+        Ok(n)
+    }
+
+    pub fn sub(self, other: Number) -> Result<Number, NumberError> {
+        self.add(other.negate())
+    }
+}
+
+fn trim_leading(d: &[u8]) -> &[u8] {
+    let first = d.iter().position(|&x| x != 0).unwrap_or(d.len());
+    &d[first..]
+}
+
+fn compare_digits(a: &[u8], b: &[u8]) -> Ordering {
+    let (a, b) = (trim_leading(a), trim_leading(b));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// Most significant digit first.
+fn add_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()) + 1);
+    let (mut i, mut j, mut carry) = (a.len(), b.len(), 0u8);
+    while i > 0 || j > 0 || carry > 0 {
+        let x = if i > 0 {
+            i -= 1;
+            a[i]
+        } else {
+            0
+        };
+        let y = if j > 0 {
+            j -= 1;
+            b[j]
+        } else {
+            0
+        };
+        let s = x + y + carry;
+        out.push(s % 10);
+        carry = s / 10;
+    }
+    out.reverse();
+    out
+}
+
+/// `a - b` for `a >= b`.
+fn sub_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(a.len());
+    let (mut i, mut j, mut borrow) = (a.len(), b.len(), 0i8);
+    while i > 0 {
+        i -= 1;
+        let y = if j > 0 {
+            j -= 1;
+            b[j] as i8
+        } else {
+            0
+        };
+        let mut d = a[i] as i8 - y - borrow;
+        borrow = (d < 0) as i8;
+        if d < 0 {
+            d += 10;
+        }
+        out.push(d as u8);
+    }
+    out.reverse();
+    out
+}
+
 impl From<u64> for Number {
     fn from(v: u64) -> Number {
         let (mut coefficient, mut exponent) = (v as u128, 0);
@@ -423,6 +534,28 @@ mod tests {
     }
 
     #[test]
+    fn arithmetic_is_exact() {
+        let sum = |a: &str, b: &str| n(a).add(n(b)).map(|x| x.to_string());
+        assert_eq!(
+            sum("1", "10000000000000000000000"),
+            Ok("10000000000000000000001".into())
+        );
+        assert_eq!(sum("0.1", "0.2"), Ok("0.3".into()));
+        assert_eq!(sum("-5", "3"), Ok("-2".into()));
+        assert_eq!(sum("5", "-5"), Ok("0".into()));
+        assert_eq!(sum("-1.5", "-1.5"), Ok("-3".into()));
+        assert_eq!(
+            n("10000000000000000000000")
+                .sub(n("1"))
+                .map(|x| x.to_string()),
+            Ok("9999999999999999999999".into())
+        );
+        assert_eq!(sum("9e125", "9e125"), Err(NumberError::Overflow));
+        assert_eq!(sum("1e50", "1"), Err(NumberError::TooPrecise));
+        assert_eq!(sum("1e-130", "-1e-130"), Ok("0".into()));
+    }
+
+    #[test]
     fn from_integers_is_normalised() {
         assert_eq!(Number::from(0), Number::ZERO);
         assert_eq!(Number::from(1000), n("1e3"));
@@ -465,6 +598,14 @@ mod tests {
             let (bx, by) = (BigDecimal::from_str(&a).unwrap(), BigDecimal::from_str(&b).unwrap());
             prop_assert_eq!(x.cmp(&y), bx.cmp(&by));
             prop_assert_eq!(key(&x).cmp(&key(&y)), bx.cmp(&by));
+        }
+
+        #[test]
+        fn addition_matches_bigdecimal(a in number_text(), b in number_text()) {
+            let exact = BigDecimal::from_str(&a).unwrap() + BigDecimal::from_str(&b).unwrap();
+            if let Ok(sum) = n(&a).add(n(&b)) {
+                prop_assert_eq!(BigDecimal::from_str(&sum.to_string()).unwrap(), exact);
+            }
         }
 
         #[test]
