@@ -281,7 +281,7 @@ impl Number {
 
     /// Exact sum; `TooPrecise` when it needs more than 38 digits, `Overflow`/`Underflow` out
     /// of DynamoDB's range.
-    pub fn add(self, other: Number) -> Result<Number, NumberError> {
+    pub fn checked_add(self, other: Number) -> Result<Number, NumberError> {
         if self.is_zero() {
             return Ok(other);
         }
@@ -319,8 +319,8 @@ impl Number {
         Ok(n)
     }
 
-    pub fn sub(self, other: Number) -> Result<Number, NumberError> {
-        self.add(other.negate())
+    pub fn checked_sub(self, other: Number) -> Result<Number, NumberError> {
+        self.checked_add(other.negate())
     }
 }
 
@@ -535,7 +535,7 @@ mod tests {
 
     #[test]
     fn arithmetic_is_exact() {
-        let sum = |a: &str, b: &str| n(a).add(n(b)).map(|x| x.to_string());
+        let sum = |a: &str, b: &str| n(a).checked_add(n(b)).map(|x| x.to_string());
         assert_eq!(
             sum("1", "10000000000000000000000"),
             Ok("10000000000000000000001".into())
@@ -603,7 +603,7 @@ mod tests {
         #[test]
         fn addition_matches_bigdecimal(a in number_text(), b in number_text()) {
             let exact = BigDecimal::from_str(&a).unwrap() + BigDecimal::from_str(&b).unwrap();
-            if let Ok(sum) = n(&a).add(n(&b)) {
+            if let Ok(sum) = n(&a).checked_add(n(&b)) {
                 prop_assert_eq!(BigDecimal::from_str(&sum.to_string()).unwrap(), exact);
             }
         }
