@@ -546,7 +546,7 @@ mod tests {
         assert_eq!(sum("-1.5", "-1.5"), Ok("-3".into()));
         assert_eq!(
             n("10000000000000000000000")
-                .sub(n("1"))
+                .checked_sub(n("1"))
                 .map(|x| x.to_string()),
             Ok("9999999999999999999999".into())
         );
