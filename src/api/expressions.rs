@@ -6,7 +6,7 @@ use serde_json::Map;
 
 use super::input::Input;
 use crate::error::{Error, Result};
-use crate::expr::ast::{Condition, Path};
+use crate::expr::ast::{Condition, Path, UpdateAction};
 use crate::expr::{ExpressionKind, Parser, Placeholders};
 use crate::model::wire::{type_mismatch, JsonKind};
 use crate::model::AttributeValue;
@@ -61,6 +61,13 @@ impl Expressions {
     ) -> Result<Option<Condition>> {
         match input.str(member)? {
             Some(src) => Ok(Some(self.parser(src, kind)?.condition()?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn update(&mut self, input: Input<'_>) -> Result<Option<Vec<UpdateAction>>> {
+        match input.str("UpdateExpression")? {
+            Some(src) => Ok(Some(self.parser(src, ExpressionKind::Update)?.update()?)),
             None => Ok(None),
         }
     }

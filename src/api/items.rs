@@ -11,6 +11,7 @@ use crate::engine::catalog::TableMeta;
 use crate::engine::items::{WriteCondition, WriteOutcome};
 use crate::error::{Error, Result};
 use crate::expr::project::Projection;
+use crate::expr::update;
 use crate::expr::ExpressionKind;
 use crate::model::{item_from_json, Item};
 
@@ -18,7 +19,12 @@ const RETURN_VALUES: &[&str] = &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "U
 
 /// The legacy (pre-expression) parameters, which this server version does not evaluate yet:
 /// refusing them is honest, ignoring them would silently skip a condition.
-const LEGACY_MEMBERS: &[&str] = &["Expected", "ConditionalOperator", "AttributesToGet"];
+const LEGACY_MEMBERS: &[&str] = &[
+    "Expected",
+    "ConditionalOperator",
+    "AttributesToGet",
+    "AttributeUpdates",
+];
 
 fn refuse_legacy(input: Input<'_>) -> Result<()> {
     match LEGACY_MEMBERS.iter().find(|m| input.has(m)) {
@@ -38,13 +44,14 @@ struct WriteResponse {
 }
 
 /// The members every single-item write shares.
-struct WriteRequest {
+struct WriteRequest<'a> {
+    return_values: Option<&'a str>,
     return_old: bool,
     return_item_on_failure: bool,
     capacity: ReturnCapacity,
 }
 
-fn read_write_options(input: Input<'_>, c: &mut Constraints) -> Result<WriteRequest> {
+fn read_write_options<'a>(input: Input<'a>, c: &mut Constraints) -> Result<WriteRequest<'a>> {
     let return_values = input.str("ReturnValues")?;
     c.one_of(return_values, "returnValues", RETURN_VALUES);
     let capacity = input.str("ReturnConsumedCapacity")?;
@@ -58,6 +65,7 @@ fn read_write_options(input: Input<'_>, c: &mut Constraints) -> Result<WriteRequ
         &["ALL_OLD", "NONE"],
     );
     Ok(WriteRequest {
+        return_values,
         return_old: return_values == Some("ALL_OLD"),
         return_item_on_failure: on_failure == Some("ALL_OLD"),
         capacity: ReturnCapacity::parse(capacity),
@@ -120,6 +128,59 @@ pub fn put_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
 pub fn delete_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     single_write(ctx, input, ("Key", "key"), |meta, key, condition| {
         ctx.engine.delete_item(meta, &key, condition)
+    })
+}
+
+pub fn update_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
+    let mut c = Constraints::default();
+    let table = ctx.table_ref(input, &mut c)?;
+    let key = c.not_null(input.raw("Key"), "key");
+    let options = read_write_options(input, &mut c)?;
+    let key = key.map(item_from_json).transpose()?;
+    c.finish()?;
+    refuse_legacy(input)?;
+    let mut expressions = Expressions::read(input)?;
+    let actions = expressions.update(input)?.unwrap_or_default();
+    let condition =
+        expressions.condition(input, "ConditionExpression", ExpressionKind::Condition)?;
+    expressions.finish()?;
+    let (t, key) = (present(table)?, present(key)?);
+    let meta = ctx.item_table(&t)?;
+    update::validate(&actions, &meta.key_schema)?;
+    let condition = condition.as_ref().map(|condition| WriteCondition {
+        condition,
+        return_item_on_failure: options.return_item_on_failure,
+    });
+    let outcome = ctx.engine.update_item(&meta, key, &actions, condition)?;
+
+    // UPDATED_* return only the top-level attributes the update touched.
+    let only_touched = |item: Item| -> Item {
+        let touched = update::touched(&actions);
+        item.into_iter()
+            .filter(|(k, _)| touched.contains(k))
+            .collect()
+    };
+    let old = || -> Result<Option<Item>> {
+        outcome
+            .old
+            .as_ref()
+            .map(|s| s.decode())
+            .transpose()
+            .map_err(Error::from)
+    };
+    let attributes = match options.return_values {
+        Some("ALL_OLD") => old()?,
+        Some("UPDATED_OLD") => old()?.map(only_touched),
+        Some("ALL_NEW") => outcome.new.clone(),
+        Some("UPDATED_NEW") => outcome.new.clone().map(only_touched),
+        _ => None,
+    }
+    .filter(|item| !item.is_empty());
+    to_body(&WriteResponse {
+        attributes,
+        consumed: options
+            .capacity
+            .report(&meta.name, write_units(outcome.charged_size)),
     })
 }
 

@@ -40,6 +40,7 @@ const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("PutItem", items::put_item),
     ("GetItem", items::get_item),
     ("DeleteItem", items::delete_item),
+    ("UpdateItem", items::update_item),
     ("TagResource", tags::tag_resource),
     ("UntagResource", tags::untag_resource),
     ("ListTagsOfResource", tags::list_tags_of_resource),

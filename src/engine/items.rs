@@ -4,8 +4,8 @@
 use super::Engine;
 use crate::engine::catalog::{counter_key, TableMeta};
 use crate::error::{Error, Result};
-use crate::expr::ast::Condition;
-use crate::expr::eval;
+use crate::expr::ast::{Condition, UpdateAction};
+use crate::expr::{eval, update};
 use crate::model::{item_size, Item};
 use crate::storage::codec::{self, StoredItem};
 use crate::storage::{encode_counter, keys, Batch, Cf};
@@ -13,10 +13,21 @@ use crate::storage::{encode_counter, keys, Batch, Cf};
 /// DynamoDB's item size limit (400 KB).
 pub const MAX_ITEM_SIZE: usize = 400 * 1024;
 
+fn check_item_size(size: usize) -> Result<()> {
+    if size > MAX_ITEM_SIZE {
+        return Err(Error::validation(
+            "Item size has exceeded the maximum allowed size",
+        ));
+    }
+    Ok(())
+}
+
 /// What a write did, for ReturnValues and capacity accounting.
 pub struct WriteOutcome {
     /// The item as stored before the write.
     pub old: Option<StoredItem>,
+    /// The item after the write (none after a delete).
+    pub new: Option<Item>,
     /// Size of the larger of the old and new item (a write is charged for that).
     pub charged_size: usize,
 }
@@ -28,9 +39,13 @@ pub struct WriteCondition<'a> {
     pub return_item_on_failure: bool,
 }
 
-enum Change {
+enum Change<'a> {
     Put(Item),
     Delete,
+    Update {
+        key: Item,
+        actions: &'a [UpdateAction],
+    },
 }
 
 impl Engine {
@@ -51,6 +66,8 @@ impl Engine {
     ) -> Result<WriteOutcome> {
         let kv = table.key_schema.key_of_item(&item)?;
         kv.check_sizes()?;
+        // Refused before the condition is even looked at, as DynamoDB does.
+        check_item_size(item_size(&item))?;
         let k = keys::item_key(table.id, kv.hash, kv.range);
         self.commit(table, &k, Change::Put(item), condition)
     }
@@ -66,41 +83,46 @@ impl Engine {
         self.commit(table, &k, Change::Delete, condition)
     }
 
-    /// The one write path for an item.
+    /// UpdateItem: applies validated update actions to the item, creating it (from its key)
+    /// when it does not exist.
+    pub fn update_item(
+        &self,
+        table: &TableMeta,
+        key: Item,
+        actions: &[UpdateAction],
+        condition: Option<WriteCondition<'_>>,
+    ) -> Result<WriteOutcome> {
+        let kv = table.key_schema.key_of_request(&key)?;
+        kv.check_sizes()?;
+        let k = keys::item_key(table.id, kv.hash, kv.range);
+        self.commit(table, &k, Change::Update { key, actions }, condition)
+    }
+
+    /// The one write path for an item: lock its stripe, read it, check the condition, compute
+    /// the new item, and commit item and counters in one batch.
     fn commit(
         &self,
         table: &TableMeta,
         key: &[u8],
-        change: Change,
+        change: Change<'_>,
         condition: Option<WriteCondition<'_>>,
     ) -> Result<WriteOutcome> {
-        let new = match &change {
-            Change::Put(item) => {
-                let size = item_size(item);
-                if size > MAX_ITEM_SIZE {
-                    return Err(Error::validation(
-                        "Item size has exceeded the maximum allowed size",
-                    ));
-                }
-                Some((codec::encode_item(item, size), size))
-            }
-            Change::Delete => None,
-        };
-
         let _guard = self.locks.lock(key);
         let old = self
             .store
             .get(Cf::Items, key)?
             .map(|b| StoredItem::new(b.to_vec()));
         let old_size = old.as_ref().map(StoredItem::size).transpose()?;
+        // Decoded only when a condition or an update needs to look inside.
+        let needs_current = condition.is_some() || matches!(change, Change::Update { .. });
+        let current = match (&old, needs_current) {
+            (Some(stored), true) => Some(stored.decode()?),
+            _ => None,
+        };
         if let Some(c) = condition {
-            let current = old.as_ref().map(StoredItem::decode).transpose()?;
             let empty = Item::new();
-            if !eval::evaluate(
-                c.condition,
-                current.as_ref().unwrap_or(&empty),
-                "ConditionExpression",
-            )? {
+            let item = current.as_ref().unwrap_or(&empty);
+            if !eval::evaluate(c.condition, item, "ConditionExpression")? {
                 let item = match (&current, c.return_item_on_failure) {
                     (Some(item), true) => Some(
                         serde_json::to_value(item).map_err(|e| Error::Internal(e.to_string()))?,
@@ -110,18 +132,31 @@ impl Engine {
                 return Err(Error::ConditionalCheckFailed { item });
             }
         }
-        if new.is_none() && old.is_none() {
+        let new_item = match change {
+            Change::Put(item) => Some(item),
+            Change::Delete => None,
+            Change::Update { key, actions } => {
+                let mut item = current.clone().unwrap_or(key);
+                update::apply(&mut item, actions)?;
+                Some(item)
+            }
+        };
+        if new_item.is_none() && old.is_none() {
             return Ok(WriteOutcome {
                 old: None,
+                new: None,
                 charged_size: 0,
             });
         }
 
         let mut batch = Batch::default();
-        let new_size = match &new {
-            Some((bytes, size)) => {
-                self.store.put(&mut batch, Cf::Items, key, bytes)?;
-                Some(*size)
+        let new_size = match &new_item {
+            Some(item) => {
+                let size = item_size(item);
+                check_item_size(size)?;
+                self.store
+                    .put(&mut batch, Cf::Items, key, &codec::encode_item(item, size))?;
+                Some(size)
             }
             None => {
                 self.store.delete(&mut batch, Cf::Items, key)?;
@@ -140,6 +175,7 @@ impl Engine {
 
         Ok(WriteOutcome {
             old,
+            new: new_item,
             charged_size: old_size.unwrap_or(0).max(new_size.unwrap_or(0)),
         })
     }

@@ -63,3 +63,32 @@ pub enum Condition {
     And(Box<Condition>, Box<Condition>),
     Or(Box<Condition>, Box<Condition>),
 }
+
+/// The right-hand side of a SET action.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SetValue {
+    Operand(Operand),
+    IfNotExists(Path, Box<SetValue>),
+    ListAppend(Box<SetValue>, Box<SetValue>),
+    Plus(Box<SetValue>, Box<SetValue>),
+    Minus(Box<SetValue>, Box<SetValue>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum UpdateAction {
+    Set(Path, SetValue),
+    Remove(Path),
+    Add(Path, AttributeValue),
+    Delete(Path, AttributeValue),
+}
+
+impl UpdateAction {
+    pub fn path(&self) -> &Path {
+        match self {
+            UpdateAction::Set(p, _)
+            | UpdateAction::Remove(p)
+            | UpdateAction::Add(p, _)
+            | UpdateAction::Delete(p, _) => p,
+        }
+    }
+}

@@ -7,5 +7,6 @@ mod lexer;
 pub mod parser;
 pub mod project;
 mod reserved;
+pub mod update;
 
 pub use parser::{ExpressionKind, Parser, Placeholders};

@@ -4,7 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::ast::{Comparator, Condition, Function, Operand, Path, PathStep};
+use super::ast::{
+    Comparator, Condition, Function, Operand, Path, PathStep, SetValue, UpdateAction,
+};
 use super::lexer::{tokenize, Token, TokenKind};
 use super::reserved::is_reserved;
 use crate::error::{Error, Result};
@@ -162,6 +164,103 @@ impl<'a> Parser<'a> {
         }
         self.finish()?;
         Ok(paths)
+    }
+
+    /// A whole UpdateExpression: SET, REMOVE, ADD and DELETE clauses, each at most once.
+    pub fn update(mut self) -> Result<Vec<UpdateAction>> {
+        let mut actions = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        while *self.peek() != TokenKind::Eof {
+            let TokenKind::Word(word) = self.peek().clone() else {
+                return Err(self.syntax_error());
+            };
+            let clause = word.to_ascii_uppercase();
+            if !["SET", "REMOVE", "ADD", "DELETE"].contains(&clause.as_str()) {
+                return Err(self.syntax_error());
+            }
+            if seen.contains(&clause) {
+                return Err(self.invalid(format!(
+                    "The \"{clause}\" section can only be used once in an update expression;"
+                )));
+            }
+            self.advance();
+            loop {
+                let path = self.path()?;
+                let action = match clause.as_str() {
+                    "SET" => {
+                        self.expect(TokenKind::Eq)?;
+                        UpdateAction::Set(path, self.set_value()?)
+                    }
+                    "REMOVE" => UpdateAction::Remove(path),
+                    _ => {
+                        let value = match self.operand()? {
+                            Operand::Value(v) => v,
+                            _ => return Err(self.syntax_error()),
+                        };
+                        if clause == "ADD" {
+                            UpdateAction::Add(path, value)
+                        } else {
+                            UpdateAction::Delete(path, value)
+                        }
+                    }
+                };
+                actions.push(action);
+                if *self.peek() != TokenKind::Comma {
+                    break;
+                }
+                self.advance();
+            }
+            seen.push(clause);
+        }
+        Ok(actions)
+    }
+
+    /// `operand [+|- operand]`, where operands may be `if_not_exists` and `list_append`.
+    fn set_value(&mut self) -> Result<SetValue> {
+        let left = self.set_operand()?;
+        let combine = match self.peek() {
+            TokenKind::Plus => SetValue::Plus,
+            TokenKind::Minus => SetValue::Minus,
+            _ => return Ok(left),
+        };
+        self.advance();
+        let right = self.set_operand()?;
+        Ok(combine(Box::new(left), Box::new(right)))
+    }
+
+    fn set_operand(&mut self) -> Result<SetValue> {
+        match self.function_name().as_deref() {
+            Some("if_not_exists") => {
+                self.advance();
+                self.expect(TokenKind::LParen)?;
+                let path = self.path()?;
+                self.expect(TokenKind::Comma)?;
+                let fallback = self.nested(Self::set_operand)?;
+                self.expect(TokenKind::RParen)?;
+                Ok(SetValue::IfNotExists(path, Box::new(fallback)))
+            }
+            Some("list_append") => {
+                self.advance();
+                self.expect(TokenKind::LParen)?;
+                let a = self.nested(Self::set_operand)?;
+                self.expect(TokenKind::Comma)?;
+                let b = self.nested(Self::set_operand)?;
+                self.expect(TokenKind::RParen)?;
+                Ok(SetValue::ListAppend(Box::new(a), Box::new(b)))
+            }
+            Some(
+                f @ ("attribute_exists"
+                | "attribute_not_exists"
+                | "attribute_type"
+                | "begins_with"
+                | "contains"
+                | "size"),
+            ) => Err(self.invalid(format!(
+                "The function is not allowed in an update expression; function: {f}"
+            ))),
+            Some(f) => Err(self.invalid(format!("Invalid function name; function: {f}"))),
+            None => Ok(SetValue::Operand(self.operand()?)),
+        }
     }
 
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
