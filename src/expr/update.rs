@@ -42,11 +42,14 @@ pub fn validate(actions: &[UpdateAction], key: &KeySchema) -> Result<()> {
             UpdateAction::Delete(_, v) => ("DELETE", v),
             _ => continue,
         };
-        let accepted = match (operator, value) {
-            ("ADD", AttributeValue::N(_)) => true,
-            (_, AttributeValue::SS(_) | AttributeValue::NS(_) | AttributeValue::BS(_)) => true,
-            _ => false,
-        };
+        let accepted = matches!(
+            (operator, value),
+            ("ADD", AttributeValue::N(_))
+                | (
+                    _,
+                    AttributeValue::SS(_) | AttributeValue::NS(_) | AttributeValue::BS(_)
+                )
+        );
         if !accepted {
             return Err(Error::validation(format!(
                 "Invalid {MEMBER}: Incorrect operand type for operator or function; operator: {operator}, operand type: {}",
