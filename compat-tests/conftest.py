@@ -8,6 +8,7 @@ from DynamoDB on purpose, a marker and a comment say why.
 import os
 
 import boto3
+from botocore.exceptions import ClientError
 import pytest
 from botocore.config import Config
 
@@ -109,3 +110,15 @@ def table_b(client):
 @pytest.fixture(scope="session")
 def table_n(client):
     yield from _table_fixture(client, ("p", "N"))
+
+
+@pytest.fixture
+def new_name(client):
+    """A fresh table name for a test that creates (and may protect) its own table; cleaned up."""
+    name = random_table_name()
+    yield name
+    try:
+        client.update_table(TableName=name, DeletionProtectionEnabled=False)
+    except ClientError:
+        pass
+    delete_table(client, name)

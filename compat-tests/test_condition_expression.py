@@ -3,7 +3,7 @@ placeholders, ReturnValuesOnConditionCheckFailure, and DynamoDB's error messages
 
 import pytest
 
-from util import Raw, error_of, expect_error, random_string
+from util import Raw, error_of, expect_error, random_string, with_placeholders
 
 
 @pytest.fixture
@@ -17,12 +17,9 @@ def key(client, table_s):
 
 
 def put_if(client, table, key, condition, values=None, names=None, **kw):
-    args = dict(TableName=table, Item=dict(key, marker={"S": "written"}), ConditionExpression=condition, **kw)
-    if values:
-        args["ExpressionAttributeValues"] = values
-    if names:
-        args["ExpressionAttributeNames"] = names
-    return client.put_item(**args)
+    return client.put_item(**with_placeholders(
+        dict(TableName=table, Item=dict(key, marker={"S": "written"}), ConditionExpression=condition, **kw),
+        values, names))
 
 
 def written(client, table, key):

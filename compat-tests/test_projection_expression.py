@@ -2,7 +2,7 @@
 
 import pytest
 
-from util import expect_error, random_string
+from util import expect_error, random_string, with_placeholders
 
 
 @pytest.fixture
@@ -16,10 +16,8 @@ def key(client, table_s):
 
 
 def project(client, table, key, expression, names=None):
-    args = dict(TableName=table, Key=key, ProjectionExpression=expression, ConsistentRead=True)
-    if names:
-        args["ExpressionAttributeNames"] = names
-    return client.get_item(**args)["Item"]
+    return client.get_item(**with_placeholders(
+        dict(TableName=table, Key=key, ProjectionExpression=expression, ConsistentRead=True), names=names))["Item"]
 
 
 def test_top_level_attributes(client, table_s, key):

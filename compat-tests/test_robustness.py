@@ -5,9 +5,7 @@ import random
 
 import pytest
 
-from botocore.exceptions import ClientError
-
-from util import Raw, create_table, delete_table, random_table_name
+from util import Raw, create_table
 
 OPERATIONS = ["CreateTable", "DescribeTable", "ListTables", "UpdateTable", "DeleteTable", "PutItem",
               "GetItem", "DeleteItem", "TagResource", "UntagResource", "ListTagsOfResource",
@@ -29,17 +27,11 @@ def shapes(table):
 
 
 @pytest.fixture
-def own_table(client):
+def own_table(client, new_name):
     """A table of this test's own: the random requests may well delete or change it."""
-    name = random_table_name()
-    create_table(client, name, [{"AttributeName": "p", "KeyType": "HASH"}],
+    create_table(client, new_name, [{"AttributeName": "p", "KeyType": "HASH"}],
                  [{"AttributeName": "p", "AttributeType": "S"}])
-    yield name
-    try:
-        client.update_table(TableName=name, DeletionProtectionEnabled=False)
-    except ClientError:
-        pass
-    delete_table(client, name)
+    return new_name
 
 
 def test_no_input_gets_a_server_error(url, own_table):

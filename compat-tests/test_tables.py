@@ -8,17 +8,6 @@ HASH_S = dict(KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}],
               AttributeDefinitions=[{"AttributeName": "p", "AttributeType": "S"}])
 
 
-@pytest.fixture
-def new_name(client):
-    name = random_table_name()
-    yield name
-    try:
-        client.update_table(TableName=name, DeletionProtectionEnabled=False)
-    except Exception:
-        pass
-    delete_table(client, name)
-
-
 def test_create_describe_delete(client, new_name):
     resp = client.create_table(TableName=new_name, BillingMode="PAY_PER_REQUEST", **HASH_S)
     d = resp["TableDescription"]

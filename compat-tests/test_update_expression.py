@@ -6,7 +6,7 @@ import threading
 import pytest
 from botocore.config import Config
 
-from util import expect_error, random_string
+from util import expect_error, random_string, with_placeholders
 
 
 @pytest.fixture
@@ -19,12 +19,8 @@ def key(client, table_s):
 
 
 def update(client, table, key, expression, values=None, names=None, **kw):
-    args = dict(TableName=table, Key=key, UpdateExpression=expression, **kw)
-    if values:
-        args["ExpressionAttributeValues"] = values
-    if names:
-        args["ExpressionAttributeNames"] = names
-    return client.update_item(**args)
+    return client.update_item(**with_placeholders(
+        dict(TableName=table, Key=key, UpdateExpression=expression, **kw), values, names))
 
 
 def item(client, table, key):

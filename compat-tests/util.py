@@ -98,3 +98,12 @@ def wait_until(predicate, timeout=10.0):
             return True
         time.sleep(0.05)
     return predicate()
+
+
+def with_placeholders(args, values=None, names=None):
+    """Adds ExpressionAttributeValues/Names to request arguments when given."""
+    if values:
+        args["ExpressionAttributeValues"] = values
+    if names:
+        args["ExpressionAttributeNames"] = names
+    return args
