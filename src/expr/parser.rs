@@ -669,6 +669,23 @@ mod tests {
         assert!(cond(&nots).is_err());
     }
 
+    proptest::proptest! {
+        /// Whatever the text, parsing ends in a value or an error: no panic, no stack overflow.
+        #[test]
+        fn parsing_never_panics(src in "[a-c#:()\\[\\]0-9 ,.=<>+-]{0,60}|(NOT |AND |OR |SET |REMOVE |ADD |DELETE |size|if_not_exists|list_append|begins_with|\\(|\\)|#s|:v|:n|a|b|\\.|\\[1\\]| = | < |, | BETWEEN | IN ){0,40}") {
+            for kind in [ExpressionKind::Condition, ExpressionKind::Projection, ExpressionKind::Update] {
+                let mut p = placeholders();
+                if let Ok(parser) = Parser::new(&src, kind, &mut p) {
+                    let _ = match kind {
+                        ExpressionKind::Projection => parser.projection().map(|_| ()),
+                        ExpressionKind::Update => parser.update().map(|_| ()),
+                        _ => parser.condition().map(|_| ()),
+                    };
+                }
+            }
+        }
+    }
+
     #[test]
     fn in_is_limited_to_100_operands() {
         let list = vec![":v"; 101].join(", ");
