@@ -5,11 +5,13 @@ use serde_json::Value;
 
 use super::expressions::Expressions;
 use super::input::{present, Constraints, Input};
+use super::legacy;
 use super::{to_body, Context};
 use crate::capacity::{read_units, write_units, ReturnCapacity, RETURN_CAPACITY_VALUES};
 use crate::engine::catalog::TableMeta;
 use crate::engine::items::{WriteCondition, WriteOutcome};
 use crate::error::{Error, Result};
+use crate::expr::ast::Condition;
 use crate::expr::project::Projection;
 use crate::expr::update;
 use crate::expr::ExpressionKind;
@@ -17,21 +19,32 @@ use crate::model::{item_from_json, Item};
 
 const RETURN_VALUES: &[&str] = &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"];
 
-/// The legacy (pre-expression) parameters, which this server version does not evaluate yet:
-/// refusing them is honest, ignoring them would silently skip a condition.
-const LEGACY_MEMBERS: &[&str] = &[
-    "Expected",
-    "ConditionalOperator",
-    "AttributesToGet",
-    "AttributeUpdates",
+/// Legacy and expression members of the writes, which a request may not mix.
+const LEGACY_WRITE: &[&str] = &["Expected", "ConditionalOperator", "AttributeUpdates"];
+const EXPRESSION_WRITE: &[&str] = &[
+    "ConditionExpression",
+    "UpdateExpression",
+    "ExpressionAttributeNames",
+    "ExpressionAttributeValues",
 ];
 
-fn refuse_legacy(input: Input<'_>) -> Result<()> {
-    match LEGACY_MEMBERS.iter().find(|m| input.has(m)) {
-        Some(m) => Err(Error::validation(format!(
-            "{m} is not supported by this server version"
-        ))),
-        None => Ok(()),
+/// `AttributeUpdates` (the legacy UpdateItem) is not translated yet: refusing it is honest,
+/// ignoring it would silently drop the update.
+fn refuse_attribute_updates(input: Input<'_>) -> Result<()> {
+    if input.has("AttributeUpdates") {
+        return Err(Error::validation(
+            "AttributeUpdates is not supported by this server version; use UpdateExpression",
+        ));
+    }
+    Ok(())
+}
+
+/// The write's condition: `ConditionExpression`, or the legacy `Expected`.
+fn write_condition(input: Input<'_>, expressions: &mut Expressions) -> Result<Option<Condition>> {
+    legacy::refuse_mixing(input, LEGACY_WRITE, EXPRESSION_WRITE)?;
+    match expressions.condition(input, "ConditionExpression", ExpressionKind::Condition)? {
+        Some(c) => Ok(Some(c)),
+        None => legacy::expected(input),
     }
 }
 
@@ -95,10 +108,8 @@ fn single_write(
     let value = value.map(item_from_json).transpose()?;
     c.finish()?;
     check_return_values(input)?;
-    refuse_legacy(input)?;
     let mut expressions = Expressions::read(input)?;
-    let condition =
-        expressions.condition(input, "ConditionExpression", ExpressionKind::Condition)?;
+    let condition = write_condition(input, &mut expressions)?;
     expressions.finish()?;
     let (t, value) = (present(table)?, present(value)?);
     let meta = ctx.item_table(&t)?;
@@ -138,11 +149,10 @@ pub fn update_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let options = read_write_options(input, &mut c)?;
     let key = key.map(item_from_json).transpose()?;
     c.finish()?;
-    refuse_legacy(input)?;
+    refuse_attribute_updates(input)?;
     let mut expressions = Expressions::read(input)?;
     let actions = expressions.update(input)?.unwrap_or_default();
-    let condition =
-        expressions.condition(input, "ConditionExpression", ExpressionKind::Condition)?;
+    let condition = write_condition(input, &mut expressions)?;
     expressions.finish()?;
     let (t, key) = (present(table)?, present(key)?);
     let meta = ctx.item_table(&t)?;
@@ -193,9 +203,16 @@ pub fn get_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     c.one_of(capacity, "returnConsumedCapacity", RETURN_CAPACITY_VALUES);
     let key = key.map(item_from_json).transpose()?;
     c.finish()?;
-    refuse_legacy(input)?;
+    legacy::refuse_mixing(
+        input,
+        &["AttributesToGet"],
+        &["ProjectionExpression", "ExpressionAttributeNames"],
+    )?;
     let mut expressions = Expressions::read(input)?;
-    let projection = expressions.projection(input)?;
+    let projection = match expressions.projection(input)? {
+        Some(paths) => Some(paths),
+        None => legacy::attributes_to_get(input)?,
+    };
     expressions.finish()?;
     let projection = projection
         .map(|paths| Projection::new(&paths, "ProjectionExpression"))

@@ -6,6 +6,7 @@ mod describe;
 mod expressions;
 pub mod input;
 mod items;
+mod legacy;
 mod limits;
 mod tables;
 mod tags;

@@ -1,0 +1,88 @@
+"""The pre-expression parameters: Expected (with ConditionalOperator) and AttributesToGet."""
+
+import pytest
+
+from util import expect_error, random_string
+
+
+@pytest.fixture
+def key(client, table_s):
+    p = random_string()
+    client.put_item(TableName=table_s, Item={"p": {"S": p}, "n": {"N": "10"}, "s": {"S": "hello"},
+                                             "ss": {"SS": ["a", "b"]}})
+    return {"p": {"S": p}}
+
+
+def put_expected(client, table, key, expected, **kw):
+    return client.put_item(TableName=table, Item=dict(key, marker={"S": "w"}), Expected=expected, **kw)
+
+
+PASSING = [
+    {"n": {"Value": {"N": "10"}}},
+    {"n": {"Value": {"N": "10"}, "Exists": True}},
+    {"nope": {"Exists": False}},
+    {"n": {"ComparisonOperator": "GT", "AttributeValueList": [{"N": "9"}]}},
+    {"n": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "1"}, {"N": "10"}]}},
+    {"n": {"ComparisonOperator": "IN", "AttributeValueList": [{"N": "1"}, {"N": "10"}]}},
+    {"s": {"ComparisonOperator": "BEGINS_WITH", "AttributeValueList": [{"S": "he"}]}},
+    {"ss": {"ComparisonOperator": "CONTAINS", "AttributeValueList": [{"S": "a"}]}},
+    {"ss": {"ComparisonOperator": "NOT_CONTAINS", "AttributeValueList": [{"S": "z"}]}},
+    {"n": {"ComparisonOperator": "NOT_NULL"}, "nope": {"ComparisonOperator": "NULL"}},
+    {"nope": {"ComparisonOperator": "NE", "AttributeValueList": [{"N": "1"}]}},
+]
+
+
+@pytest.mark.parametrize("expected", PASSING)
+def test_expected_passes(client, table_s, key, expected):
+    put_expected(client, table_s, key, expected)
+    assert client.get_item(TableName=table_s, Key=key, ConsistentRead=True)["Item"]["marker"] == {"S": "w"}
+
+
+def test_expected_fails(client, table_s, key):
+    for expected in [{"n": {"Value": {"N": "11"}}}, {"n": {"Exists": False}},
+                     {"n": {"ComparisonOperator": "LT", "AttributeValueList": [{"N": "10"}]}}]:
+        with expect_error("ConditionalCheckFailedException"):
+            put_expected(client, table_s, key, expected)
+
+
+def test_conditional_operator(client, table_s, key):
+    either = {"n": {"Value": {"N": "1"}}, "s": {"Value": {"S": "hello"}}}
+    with expect_error("ConditionalCheckFailedException"):
+        put_expected(client, table_s, key, either)
+    put_expected(client, table_s, key, either, ConditionalOperator="OR")
+
+
+def test_expected_errors(client, table_s, key):
+    cases = [
+        ({"n": {"Exists": True}}, "Value must be provided when Exists is true for Attribute: n"),
+        ({"n": {}}, "Value must be provided when Exists is null for Attribute: n"),
+        ({"n": {"Exists": False, "Value": {"N": "1"}}}, "Value cannot be used when Exists is false for Attribute: n"),
+        ({"n": {"ComparisonOperator": "EQ"}}, "Invalid number of argument(s) for the EQ ComparisonOperator"),
+        ({"n": {"ComparisonOperator": "EQ", "Exists": True, "AttributeValueList": [{"N": "1"}]}},
+         "Exists and ComparisonOperator cannot be used together for Attribute: n"),
+        ({"n": {"ComparisonOperator": "LT", "AttributeValueList": [{"SS": ["a"]}]}},
+         "ComparisonOperator LT is not valid for SS AttributeValue type"),
+    ]
+    for expected, message in cases:
+        with expect_error("ValidationException", "One or more parameter values were invalid: " + message):
+            put_expected(client, table_s, key, expected)
+
+
+def test_mixing_styles_is_refused(client, table_s, key):
+    with expect_error("ValidationException",
+                      "Can not use both expression and non-expression parameters in the same request: "
+                      "Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}"):
+        client.put_item(TableName=table_s, Item=key, Expected={"n": {"Exists": False}},
+                        ConditionExpression="attribute_exists(n)")
+    with expect_error("ValidationException",
+                      "Can not use both expression and non-expression parameters in the same request: "
+                      "Non-expression parameters: {AttributesToGet} Expression parameters: {ProjectionExpression}"):
+        client.get_item(TableName=table_s, Key=key, AttributesToGet=["n"], ProjectionExpression="s")
+
+
+def test_attributes_to_get(client, table_s, key):
+    got = client.get_item(TableName=table_s, Key=key, AttributesToGet=["n", "status"], ConsistentRead=True)
+    assert got["Item"] == {"n": {"N": "10"}}
+    with expect_error("ValidationException",
+                      "One or more parameter values were invalid: Duplicate value in attribute name: n"):
+        client.get_item(TableName=table_s, Key=key, AttributesToGet=["n", "n"])

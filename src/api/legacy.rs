@@ -1,0 +1,234 @@
+//! The parameters DynamoDB had before expressions (`Expected`, `ConditionalOperator`,
+//! `AttributesToGet`), translated onto the expression AST so there is one evaluator.
+
+use super::input::Input;
+use crate::error::{Error, Result};
+use crate::expr::ast::{Comparator, Condition, Function, Operand, Path, PathStep};
+use crate::model::wire::{type_mismatch, JsonKind};
+use crate::model::AttributeValue;
+
+const CONDITION: &str = "com.amazonaws.dynamodb.v20120810.ExpectedAttributeValue";
+
+fn invalid(msg: impl std::fmt::Display) -> Error {
+    Error::validation(format!("One or more parameter values were invalid: {msg}"))
+}
+
+/// DynamoDB refuses requests that mix the two styles, naming both sides.
+pub fn refuse_mixing(input: Input<'_>, legacy: &[&str], expressions: &[&str]) -> Result<()> {
+    let present = |names: &[&str]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| input.has(n))
+            .map(|n| n.to_string())
+            .collect()
+    };
+    let (old, new) = (present(legacy), present(expressions));
+    if !old.is_empty() && !new.is_empty() {
+        return Err(Error::validation(format!(
+            "Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {{{}}} Expression parameters: {{{}}}",
+            old.join(", "),
+            new.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn attribute(name: &str) -> Operand {
+    Operand::Path(Path {
+        steps: vec![PathStep::Attribute(name.to_string())],
+    })
+}
+
+/// Whether a legacy comparison accepts a value of this type.
+fn scalar(v: &AttributeValue) -> bool {
+    matches!(
+        v,
+        AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)
+    )
+}
+
+/// `Expected` (with `ConditionalOperator`) as one condition.
+pub fn expected(input: Input<'_>) -> Result<Option<Condition>> {
+    let operator = input.str("ConditionalOperator")?;
+    let Some(expected) = input.map("Expected")? else {
+        if operator.is_some() {
+            return Err(Error::validation(
+                "ConditionalOperator can only be used when Expected or QueryFilter or ScanFilter is present",
+            ));
+        }
+        return Ok(None);
+    };
+    let mut conditions = Vec::new();
+    for (name, spec) in expected {
+        let spec = Input::element(spec, CONDITION)?;
+        conditions.push(one(name, spec)?);
+    }
+    let combine = match operator {
+        Some("OR") => Condition::Or,
+        Some("AND") | None => Condition::And,
+        Some(other) => {
+            return Err(Error::validation(format!(
+                "1 validation error detected: Value '{other}' at 'conditionalOperator' failed to satisfy constraint: Member must satisfy enum value set: [AND, OR]"
+            )))
+        }
+    };
+    Ok(conditions
+        .into_iter()
+        .reduce(|a, b| combine(Box::new(a), Box::new(b))))
+}
+
+fn one(name: &str, spec: Input<'_>) -> Result<Condition> {
+    let value = spec
+        .raw("Value")
+        .map(AttributeValue::from_json)
+        .transpose()?;
+    let exists = spec.bool("Exists")?;
+    let operator = spec.str("ComparisonOperator")?;
+    let list: Option<Vec<AttributeValue>> = spec
+        .list("AttributeValueList")?
+        .map(|l| l.iter().map(AttributeValue::from_json).collect())
+        .transpose()?;
+
+    let Some(operator) = operator else {
+        if list.is_some() {
+            return Err(invalid(format_args!(
+                "AttributeValueList can only be used with a ComparisonOperator for Attribute: {name}"
+            )));
+        }
+        return match (exists.unwrap_or(true), value) {
+            (true, Some(v)) => Ok(Condition::Compare(
+                attribute(name),
+                Comparator::Eq,
+                Operand::Value(v),
+            )),
+            (true, None) => Err(invalid(format_args!(
+                "Value must be provided when Exists is {} for Attribute: {name}",
+                exists.map_or("null".to_string(), |e| e.to_string())
+            ))),
+            (false, Some(_)) => Err(invalid(format_args!(
+                "Value cannot be used when Exists is false for Attribute: {name}"
+            ))),
+            (false, None) => Ok(Condition::Call(
+                Function::AttributeNotExists,
+                vec![attribute(name)],
+            )),
+        };
+    };
+    if exists.is_some() {
+        return Err(invalid(format_args!(
+            "Exists and ComparisonOperator cannot be used together for Attribute: {name}"
+        )));
+    }
+    if value.is_some() && list.is_some() {
+        return Err(invalid(format_args!(
+            "Value and AttributeValueList cannot be used together for Attribute: {name}"
+        )));
+    }
+    let args: Vec<AttributeValue> = list.or_else(|| value.map(|v| vec![v])).unwrap_or_default();
+    let arity_ok = match operator {
+        "NULL" | "NOT_NULL" => args.is_empty(),
+        "IN" => !args.is_empty(),
+        "BETWEEN" => args.len() == 2,
+        _ => args.len() == 1,
+    };
+    let known = [
+        "EQ",
+        "NE",
+        "LE",
+        "LT",
+        "GE",
+        "GT",
+        "NOT_NULL",
+        "NULL",
+        "CONTAINS",
+        "NOT_CONTAINS",
+        "BEGINS_WITH",
+        "IN",
+        "BETWEEN",
+    ];
+    if !known.contains(&operator) {
+        return Err(Error::validation(format!(
+            "1 validation error detected: Value '{operator}' at 'expected.{name}.member.comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            known.join(", ")
+        )));
+    }
+    if !arity_ok {
+        return Err(invalid(format_args!(
+            "Invalid number of argument(s) for the {operator} ComparisonOperator"
+        )));
+    }
+    // Ordered comparisons, prefixes and ranges take only strings, numbers and binaries.
+    let scalars_only = matches!(
+        operator,
+        "LE" | "LT" | "GE" | "GT" | "BEGINS_WITH" | "BETWEEN" | "CONTAINS" | "NOT_CONTAINS" | "IN"
+    );
+    if let Some(bad) = args.iter().find(|v| scalars_only && !scalar(v)) {
+        return Err(invalid(format_args!(
+            "ComparisonOperator {operator} is not valid for {} AttributeValue type",
+            bad.type_name()
+        )));
+    }
+    if operator == "IN" {
+        let list = args.into_iter().map(Operand::Value).collect();
+        return Ok(Condition::In(attribute(name), list));
+    }
+    let mut values = args.into_iter().map(Operand::Value);
+    let (first, second) = (values.next(), values.next());
+    let take = |v: Option<Operand>| v.ok_or_else(|| Error::Internal("arity was checked".into()));
+    let path = attribute(name);
+    let comparator = match operator {
+        "EQ" => Some(Comparator::Eq),
+        "NE" => Some(Comparator::Ne),
+        "LE" => Some(Comparator::Le),
+        "LT" => Some(Comparator::Lt),
+        "GE" => Some(Comparator::Ge),
+        "GT" => Some(Comparator::Gt),
+        _ => None,
+    };
+    if let Some(c) = comparator {
+        return Ok(Condition::Compare(path, c, take(first)?));
+    }
+    Ok(match operator {
+        "NULL" => Condition::Call(Function::AttributeNotExists, vec![path]),
+        "NOT_NULL" => Condition::Call(Function::AttributeExists, vec![path]),
+        "CONTAINS" => Condition::Call(Function::Contains, vec![path, take(first)?]),
+        "NOT_CONTAINS" => Condition::Not(Box::new(Condition::Call(
+            Function::Contains,
+            vec![path, take(first)?],
+        ))),
+        "BEGINS_WITH" => Condition::Call(Function::BeginsWith, vec![path, take(first)?]),
+        _ => Condition::Between(path, take(first)?, take(second)?),
+    })
+}
+
+/// `AttributesToGet`: top-level names, taken literally (no placeholders, no reserved words).
+pub fn attributes_to_get(input: Input<'_>) -> Result<Option<Vec<Path>>> {
+    let Some(list) = input.list("AttributesToGet")? else {
+        return Ok(None);
+    };
+    let mut names: Vec<&str> = Vec::with_capacity(list.len());
+    for v in list {
+        let name = v
+            .as_str()
+            .ok_or_else(|| type_mismatch(v, JsonKind::String))?;
+        if names.contains(&name) {
+            return Err(invalid(format_args!(
+                "Duplicate value in attribute name: {name}"
+            )));
+        }
+        names.push(name);
+    }
+    if names.is_empty() {
+        return Err(Error::validation(
+            "1 validation error detected: Value '[]' at 'attributesToGet' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ));
+    }
+    Ok(Some(
+        names
+            .into_iter()
+            .map(|n| Path {
+                steps: vec![PathStep::Attribute(n.to_string())],
+            })
+            .collect(),
+    ))
+}
