@@ -86,3 +86,33 @@ def test_attributes_to_get(client, table_s, key):
     with expect_error("ValidationException",
                       "One or more parameter values were invalid: Duplicate value in attribute name: n"):
         client.get_item(TableName=table_s, Key=key, AttributesToGet=["n", "n"])
+
+
+def test_attribute_updates(client, table_s, key):
+    client.update_item(TableName=table_s, Key=key, AttributeUpdates={
+        "s": {"Value": {"S": "bye"}},  # PUT is the default action
+        "n": {"Action": "ADD", "Value": {"N": "5"}},
+        "ss": {"Action": "DELETE", "Value": {"SS": ["a"]}},
+        "l": {"Action": "ADD", "Value": {"L": [{"S": "x"}]}},
+        "fresh": {"Action": "ADD", "Value": {"NS": ["1"]}},
+    })
+    got = client.get_item(TableName=table_s, Key=key, ConsistentRead=True)["Item"]
+    assert got["s"] == {"S": "bye"} and got["n"] == {"N": "15"}
+    assert got["ss"] == {"SS": ["b"]} and got["l"] == {"L": [{"S": "x"}]} and got["fresh"] == {"NS": ["1"]}
+    client.update_item(TableName=table_s, Key=key, AttributeUpdates={"s": {"Action": "DELETE"}},
+                       Expected={"n": {"Value": {"N": "15"}}})
+    assert "s" not in client.get_item(TableName=table_s, Key=key, ConsistentRead=True)["Item"]
+
+
+def test_attribute_updates_errors(client, table_s, key):
+    with expect_error("ValidationException", "One or more parameter values were invalid: Only DELETE action is "
+                                             "allowed when no attribute value is specified"):
+        client.update_item(TableName=table_s, Key=key, AttributeUpdates={"s": {"Action": "PUT"}})
+    with expect_error("ValidationException", "One or more parameter values were invalid: Cannot update attribute p. "
+                                             "This attribute is part of the key"):
+        client.update_item(TableName=table_s, Key=key, AttributeUpdates={"p": {"Value": {"S": "x"}}})
+    with expect_error("ValidationException",
+                      "Can not use both expression and non-expression parameters in the same request: "
+                      "Non-expression parameters: {AttributeUpdates} Expression parameters: {UpdateExpression}"):
+        client.update_item(TableName=table_s, Key=key, AttributeUpdates={"s": {"Value": {"S": "x"}}},
+                           UpdateExpression="REMOVE s")

@@ -28,17 +28,6 @@ const EXPRESSION_WRITE: &[&str] = &[
     "ExpressionAttributeValues",
 ];
 
-/// `AttributeUpdates` (the legacy UpdateItem) is not translated yet: refusing it is honest,
-/// ignoring it would silently drop the update.
-fn refuse_attribute_updates(input: Input<'_>) -> Result<()> {
-    if input.has("AttributeUpdates") {
-        return Err(Error::validation(
-            "AttributeUpdates is not supported by this server version; use UpdateExpression",
-        ));
-    }
-    Ok(())
-}
-
 /// The write's condition: `ConditionExpression`, or the legacy `Expected`.
 fn write_condition(input: Input<'_>, expressions: &mut Expressions) -> Result<Option<Condition>> {
     legacy::refuse_mixing(input, LEGACY_WRITE, EXPRESSION_WRITE)?;
@@ -149,9 +138,11 @@ pub fn update_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let options = read_write_options(input, &mut c)?;
     let key = key.map(item_from_json).transpose()?;
     c.finish()?;
-    refuse_attribute_updates(input)?;
     let mut expressions = Expressions::read(input)?;
-    let actions = expressions.update(input)?.unwrap_or_default();
+    let actions = match expressions.update(input)? {
+        Some(actions) => actions,
+        None => legacy::attribute_updates(input)?.unwrap_or_default(),
+    };
     let condition = write_condition(input, &mut expressions)?;
     expressions.finish()?;
     let (t, key) = (present(table)?, present(key)?);

@@ -3,7 +3,9 @@
 
 use super::input::Input;
 use crate::error::{Error, Result};
-use crate::expr::ast::{Comparator, Condition, Function, Operand, Path, PathStep};
+use crate::expr::ast::{
+    Comparator, Condition, Function, Operand, Path, PathStep, SetValue, UpdateAction,
+};
 use crate::model::wire::{type_mismatch, JsonKind};
 use crate::model::AttributeValue;
 
@@ -231,4 +233,65 @@ pub fn attributes_to_get(input: Input<'_>) -> Result<Option<Vec<Path>>> {
             })
             .collect(),
     ))
+}
+
+const VALUE_UPDATE: &str = "com.amazonaws.dynamodb.v20120810.AttributeValueUpdate";
+
+/// `AttributeUpdates` (the legacy UpdateItem) as update actions: PUT sets, DELETE removes an
+/// attribute or set members, ADD adds to numbers and sets and appends to lists.
+pub fn attribute_updates(input: Input<'_>) -> Result<Option<Vec<UpdateAction>>> {
+    let Some(updates) = input.map("AttributeUpdates")? else {
+        return Ok(None);
+    };
+    let mut actions = Vec::with_capacity(updates.len());
+    for (name, spec) in updates {
+        let spec = Input::element(spec, VALUE_UPDATE)?;
+        let value = spec
+            .raw("Value")
+            .map(AttributeValue::from_json)
+            .transpose()?;
+        let action = spec.str("Action")?.unwrap_or("PUT");
+        let path = Path {
+            steps: vec![PathStep::Attribute(name.clone())],
+        };
+        let is_set = |v: &AttributeValue| {
+            matches!(
+                v,
+                AttributeValue::SS(_) | AttributeValue::NS(_) | AttributeValue::BS(_)
+            )
+        };
+        actions.push(match (action, value) {
+            ("DELETE", None) => UpdateAction::Remove(path),
+            ("DELETE", Some(v)) if is_set(&v) => UpdateAction::Delete(path, v),
+            ("ADD", Some(AttributeValue::L(items))) => {
+                let current = SetValue::IfNotExists(
+                    path.clone(),
+                    Box::new(SetValue::Operand(Operand::Value(AttributeValue::L(Vec::new())))),
+                );
+                let added = SetValue::Operand(Operand::Value(AttributeValue::L(items)));
+                UpdateAction::Set(path, SetValue::ListAppend(Box::new(current), Box::new(added)))
+            }
+            ("ADD", Some(v)) if is_set(&v) || matches!(v, AttributeValue::N(_)) => {
+                UpdateAction::Add(path, v)
+            }
+            ("PUT", Some(v)) => UpdateAction::Set(path, SetValue::Operand(Operand::Value(v))),
+            ("PUT" | "ADD", None) => {
+                return Err(invalid(
+                    "Only DELETE action is allowed when no attribute value is specified",
+                ))
+            }
+            ("ADD" | "DELETE", Some(v)) => {
+                return Err(invalid(format_args!(
+                    "{action} action is not supported for the type {}",
+                    v.type_name()
+                )))
+            }
+            (other, _) => {
+                return Err(Error::validation(format!(
+                    "1 validation error detected: Value '{other}' at 'attributeUpdates.{name}.member.action' failed to satisfy constraint: Member must satisfy enum value set: [ADD, PUT, DELETE]"
+                )))
+            }
+        });
+    }
+    Ok(Some(actions))
 }
