@@ -694,3 +694,177 @@ mod tests {
         assert!(cond(&format!("a IN ({list})")).is_ok());
     }
 }
+
+/// AST → text → AST: whatever the parser builds, printing it back and parsing that gives the
+/// same tree (parenthesised fully, so precedence is exercised through the printed form).
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+    use crate::model::Number;
+    use proptest::prelude::*;
+
+    fn values() -> Vec<AttributeValue> {
+        vec![
+            AttributeValue::S("x".into()),
+            AttributeValue::N(Number::from(7)),
+            AttributeValue::L(vec![]),
+        ]
+    }
+
+    fn placeholders() -> Placeholders {
+        let mut p = Placeholders::default();
+        p.names.insert("#r".into(), "status".into());
+        for (i, v) in values().into_iter().enumerate() {
+            p.values.insert(format!(":v{i}"), v);
+        }
+        p
+    }
+
+    fn value_name(v: &AttributeValue) -> String {
+        let i = values().iter().position(|x| x == v).unwrap_or(0);
+        format!(":v{i}")
+    }
+
+    fn path_text(p: &Path) -> String {
+        let mut out = String::new();
+        for step in &p.steps {
+            match step {
+                PathStep::Attribute(a) if a == "status" => {
+                    out.push_str(if out.is_empty() { "#r" } else { ".#r" })
+                }
+                PathStep::Attribute(a) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(a);
+                }
+                PathStep::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        out
+    }
+
+    fn operand_text(o: &Operand) -> String {
+        match o {
+            Operand::Path(p) => path_text(p),
+            Operand::Value(v) => value_name(v),
+            Operand::Size(p) => format!("size({})", path_text(p)),
+        }
+    }
+
+    fn condition_text(c: &Condition) -> String {
+        let op = |c: Comparator| match c {
+            Comparator::Eq => "=",
+            Comparator::Ne => "<>",
+            Comparator::Lt => "<",
+            Comparator::Le => "<=",
+            Comparator::Gt => ">",
+            Comparator::Ge => ">=",
+        };
+        match c {
+            Condition::Compare(a, c, b) => {
+                format!("{} {} {}", operand_text(a), op(*c), operand_text(b))
+            }
+            Condition::Between(a, b, c) => format!(
+                "{} BETWEEN {} AND {}",
+                operand_text(a),
+                operand_text(b),
+                operand_text(c)
+            ),
+            Condition::In(a, l) => format!(
+                "{} IN ({})",
+                operand_text(a),
+                l.iter().map(operand_text).collect::<Vec<_>>().join(", ")
+            ),
+            Condition::Call(f, args) => format!(
+                "{}({})",
+                f.name(),
+                args.iter().map(operand_text).collect::<Vec<_>>().join(", ")
+            ),
+            Condition::Not(c) => format!("NOT ({})", condition_text(c)),
+            Condition::And(a, b) => format!("({}) AND ({})", condition_text(a), condition_text(b)),
+            Condition::Or(a, b) => format!("({}) or ({})", condition_text(a), condition_text(b)),
+        }
+    }
+
+    fn path() -> impl Strategy<Value = Path> {
+        (
+            prop_oneof![
+                Just("a".to_string()),
+                Just("b_2".to_string()),
+                Just("status".to_string())
+            ],
+            prop::collection::vec(
+                prop_oneof![
+                    (0usize..5).prop_map(PathStep::Index),
+                    prop_oneof![Just("c"), Just("status")]
+                        .prop_map(|s| PathStep::Attribute(s.to_string())),
+                ],
+                0..3,
+            ),
+        )
+            .prop_map(|(first, rest)| {
+                let mut steps = vec![PathStep::Attribute(first)];
+                steps.extend(rest);
+                Path { steps }
+            })
+    }
+
+    fn operand() -> impl Strategy<Value = Operand> {
+        prop_oneof![
+            path().prop_map(Operand::Path),
+            (0..3usize).prop_map(|i| Operand::Value(values()[i].clone())),
+            path().prop_map(Operand::Size),
+        ]
+    }
+
+    fn condition() -> impl Strategy<Value = Condition> {
+        let comparator = prop_oneof![
+            Just(Comparator::Eq),
+            Just(Comparator::Ne),
+            Just(Comparator::Lt),
+            Just(Comparator::Le),
+            Just(Comparator::Gt),
+            Just(Comparator::Ge)
+        ];
+        let leaf = prop_oneof![
+            (operand(), comparator, operand()).prop_map(|(a, c, b)| Condition::Compare(a, c, b)),
+            (operand(), operand(), operand()).prop_map(|(a, b, c)| Condition::Between(a, b, c)),
+            (operand(), prop::collection::vec(operand(), 1..4))
+                .prop_map(|(a, l)| Condition::In(a, l)),
+            path().prop_map(|p| Condition::Call(Function::AttributeExists, vec![Operand::Path(p)])),
+            (path(), operand()).prop_map(|(p, o)| Condition::Call(
+                Function::BeginsWith,
+                vec![Operand::Path(p), o]
+            )),
+            (operand(), operand())
+                .prop_map(|(a, b)| Condition::Call(Function::Contains, vec![a, b])),
+        ];
+        leaf.prop_recursive(4, 24, 2, |inner| {
+            prop_oneof![
+                inner.clone().prop_map(|c| Condition::Not(Box::new(c))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| Condition::And(Box::new(a), Box::new(b))),
+                (inner.clone(), inner).prop_map(|(a, b)| Condition::Or(Box::new(a), Box::new(b))),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn conditions_survive_printing_and_parsing(c in condition()) {
+            let text = condition_text(&c);
+            let mut p = placeholders();
+            let parsed = Parser::new(&text, ExpressionKind::Condition, &mut p).and_then(Parser::condition);
+            prop_assert_eq!(parsed.ok(), Some(c), "{}", text);
+        }
+
+        #[test]
+        fn projections_survive_printing_and_parsing(paths in prop::collection::vec(path(), 1..5)) {
+            let text = paths.iter().map(path_text).collect::<Vec<_>>().join(", ");
+            let mut p = placeholders();
+            let parsed = Parser::new(&text, ExpressionKind::Projection, &mut p).and_then(Parser::projection);
+            prop_assert_eq!(parsed.ok(), Some(paths), "{}", text);
+        }
+    }
+}
