@@ -147,6 +147,7 @@ def test_syntax_errors(client, table_s, key):
         ("n =", 'Invalid ConditionExpression: Syntax error; token: "<EOF>", near: "="'),
         ("contains (s, :v", 'Invalid ConditionExpression: Syntax error; token: "<EOF>", near: ":v"'),
         ("n = :v s", 'Invalid ConditionExpression: Syntax error; token: "s", near: ":v s"'),
+        ("((n = :v))", "Invalid ConditionExpression: The expression has redundant parentheses;"),
     ]
     for condition, message in cases:
         with expect_error("ValidationException", message):

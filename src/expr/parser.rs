@@ -54,6 +54,8 @@ pub struct Placeholders {
 pub struct Parser<'a> {
     src: &'a str,
     tokens: Vec<Token>,
+    /// For each `(` token, the index of its matching `)`.
+    closing: Vec<Option<usize>>,
     pos: usize,
     kind: ExpressionKind,
     placeholders: &'a mut Placeholders,
@@ -83,9 +85,23 @@ impl<'a> Parser<'a> {
         if tokens.len() == 1 {
             return Err(invalid("The expression can not be empty;".into()));
         }
+        let mut closing = vec![None; tokens.len()];
+        let mut open = Vec::new();
+        for (i, t) in tokens.iter().enumerate() {
+            match t.kind {
+                TokenKind::LParen => open.push(i),
+                TokenKind::RParen => {
+                    if let Some(o) = open.pop() {
+                        closing[o] = Some(i);
+                    }
+                }
+                _ => {}
+            }
+        }
         Ok(Parser {
             src,
             tokens,
+            closing,
             pos: 0,
             kind,
             placeholders,
@@ -305,7 +321,14 @@ impl<'a> Parser<'a> {
     fn primary(&mut self) -> Result<Condition> {
         if *self.peek() == TokenKind::LParen {
             self.advance();
+            let inner_start = self.pos;
             let inner = self.nested(Self::or)?;
+            // `((...))`: DynamoDB refuses a group that only wraps another group.
+            if self.tokens[inner_start].kind == TokenKind::LParen
+                && self.closing[inner_start] == Some(self.pos - 1)
+            {
+                return Err(self.invalid("The expression has redundant parentheses;"));
+            }
             self.expect(TokenKind::RParen)?;
             return Ok(inner);
         }
@@ -622,6 +645,28 @@ mod tests {
             err(""),
             "Invalid ConditionExpression: The expression can not be empty;"
         );
+    }
+
+    #[test]
+    fn redundant_parentheses() {
+        for src in [
+            "((a = :v))",
+            "a = :v AND ((a = :v AND (a = :v)))",
+            "NOT ((a = :v))",
+        ] {
+            assert_eq!(
+                err(src),
+                "Invalid ConditionExpression: The expression has redundant parentheses;",
+                "{src}"
+            );
+        }
+        for src in [
+            "(a = :v) AND (b = :v)",
+            "((a = :v) AND (b = :v))",
+            "(attribute_exists(a))",
+        ] {
+            assert!(cond(src).is_ok(), "{src}");
+        }
     }
 
     #[test]
