@@ -753,6 +753,8 @@ mod round_trip {
             AttributeValue::S("x".into()),
             AttributeValue::N(Number::from(7)),
             AttributeValue::L(vec![]),
+            AttributeValue::NS(vec![Number::from(1)]),
+            AttributeValue::SS(vec!["s".into()]),
         ]
     }
 
@@ -895,7 +897,104 @@ mod round_trip {
         })
     }
 
+    fn set_value_text(v: &SetValue) -> String {
+        match v {
+            SetValue::Operand(o) => operand_text(o),
+            SetValue::IfNotExists(p, f) => {
+                format!("if_not_exists({}, {})", path_text(p), set_value_text(f))
+            }
+            SetValue::ListAppend(a, b) => {
+                format!("list_append({}, {})", set_value_text(a), set_value_text(b))
+            }
+            SetValue::Plus(a, b) => format!("{} + {}", set_value_text(a), set_value_text(b)),
+            SetValue::Minus(a, b) => format!("{} - {}", set_value_text(a), set_value_text(b)),
+        }
+    }
+
+    /// Prints actions clause by clause, in the order the parser returns them.
+    fn update_text(actions: &[UpdateAction]) -> String {
+        let mut clauses = Vec::new();
+        for (keyword, pick) in [("SET", 0), ("REMOVE", 1), ("ADD", 2), ("DELETE", 3)] {
+            let items: Vec<String> = actions
+                .iter()
+                .filter_map(|a| match (a, pick) {
+                    (UpdateAction::Set(p, v), 0) => {
+                        Some(format!("{} = {}", path_text(p), set_value_text(v)))
+                    }
+                    (UpdateAction::Remove(p), 1) => Some(path_text(p)),
+                    (UpdateAction::Add(p, v), 2) | (UpdateAction::Delete(p, v), 3) => {
+                        Some(format!("{} {}", path_text(p), value_name(v)))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !items.is_empty() {
+                clauses.push(format!("{keyword} {}", items.join(", ")));
+            }
+        }
+        clauses.join(" ")
+    }
+
+    fn set_operand() -> impl Strategy<Value = SetValue> {
+        let leaf = prop_oneof![
+            path().prop_map(|p| SetValue::Operand(Operand::Path(p))),
+            (0..3usize).prop_map(|i| SetValue::Operand(Operand::Value(values()[i].clone()))),
+        ];
+        leaf.prop_recursive(2, 6, 2, |inner| {
+            prop_oneof![
+                (path(), inner.clone()).prop_map(|(p, f)| SetValue::IfNotExists(p, Box::new(f))),
+                (inner.clone(), inner)
+                    .prop_map(|(a, b)| SetValue::ListAppend(Box::new(a), Box::new(b))),
+            ]
+        })
+    }
+
+    fn set_value() -> impl Strategy<Value = SetValue> {
+        prop_oneof![
+            set_operand(),
+            (set_operand(), set_operand())
+                .prop_map(|(a, b)| SetValue::Plus(Box::new(a), Box::new(b))),
+            (set_operand(), set_operand())
+                .prop_map(|(a, b)| SetValue::Minus(Box::new(a), Box::new(b))),
+        ]
+    }
+
+    fn update_actions() -> impl Strategy<Value = Vec<UpdateAction>> {
+        (
+            prop::collection::vec((path(), set_value()), 0..3),
+            prop::collection::vec(path(), 0..3),
+            prop::collection::vec(path(), 0..2),
+            prop::collection::vec(path(), 0..2),
+        )
+            .prop_map(|(sets, removes, adds, deletes)| {
+                let mut actions: Vec<UpdateAction> = sets
+                    .into_iter()
+                    .map(|(p, v)| UpdateAction::Set(p, v))
+                    .collect();
+                actions.extend(removes.into_iter().map(UpdateAction::Remove));
+                actions.extend(
+                    adds.into_iter()
+                        .map(|p| UpdateAction::Add(p, values()[3].clone())),
+                );
+                actions.extend(
+                    deletes
+                        .into_iter()
+                        .map(|p| UpdateAction::Delete(p, values()[4].clone())),
+                );
+                actions
+            })
+            .prop_filter("at least one action", |a| !a.is_empty())
+    }
+
     proptest! {
+        #[test]
+        fn updates_survive_printing_and_parsing(actions in update_actions()) {
+            let text = update_text(&actions);
+            let mut p = placeholders();
+            let parsed = Parser::new(&text, ExpressionKind::Update, &mut p).and_then(Parser::update);
+            prop_assert_eq!(parsed.ok(), Some(actions), "{}", text);
+        }
+
         #[test]
         fn conditions_survive_printing_and_parsing(c in condition()) {
             let text = condition_text(&c);
