@@ -174,3 +174,15 @@ def test_invalid_placeholder_value(url, table_s):
     assert error_of(body) == ("ValidationException",
                               "ExpressionAttributeValues contains invalid value: One or more parameter values were "
                               "invalid: An string set  may not be empty for key :v")
+
+
+def test_between_bounds(client, table_s, key):
+    with expect_error("ValidationException",
+                      "Invalid ConditionExpression: The BETWEEN operator requires upper bound to be greater than or "
+                      "equal to lower bound; lower bound operand: AttributeValue: {N:20}, upper bound operand: "
+                      "AttributeValue: {N:10}"):
+        put_if(client, table_s, key, "n BETWEEN :a AND :b", {":a": {"N": "20"}, ":b": {"N": "10"}})
+    with expect_error("ValidationException",
+                      "Invalid ConditionExpression: The BETWEEN operator requires same data type for lower and upper "
+                      "bounds; lower bound operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:a}"):
+        put_if(client, table_s, key, "n BETWEEN :a AND :b", {":a": {"N": "1"}, ":b": {"S": "a"}})

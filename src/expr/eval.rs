@@ -195,15 +195,20 @@ pub fn equal(a: &AttributeValue, b: &AttributeValue) -> bool {
     }
 }
 
-fn compare(a: &AttributeValue, cmp: Comparator, b: &AttributeValue) -> bool {
+/// The order of two values, where DynamoDB defines one: numbers, strings and binaries, each
+/// only against its own type.
+pub fn order(a: &AttributeValue, b: &AttributeValue) -> Option<Ordering> {
     use AttributeValue as V;
-    // Only numbers, strings and binaries are ordered, and only against their own type.
-    let order = || match (a, b) {
+    match (a, b) {
         (V::N(x), V::N(y)) => Some(x.cmp(y)),
         (V::S(x), V::S(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
         (V::B(x), V::B(y)) => Some(x.cmp(y)),
         _ => None,
-    };
+    }
+}
+
+fn compare(a: &AttributeValue, cmp: Comparator, b: &AttributeValue) -> bool {
+    let order = || order(a, b);
     match cmp {
         Comparator::Eq => equal(a, b),
         Comparator::Ne => !equal(a, b),

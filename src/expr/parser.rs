@@ -360,6 +360,7 @@ impl<'a> Parser<'a> {
             }
             self.advance();
             let high = self.operand()?;
+            self.check_between_bounds(&low, &high)?;
             return Ok(Condition::Between(left, low, high));
         }
         if self.is_keyword("IN") {
@@ -380,6 +381,36 @@ impl<'a> Parser<'a> {
             return Ok(Condition::In(left, list));
         }
         Err(self.syntax_error())
+    }
+
+    /// Bounds given as values must be of one type and in order, as DynamoDB checks up front.
+    fn check_between_bounds(&self, low: &Operand, high: &Operand) -> Result<()> {
+        let (Operand::Value(l), Operand::Value(h)) = (low, high) else {
+            return Ok(());
+        };
+        let shown = |v: &AttributeValue| {
+            let text = match v {
+                AttributeValue::S(s) => s.clone(),
+                AttributeValue::N(n) => n.to_string(),
+                other => serde_json::to_value(other)
+                    .ok()
+                    .and_then(|j| j.get(other.type_name()).map(|x| x.to_string()))
+                    .unwrap_or_default(),
+            };
+            format!("AttributeValue: {{{}:{text}}}", v.type_name())
+        };
+        let problem = if l.type_name() != h.type_name() {
+            "requires same data type for lower and upper bounds"
+        } else if super::eval::order(l, h) == Some(std::cmp::Ordering::Greater) {
+            "requires upper bound to be greater than or equal to lower bound"
+        } else {
+            return Ok(());
+        };
+        Err(self.invalid(format!(
+            "The BETWEEN operator {problem}; lower bound operand: {}, upper bound operand: {}",
+            shown(l),
+            shown(h)
+        )))
     }
 
     /// The name of a function about to be called (a word followed by `(`).
@@ -648,6 +679,25 @@ mod tests {
     }
 
     #[test]
+    fn between_bounds_are_checked() {
+        assert_eq!(
+            err("a BETWEEN :n AND :v"),
+            "Invalid ConditionExpression: The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:x}"
+        );
+        let mut p = placeholders();
+        p.values.insert(
+            ":big".into(),
+            AttributeValue::N(Number::parse("20").unwrap()),
+        );
+        let e = Parser::new("a BETWEEN :big AND :n", ExpressionKind::Condition, &mut p)
+            .unwrap()
+            .condition()
+            .unwrap_err();
+        assert_eq!(e.to_string(), "Invalid ConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {N:20}, upper bound operand: AttributeValue: {N:1}");
+        assert!(cond("a BETWEEN :n AND :n").is_ok());
+    }
+
+    #[test]
     fn redundant_parentheses() {
         for src in [
             "((a = :v))",
@@ -876,7 +926,15 @@ mod round_trip {
         ];
         let leaf = prop_oneof![
             (operand(), comparator, operand()).prop_map(|(a, c, b)| Condition::Compare(a, c, b)),
-            (operand(), operand(), operand()).prop_map(|(a, b, c)| Condition::Between(a, b, c)),
+            (operand(), operand(), operand())
+                .prop_filter("valid BETWEEN bounds", |(_, low, high)| match (low, high) {
+                    (Operand::Value(l), Operand::Value(h)) => {
+                        l.type_name() == h.type_name()
+                            && crate::expr::eval::order(l, h) != Some(std::cmp::Ordering::Greater)
+                    }
+                    _ => true,
+                })
+                .prop_map(|(a, b, c)| Condition::Between(a, b, c)),
             (operand(), prop::collection::vec(operand(), 1..4))
                 .prop_map(|(a, l)| Condition::In(a, l)),
             path().prop_map(|p| Condition::Call(Function::AttributeExists, vec![Operand::Path(p)])),
