@@ -8,6 +8,7 @@ pub mod input;
 mod items;
 mod legacy;
 mod limits;
+mod table_input;
 mod tables;
 mod tags;
 

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::input::{present, Constraints, Input};
-use super::tables::{read_tags, MAX_TAGS};
+use super::table_input::{read_tags, MAX_TAGS};
 use super::{empty_body, parse_table_arn, to_body, Context};
 use crate::error::{Error, Result};
 
