@@ -1,4 +1,4 @@
-//! PutItem, GetItem, DeleteItem.
+//! PutItem, UpdateItem, DeleteItem and GetItem.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -48,7 +48,6 @@ struct WriteResponse {
 /// The members every single-item write shares.
 struct WriteRequest<'a> {
     return_values: Option<&'a str>,
-    return_old: bool,
     return_item_on_failure: bool,
     capacity: ReturnCapacity,
 }
@@ -68,7 +67,6 @@ fn read_write_options<'a>(input: Input<'a>, c: &mut Constraints) -> Result<Write
     );
     Ok(WriteRequest {
         return_values,
-        return_old: return_values == Some("ALL_OLD"),
         return_item_on_failure: on_failure == Some("ALL_OLD"),
         capacity: ReturnCapacity::parse(capacity),
     })
@@ -107,8 +105,8 @@ fn single_write(
         return_item_on_failure: options.return_item_on_failure,
     });
     let outcome = write(&meta, value, condition)?;
-    let old = match (&outcome.old, options.return_old) {
-        (Some(stored), true) => Some(stored.decode()?),
+    let old = match (&outcome.old, options.return_values) {
+        (Some(stored), Some("ALL_OLD")) => Some(stored.decode()?),
         _ => None,
     };
     to_body(&WriteResponse {
