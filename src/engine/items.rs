@@ -40,7 +40,8 @@ pub struct WriteCondition<'a> {
 }
 
 enum Change<'a> {
-    Put(Item),
+    /// A whole new item and its size (measured once, before the lock).
+    Put(Item, usize),
     Delete,
     Update {
         key: Item,
@@ -67,9 +68,10 @@ impl Engine {
         let kv = table.key_schema.key_of_item(&item)?;
         kv.check_sizes()?;
         // Refused before the condition is even looked at, as DynamoDB does.
-        check_item_size(item_size(&item))?;
+        let size = item_size(&item);
+        check_item_size(size)?;
         let k = keys::item_key(table.id, kv.hash, kv.range);
-        self.commit(table, &k, Change::Put(item), condition)
+        self.commit(table, &k, Change::Put(item, size), condition)
     }
 
     pub fn delete_item(
@@ -132,13 +134,15 @@ impl Engine {
                 return Err(Error::ConditionalCheckFailed { item });
             }
         }
+        // The new item with its size; an updated item is measured (and limited) only now.
         let new_item = match change {
-            Change::Put(item) => Some(item),
+            Change::Put(item, size) => Some((item, size)),
             Change::Delete => None,
             Change::Update { key, actions } => {
-                let mut item = current.clone().unwrap_or(key);
-                update::apply(&mut item, actions)?;
-                Some(item)
+                let item = update::apply(current.as_ref().unwrap_or(&key), actions)?;
+                let size = item_size(&item);
+                check_item_size(size)?;
+                Some((item, size))
             }
         };
         if new_item.is_none() && old.is_none() {
@@ -151,12 +155,10 @@ impl Engine {
 
         let mut batch = Batch::default();
         let new_size = match &new_item {
-            Some(item) => {
-                let size = item_size(item);
-                check_item_size(size)?;
+            Some((item, size)) => {
                 self.store
-                    .put(&mut batch, Cf::Items, key, &codec::encode_item(item, size))?;
-                Some(size)
+                    .put(&mut batch, Cf::Items, key, &codec::encode_item(item, *size))?;
+                Some(*size)
             }
             None => {
                 self.store.delete(&mut batch, Cf::Items, key)?;
@@ -175,7 +177,7 @@ impl Engine {
 
         Ok(WriteOutcome {
             old,
-            new: new_item,
+            new: new_item.map(|(item, _)| item),
             charged_size: old_size.unwrap_or(0).max(new_size.unwrap_or(0)),
         })
     }

@@ -290,21 +290,25 @@ impl<'a> Parser<'a> {
     }
 
     fn or(&mut self) -> Result<Condition> {
-        let mut left = self.and()?;
-        while self.is_keyword("OR") {
-            self.advance();
-            let right = self.and()?;
-            left = Condition::Or(Box::new(left), Box::new(right));
-        }
-        Ok(left)
+        self.chain("OR", Self::and, Condition::Or)
     }
 
     fn and(&mut self) -> Result<Condition> {
-        let mut left = self.not()?;
-        while self.is_keyword("AND") {
+        self.chain("AND", Self::not, Condition::And)
+    }
+
+    /// `operand (KEYWORD operand)*`, folded to the left.
+    fn chain(
+        &mut self,
+        keyword: &str,
+        operand: fn(&mut Self) -> Result<Condition>,
+        combine: fn(Box<Condition>, Box<Condition>) -> Condition,
+    ) -> Result<Condition> {
+        let mut left = operand(self)?;
+        while self.is_keyword(keyword) {
             self.advance();
-            let right = self.not()?;
-            left = Condition::And(Box::new(left), Box::new(right));
+            let right = operand(self)?;
+            left = combine(Box::new(left), Box::new(right));
         }
         Ok(left)
     }

@@ -69,14 +69,15 @@ pub fn touched(actions: &[UpdateAction]) -> BTreeSet<String> {
         .collect()
 }
 
-/// Applies validated actions to `item`.
-pub fn apply(item: &mut Item, actions: &[UpdateAction]) -> Result<()> {
-    let original = item.clone();
+/// The item after validated actions: right-hand sides read `original`, changes go to a copy.
+pub fn apply(original: &Item, actions: &[UpdateAction]) -> Result<Item> {
+    let mut updated = original.clone();
+    let item = &mut updated;
     // Right-hand sides first, against the original item.
     let mut values = Vec::with_capacity(actions.len());
     for action in actions {
         values.push(match action {
-            UpdateAction::Set(_, v) => Some(evaluate(v, &original)?),
+            UpdateAction::Set(_, v) => Some(evaluate(v, original)?),
             _ => None,
         });
     }
@@ -111,7 +112,7 @@ pub fn apply(item: &mut Item, actions: &[UpdateAction]) -> Result<()> {
             _ => {}
         }
     }
-    Ok(())
+    Ok(updated)
 }
 
 fn evaluate(v: &SetValue, item: &Item) -> Result<AttributeValue> {
@@ -274,8 +275,7 @@ mod tests {
         }
         let actions = Parser::new(src, ExpressionKind::Update, &mut p)?.update()?;
         validate(&actions, &key())?;
-        let mut item = item_from_json(&start).unwrap();
-        apply(&mut item, &actions)?;
+        let item = apply(&item_from_json(&start).unwrap(), &actions)?;
         Ok(serde_json::to_value(item).unwrap())
     }
 
