@@ -102,6 +102,13 @@ def test_errors(client, table_s, key):
         ("SET a = :v", {":v": {"S": "x"}, ":w": {"S": "y"}},
          "Value provided in ExpressionAttributeValues unused in expressions: keys: {:w}"),
         ("SET a =", None, 'Invalid UpdateExpression: Syntax error; token: "<EOF>", near: "="'),
+        ("ADD n :v", {":v": {"S": "x"}},
+         "Invalid UpdateExpression: Incorrect operand type for operator or function; operator: ADD, "
+         "operand type: STRING, typeSet: ALLOWED_FOR_ADD_OPERAND"),
+        ("DELETE ss :v", {":v": {"M": {}}},
+         "Invalid UpdateExpression: Incorrect operand type for operator or function; operator: DELETE, "
+         "operand type: MAP, typeSet: ALLOWED_FOR_DELETE_OPERAND"),
+        ("ADD ss :v", {":v": {"NS": ["1"]}}, "An operand in the update expression has an incorrect data type"),
     ]
     for expression, values, message in cases:
         with expect_error("ValidationException", message):

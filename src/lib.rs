@@ -46,9 +46,11 @@ impl Server {
         let listener = TcpListener::bind((args.host.as_str(), args.port))
             .await
             .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+        let engine = Arc::new(engine);
+        engine.resume_backfills();
         Ok(Server {
             listener,
-            engine: Arc::new(engine),
+            engine,
             config: ServerConfig {
                 region: args.region.clone(),
                 account: args.account_id.clone(),

@@ -49,7 +49,12 @@ fn index(ctx: &Context<'_>, table: &TableMeta, i: &IndexMeta, global: bool) -> R
         "IndexArn": format!("{}/index/{}", table.arn(), i.name),
     });
     if global {
-        v["IndexStatus"] = json!("ACTIVE");
+        if i.backfilling {
+            v["IndexStatus"] = json!("CREATING");
+            v["Backfilling"] = json!(true);
+        } else {
+            v["IndexStatus"] = json!("ACTIVE");
+        }
         v["ProvisionedThroughput"] = throughput(&i.throughput.clone().unwrap_or_default());
         if let Some(o) = &i.on_demand {
             v["OnDemandThroughput"] = on_demand(o);

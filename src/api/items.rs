@@ -33,7 +33,7 @@ fn write_condition(input: Input<'_>, expressions: &mut Expressions) -> Result<Op
     legacy::refuse_mixing(input, LEGACY_WRITE, EXPRESSION_WRITE)?;
     match expressions.condition(input, "ConditionExpression", ExpressionKind::Condition)? {
         Some(c) => Ok(Some(c)),
-        None => legacy::expected(input),
+        None => legacy::condition(input, legacy::ConditionMap::Expected),
     }
 }
 

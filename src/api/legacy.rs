@@ -1,11 +1,13 @@
-//! The parameters DynamoDB had before expressions (`Expected`, `ConditionalOperator`,
-//! `AttributesToGet`), translated onto the expression AST so there is one evaluator.
+//! The parameters DynamoDB had before expressions (`Expected`, `QueryFilter`, `ScanFilter`,
+//! `KeyConditions`, `ConditionalOperator`, `AttributesToGet`, `AttributeUpdates`), translated onto the expression AST so there is one evaluator.
 
 use super::input::Input;
 use crate::error::{Error, Result};
 use crate::expr::ast::{
     Comparator, Condition, Function, Operand, Path, PathStep, SetValue, UpdateAction,
 };
+use crate::expr::eval::order;
+use crate::expr::key_condition::{SortCondition, Term};
 use crate::model::wire::{type_mismatch, JsonKind};
 use crate::model::AttributeValue;
 
@@ -49,11 +51,48 @@ fn scalar(v: &AttributeValue) -> bool {
     )
 }
 
-/// `Expected` (with `ConditionalOperator`) as one condition.
-pub fn expected(input: Input<'_>) -> Result<Option<Condition>> {
+/// Which legacy condition map is read: they share a shape, not all of their rules.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ConditionMap {
+    Expected,
+    QueryFilter,
+    ScanFilter,
+    KeyConditions,
+}
+
+impl ConditionMap {
+    fn member(self) -> &'static str {
+        match self {
+            ConditionMap::Expected => "Expected",
+            ConditionMap::QueryFilter => "QueryFilter",
+            ConditionMap::ScanFilter => "ScanFilter",
+            ConditionMap::KeyConditions => "KeyConditions",
+        }
+    }
+
+    /// The member as DynamoDB's constraint messages spell it.
+    fn path(self) -> &'static str {
+        match self {
+            ConditionMap::Expected => "expected",
+            ConditionMap::QueryFilter => "queryFilter",
+            ConditionMap::ScanFilter => "scanFilter",
+            ConditionMap::KeyConditions => "keyConditions",
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            ConditionMap::Expected => CONDITION,
+            _ => "com.amazonaws.dynamodb.v20120810.Condition",
+        }
+    }
+}
+
+/// `Expected`, `QueryFilter` or `ScanFilter` (with `ConditionalOperator`) as one condition.
+pub fn condition(input: Input<'_>, map: ConditionMap) -> Result<Option<Condition>> {
     let operator = input.str("ConditionalOperator")?;
-    let Some(expected) = input.map("Expected")? else {
-        if operator.is_some() {
+    let Some(entries) = input.map(map.member())? else {
+        if operator.is_some() && !has_condition_map(input) {
             return Err(Error::validation(
                 "ConditionalOperator can only be used when Expected or QueryFilter or ScanFilter is present",
             ));
@@ -61,9 +100,15 @@ pub fn expected(input: Input<'_>) -> Result<Option<Condition>> {
         return Ok(None);
     };
     let mut conditions = Vec::new();
-    for (name, spec) in expected {
-        let spec = Input::element(spec, CONDITION)?;
-        conditions.push(one(name, spec)?);
+    for (name, spec) in entries {
+        let spec = Input::element(spec, map.class())?;
+        conditions.push(match map {
+            ConditionMap::Expected => expected_one(name, spec)?,
+            _ => {
+                let (operator, args) = comparison(name, spec, map)?;
+                to_condition(name, operator, args)?
+            }
+        });
     }
     let combine = match operator {
         Some("OR") => Condition::Or,
@@ -79,46 +124,129 @@ pub fn expected(input: Input<'_>) -> Result<Option<Condition>> {
         .reduce(|a, b| combine(Box::new(a), Box::new(b))))
 }
 
-fn one(name: &str, spec: Input<'_>) -> Result<Condition> {
+fn has_condition_map(input: Input<'_>) -> bool {
+    ["Expected", "QueryFilter", "ScanFilter"]
+        .iter()
+        .any(|m| input.has(m))
+}
+
+/// `KeyConditions` as key-condition terms.
+pub fn key_conditions(input: Input<'_>) -> Result<Option<Vec<Term>>> {
+    let Some(entries) = input.map("KeyConditions")? else {
+        return Ok(None);
+    };
+    let mut terms = Vec::with_capacity(entries.len());
+    for (name, spec) in entries {
+        let spec = Input::element(spec, ConditionMap::KeyConditions.class())?;
+        let (operator, args) = comparison(name, spec, ConditionMap::KeyConditions)?;
+        let mut args = args.into_iter();
+        let mut next = || {
+            args.next()
+                .ok_or_else(|| Error::Internal("arity was checked".into()))
+        };
+        let term = match operator {
+            "EQ" => SortCondition::Eq(next()?),
+            "LT" => SortCondition::Lt(next()?),
+            "LE" => SortCondition::Le(next()?),
+            "GT" => SortCondition::Gt(next()?),
+            "GE" => SortCondition::Ge(next()?),
+            "BEGINS_WITH" => SortCondition::BeginsWith(next()?),
+            "BETWEEN" => SortCondition::Between(next()?, next()?),
+            _ => {
+                return Err(Error::validation(
+                    "Attempted conditional constraint is not an indexable operation",
+                ))
+            }
+        };
+        terms.push((name.clone(), term));
+    }
+    Ok(Some(terms))
+}
+
+const OPERATORS: [&str; 13] = [
+    "EQ",
+    "NE",
+    "LE",
+    "LT",
+    "GE",
+    "GT",
+    "NOT_NULL",
+    "NULL",
+    "CONTAINS",
+    "NOT_CONTAINS",
+    "BEGINS_WITH",
+    "IN",
+    "BETWEEN",
+];
+
+/// One `Expected` entry: either `Exists`/`Value`, or a comparison.
+fn expected_one(name: &str, spec: Input<'_>) -> Result<Condition> {
     let value = spec
         .raw("Value")
         .map(AttributeValue::from_json)
         .transpose()?;
     let exists = spec.bool("Exists")?;
+    if spec.has("ComparisonOperator") {
+        if exists.is_some() {
+            return Err(invalid(format_args!(
+                "Exists and ComparisonOperator cannot be used together for Attribute: {name}"
+            )));
+        }
+        let (operator, args) = comparison(name, spec, ConditionMap::Expected)?;
+        return to_condition(name, operator, args);
+    }
+    if spec.has("AttributeValueList") {
+        return Err(invalid(format_args!(
+            "AttributeValueList can only be used with a ComparisonOperator for Attribute: {name}"
+        )));
+    }
+    match (exists.unwrap_or(true), value) {
+        (true, Some(v)) => Ok(Condition::Compare(
+            attribute(name),
+            Comparator::Eq,
+            Operand::Value(v),
+        )),
+        (true, None) => Err(invalid(format_args!(
+            "Value must be provided when Exists is {} for Attribute: {name}",
+            exists.map_or("null".to_string(), |e| e.to_string())
+        ))),
+        (false, Some(_)) => Err(invalid(format_args!(
+            "Value cannot be used when Exists is false for Attribute: {name}"
+        ))),
+        (false, None) => Ok(Condition::Call(
+            Function::AttributeNotExists,
+            vec![attribute(name)],
+        )),
+    }
+}
+
+/// A `ComparisonOperator` with its arguments (`AttributeValueList`, or `Value` in `Expected`),
+/// checked as DynamoDB checks them.
+fn comparison<'a>(
+    name: &str,
+    spec: Input<'a>,
+    map: ConditionMap,
+) -> Result<(&'a str, Vec<AttributeValue>)> {
     let operator = spec.str("ComparisonOperator")?;
+    let value = spec
+        .raw("Value")
+        .filter(|_| map == ConditionMap::Expected)
+        .map(AttributeValue::from_json)
+        .transpose()?;
     let list: Option<Vec<AttributeValue>> = spec
         .list("AttributeValueList")?
         .map(|l| l.iter().map(AttributeValue::from_json).collect())
         .transpose()?;
-
+    let path = format!("{}.{name}.member.comparisonOperator", map.path());
     let Some(operator) = operator else {
-        if list.is_some() {
-            return Err(invalid(format_args!(
-                "AttributeValueList can only be used with a ComparisonOperator for Attribute: {name}"
-            )));
-        }
-        return match (exists.unwrap_or(true), value) {
-            (true, Some(v)) => Ok(Condition::Compare(
-                attribute(name),
-                Comparator::Eq,
-                Operand::Value(v),
-            )),
-            (true, None) => Err(invalid(format_args!(
-                "Value must be provided when Exists is {} for Attribute: {name}",
-                exists.map_or("null".to_string(), |e| e.to_string())
-            ))),
-            (false, Some(_)) => Err(invalid(format_args!(
-                "Value cannot be used when Exists is false for Attribute: {name}"
-            ))),
-            (false, None) => Ok(Condition::Call(
-                Function::AttributeNotExists,
-                vec![attribute(name)],
-            )),
-        };
+        return Err(Error::validation(format!(
+            "1 validation error detected: Value null at '{path}' failed to satisfy constraint: Member must not be null"
+        )));
     };
-    if exists.is_some() {
-        return Err(invalid(format_args!(
-            "Exists and ComparisonOperator cannot be used together for Attribute: {name}"
+    if !OPERATORS.contains(&operator) {
+        return Err(Error::validation(format!(
+            "1 validation error detected: Value '{operator}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            OPERATORS.join(", ")
         )));
     }
     if value.is_some() && list.is_some() {
@@ -133,43 +261,47 @@ fn one(name: &str, spec: Input<'_>) -> Result<Condition> {
         "BETWEEN" => args.len() == 2,
         _ => args.len() == 1,
     };
-    let known = [
-        "EQ",
-        "NE",
-        "LE",
-        "LT",
-        "GE",
-        "GT",
-        "NOT_NULL",
-        "NULL",
-        "CONTAINS",
-        "NOT_CONTAINS",
-        "BEGINS_WITH",
-        "IN",
-        "BETWEEN",
-    ];
-    if !known.contains(&operator) {
-        return Err(Error::validation(format!(
-            "1 validation error detected: Value '{operator}' at 'expected.{name}.member.comparisonOperator' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-            known.join(", ")
-        )));
-    }
     if !arity_ok {
         return Err(invalid(format_args!(
             "Invalid number of argument(s) for the {operator} ComparisonOperator"
         )));
     }
-    // Ordered comparisons, prefixes and ranges take only strings, numbers and binaries.
-    let scalars_only = matches!(
-        operator,
-        "LE" | "LT" | "GE" | "GT" | "BEGINS_WITH" | "BETWEEN" | "CONTAINS" | "NOT_CONTAINS" | "IN"
-    );
-    if let Some(bad) = args.iter().find(|v| scalars_only && !scalar(v)) {
+    if let Some(first) = args.first() {
+        if args.iter().any(|a| a.type_name() != first.type_name()) {
+            return Err(invalid(
+                "AttributeValues inside AttributeValueList must be of same type",
+            ));
+        }
+    }
+    // Ordered comparisons, prefixes and ranges take only strings, numbers and binaries;
+    // filters and key conditions compare for equality sets as well, nothing else.
+    let accepted = |v: &AttributeValue| match operator {
+        "BEGINS_WITH" => matches!(v, AttributeValue::S(_) | AttributeValue::B(_)),
+        "LE" | "LT" | "GE" | "GT" | "BETWEEN" | "CONTAINS" | "NOT_CONTAINS" | "IN" => scalar(v),
+        _ if map == ConditionMap::Expected => true,
+        _ => {
+            scalar(v)
+                || matches!(
+                    v,
+                    AttributeValue::SS(_) | AttributeValue::NS(_) | AttributeValue::BS(_)
+                )
+        }
+    };
+    if let Some(bad) = args.iter().find(|v| !accepted(v)) {
         return Err(invalid(format_args!(
             "ComparisonOperator {operator} is not valid for {} AttributeValue type",
             bad.type_name()
         )));
     }
+    if operator == "BETWEEN" && order(&args[0], &args[1]) == Some(std::cmp::Ordering::Greater) {
+        return Err(Error::validation(
+            "The BETWEEN condition was provided a range where the lower bound is greater than the upper bound",
+        ));
+    }
+    Ok((operator, args))
+}
+
+fn to_condition(name: &str, operator: &str, args: Vec<AttributeValue>) -> Result<Condition> {
     if operator == "IN" {
         let list = args.into_iter().map(Operand::Value).collect();
         return Ok(Condition::In(attribute(name), list));

@@ -2,12 +2,15 @@
 //! family. Handlers read the request with `input`, call the engine, and return the response
 //! body.
 
+mod batch;
 mod describe;
 mod expressions;
+mod index_updates;
 pub mod input;
 mod items;
 mod legacy;
 mod limits;
+mod read;
 mod table_input;
 mod tables;
 mod tags;
@@ -22,7 +25,7 @@ use std::sync::Arc;
 
 /// Who is asking, and where: the region comes from the request's credential scope.
 pub struct Context<'a> {
-    pub engine: &'a Engine,
+    pub engine: &'a Arc<Engine>,
     pub region: &'a str,
     pub account: &'a str,
     /// The `Host` the client used to reach this server.
@@ -43,6 +46,10 @@ const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("GetItem", items::get_item),
     ("DeleteItem", items::delete_item),
     ("UpdateItem", items::update_item),
+    ("BatchGetItem", batch::batch_get_item),
+    ("BatchWriteItem", batch::batch_write_item),
+    ("Query", read::query),
+    ("Scan", read::scan),
     ("TagResource", tags::tag_resource),
     ("UntagResource", tags::untag_resource),
     ("ListTagsOfResource", tags::list_tags_of_resource),

@@ -196,44 +196,79 @@ pub(super) fn read_indexes<'a>(
     let mut out = Vec::new();
     for (i, e) in list.iter().enumerate() {
         let e = Input::element(e, class)?;
-        let at = format!("{path}.{}.member.", i + 1);
-        let name = c.not_null(e.str("IndexName")?, &format!("{at}indexName"));
-        c.name(name, &format!("{at}indexName"));
-        let keys = read_key_schema(e, &at, c)?;
-        let projection = match c.not_null(
-            e.structure("Projection", PROJECTION)?,
-            &format!("{at}projection"),
-        ) {
-            Some(p) => {
-                let kind = p.str("ProjectionType")?;
-                c.one_of(
-                    kind,
-                    &format!("{at}projection.projectionType"),
-                    &["ALL", "KEYS_ONLY", "INCLUDE"],
-                );
-                let non_key = p.strings("NonKeyAttributes")?;
-                c.count(
-                    non_key.as_ref().map(Vec::len),
-                    "[]",
-                    &format!("{at}projection.nonKeyAttributes"),
-                    1,
-                    usize::MAX,
-                );
-                Some((kind, non_key))
-            }
-            None => None,
-        };
-        let throughput = read_throughput(e, &at, c)?;
-        let on_demand = read_on_demand(e)?;
-        out.push(RawIndex {
-            name,
-            keys,
-            projection,
-            throughput,
-            on_demand,
-        });
+        out.push(read_index(e, &format!("{path}.{}.member.", i + 1), c)?);
     }
     Ok(Some(out))
+}
+
+/// One index definition (CreateTable's lists, UpdateTable's `Create` action); `at` prefixes
+/// constraint paths.
+pub(super) fn read_index<'a>(e: Input<'a>, at: &str, c: &mut Constraints) -> Result<RawIndex<'a>> {
+    let name = c.not_null(e.str("IndexName")?, &format!("{at}indexName"));
+    c.name(name, &format!("{at}indexName"));
+    let keys = read_key_schema(e, at, c)?;
+    let projection = match c.not_null(
+        e.structure("Projection", PROJECTION)?,
+        &format!("{at}projection"),
+    ) {
+        Some(p) => {
+            let kind = p.str("ProjectionType")?;
+            c.one_of(
+                kind,
+                &format!("{at}projection.projectionType"),
+                &["ALL", "KEYS_ONLY", "INCLUDE"],
+            );
+            let non_key = p.strings("NonKeyAttributes")?;
+            c.count(
+                non_key.as_ref().map(Vec::len),
+                "[]",
+                &format!("{at}projection.nonKeyAttributes"),
+                1,
+                usize::MAX,
+            );
+            Some((kind, non_key))
+        }
+        None => None,
+    };
+    let throughput = read_throughput(e, at, c)?;
+    let on_demand = read_on_demand(e)?;
+    Ok(RawIndex {
+        name,
+        keys,
+        projection,
+        throughput,
+        on_demand,
+    })
+}
+
+/// An attribute definition as written: name and type, either possibly missing.
+pub(super) type RawDefinition<'a> = (Option<&'a str>, Option<&'a str>);
+
+pub(super) fn read_attribute_definitions<'a>(
+    input: Input<'a>,
+    c: &mut Constraints,
+) -> Result<Option<Vec<RawDefinition<'a>>>> {
+    let Some(list) = input.list("AttributeDefinitions")? else {
+        return Ok(None);
+    };
+    let mut defs = Vec::new();
+    for (i, e) in list.iter().enumerate() {
+        let e = Input::element(e, ATTR_DEF)?;
+        let at = format!("attributeDefinitions.{}.member", i + 1);
+        let name = c.not_null(e.str("AttributeName")?, &format!("{at}.attributeName"));
+        c.length(name, &format!("{at}.attributeName"), 1, 255);
+        let ty = c.not_null(e.str("AttributeType")?, &format!("{at}.attributeType"));
+        c.one_of(ty, &format!("{at}.attributeType"), &["B", "N", "S"]);
+        defs.push((name, ty));
+    }
+    Ok(Some(defs))
+}
+
+/// The definitions whose members are all present (constraint checking reported the others).
+pub(super) fn complete_definitions(raw: &[RawDefinition<'_>]) -> Vec<(String, String)> {
+    raw.iter()
+        .filter_map(|(n, t)| Some(((*n)?.to_string(), (*t)?.to_string())))
+        .collect()
 }
 
 pub(super) fn read_on_demand(input: Input<'_>) -> Result<Option<OnDemandThroughput>> {
@@ -489,5 +524,6 @@ pub(super) fn resolve_index(
         },
         throughput,
         on_demand: raw.on_demand.clone(),
+        backfilling: false,
     })
 }

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::describe::table_description;
+use super::index_updates::{apply_index_updates, read_index_updates};
 use super::input::{present, Constraints, Input};
 use super::table_input::{
-    check_projected_attribute_total, invalid, read_billing, read_indexes, read_key_schema,
-    read_on_demand, read_sse, read_stream_spec, read_tags, IndexKind, IndexSet, ATTR_DEF, GSI, LSI,
-    MAX_TAGS, TABLE_CLASSES,
+    check_projected_attribute_total, complete_definitions, invalid, read_attribute_definitions,
+    read_billing, read_indexes, read_key_schema, read_on_demand, read_sse, read_stream_spec,
+    read_tags, IndexKind, IndexSet, GSI, LSI, MAX_TAGS, TABLE_CLASSES,
 };
 use super::{to_body, Context};
 use crate::engine::catalog::{BillingMode, StreamSpec, TableMeta, Throughput};
@@ -19,17 +20,8 @@ use crate::model::wire::JsonKind;
 
 pub fn create_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let mut c = Constraints::default();
-    let defs_list = c.not_null(input.list("AttributeDefinitions")?, "attributeDefinitions");
-    let mut defs_raw = Vec::new();
-    for (i, e) in defs_list.into_iter().flatten().enumerate() {
-        let e = Input::element(e, ATTR_DEF)?;
-        let at = format!("attributeDefinitions.{}.member", i + 1);
-        let name = c.not_null(e.str("AttributeName")?, &format!("{at}.attributeName"));
-        c.length(name, &format!("{at}.attributeName"), 1, 255);
-        let ty = c.not_null(e.str("AttributeType")?, &format!("{at}.attributeType"));
-        c.one_of(ty, &format!("{at}.attributeType"), &["B", "N", "S"]);
-        defs_raw.push((name, ty));
-    }
+    let defs_raw = read_attribute_definitions(input, &mut c)?;
+    c.not_null(defs_raw.as_ref(), "attributeDefinitions");
     let name = c.not_null(input.str("TableName")?, "tableName");
     c.name(name, "tableName");
     let key_schema = read_key_schema(input, "", &mut c)?;
@@ -59,10 +51,7 @@ pub fn create_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
 
     // Everything below is only reached with all required members present.
     let (name, key_schema) = (present(name)?, present(key_schema)?);
-    let defs: Vec<(String, String)> = defs_raw
-        .iter()
-        .filter_map(|(n, t)| Some(((*n)?.to_string(), (*t)?.to_string())))
-        .collect();
+    let defs = complete_definitions(&defs_raw.unwrap_or_default());
 
     let mode = match billing_mode {
         Some("PAY_PER_REQUEST") => BillingMode::PayPerRequest,
@@ -225,14 +214,11 @@ pub fn update_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     c.one_of(table_class, "tableClass", TABLE_CLASSES);
     let deletion_protection = input.bool("DeletionProtectionEnabled")?;
     let on_demand = read_on_demand(input)?;
+    let defs = read_attribute_definitions(input, &mut c)?;
+    let index_updates = read_index_updates(input, &mut c)?;
     c.finish()?;
     let t = present(table)?;
-    for unbuilt in [
-        "GlobalSecondaryIndexUpdates",
-        "StreamSpecification",
-        "SSESpecification",
-        "ReplicaUpdates",
-    ] {
+    for unbuilt in ["StreamSpecification", "SSESpecification", "ReplicaUpdates"] {
         if input.has(unbuilt) {
             return Err(Error::validation(format!(
                 "{unbuilt} is not supported by this server version"
@@ -244,6 +230,7 @@ pub fn update_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         && table_class.is_none()
         && deletion_protection.is_none()
         && on_demand.is_none()
+        && index_updates.is_none()
     {
         return Err(Error::validation(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
@@ -321,6 +308,10 @@ pub fn update_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         }
         if let Some(p) = deletion_protection {
             meta.deletion_protection = p;
+        }
+        if let Some(updates) = &index_updates {
+            let defs = complete_definitions(defs.as_deref().unwrap_or_default());
+            apply_index_updates(meta, updates, &defs)?;
         }
         Ok(())
     })?;

@@ -60,6 +60,9 @@ pub struct IndexMeta {
     /// GSIs of provisioned tables have their own throughput.
     pub throughput: Option<Throughput>,
     pub on_demand: Option<OnDemandThroughput>,
+    /// A GSI added by UpdateTable while existing items are still being indexed (CREATING).
+    #[serde(default)]
+    pub backfilling: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +178,15 @@ impl Catalog {
 
     pub fn get(&self, region: &str, name: &str) -> Option<Arc<TableMeta>> {
         self.tables.load().get(region)?.get(name).cloned()
+    }
+
+    /// Every table of every region.
+    pub fn all(&self) -> Vec<Arc<TableMeta>> {
+        self.tables
+            .load()
+            .values()
+            .flat_map(|r| r.values().cloned())
+            .collect()
     }
 
     /// Table names of a region, sorted.

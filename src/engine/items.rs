@@ -1,6 +1,7 @@
 //! Single-item reads and writes. Every mutation goes through `commit`: lock the item's stripe,
 //! read the current item, decide, and write item and counters in one batch.
 
+use super::indexes::check_index_keys;
 use super::Engine;
 use crate::engine::catalog::{counter_key, TableMeta};
 use crate::error::{Error, Result};
@@ -59,17 +60,24 @@ impl Engine {
             .map(|bytes| StoredItem::new(bytes.to_vec())))
     }
 
+    /// What PutItem checks of an item before anything else (the condition included), as
+    /// DynamoDB does: key, key sizes, item size, index keys. Returns the item's size.
+    pub fn check_put(&self, table: &TableMeta, item: &Item) -> Result<usize> {
+        table.key_schema.key_of_item(item)?.check_sizes()?;
+        let size = item_size(item);
+        check_item_size(size)?;
+        check_index_keys(table, item)?;
+        Ok(size)
+    }
+
     pub fn put_item(
         &self,
         table: &TableMeta,
         item: Item,
         condition: Option<WriteCondition<'_>>,
     ) -> Result<WriteOutcome> {
+        let size = self.check_put(table, &item)?;
         let kv = table.key_schema.key_of_item(&item)?;
-        kv.check_sizes()?;
-        // Refused before the condition is even looked at, as DynamoDB does.
-        let size = item_size(&item);
-        check_item_size(size)?;
         let k = keys::item_key(table.id, kv.hash, kv.range);
         self.commit(table, &k, Change::Put(item, size), condition)
     }
@@ -101,7 +109,7 @@ impl Engine {
     }
 
     /// The one write path for an item: lock its stripe, read it, check the condition, compute
-    /// the new item, and commit item and counters in one batch.
+    /// the new item, and commit item, index entries and counters in one batch.
     fn commit(
         &self,
         table: &TableMeta,
@@ -110,13 +118,22 @@ impl Engine {
         condition: Option<WriteCondition<'_>>,
     ) -> Result<WriteOutcome> {
         let _guard = self.locks.lock(key);
+        // The definition as of now, under the lock: an index added since the request began is
+        // maintained by this write, and a backfill that reaches this item afterwards sees it.
+        let latest = self.catalog.get(&table.region, &table.name);
+        let table = match &latest {
+            Some(t) if t.id == table.id => t,
+            _ => table,
+        };
         let old = self
             .store
             .get(Cf::Items, key)?
             .map(|b| StoredItem::new(b.to_vec()));
         let old_size = old.as_ref().map(StoredItem::size).transpose()?;
-        // Decoded only when a condition or an update needs to look inside.
-        let needs_current = condition.is_some() || matches!(change, Change::Update { .. });
+        // Decoded only when a condition, an update or an index needs to look inside.
+        let needs_current = condition.is_some()
+            || matches!(change, Change::Update { .. })
+            || table.indexes().next().is_some();
         let current = match (&old, needs_current) {
             (Some(stored), true) => Some(stored.decode()?),
             _ => None,
@@ -142,6 +159,7 @@ impl Engine {
                 let item = update::apply(current.as_ref().unwrap_or(&key), actions)?;
                 let size = item_size(&item);
                 check_item_size(size)?;
+                check_index_keys(table, &item)?;
                 Some((item, size))
             }
         };
@@ -165,14 +183,9 @@ impl Engine {
                 None
             }
         };
-        let count_delta = new_size.is_some() as i64 - old_size.is_some() as i64;
-        let size_delta = new_size.unwrap_or(0) as i64 - old_size.unwrap_or(0) as i64;
-        self.store.merge(
-            &mut batch,
-            Cf::Meta,
-            &counter_key(table.id),
-            &encode_counter(count_delta, size_delta),
-        )?;
+        self.count(&mut batch, table.id, (old_size, new_size))?;
+        let new_ref = new_item.as_ref().map(|(item, _)| item);
+        self.write_index_entries(&mut batch, table, current.as_ref(), new_ref)?;
         self.store.write(batch)?;
 
         Ok(WriteOutcome {
@@ -180,5 +193,65 @@ impl Engine {
             new: new_item.map(|(item, _)| item),
             charged_size: old_size.unwrap_or(0).max(new_size.unwrap_or(0)),
         })
+    }
+
+    /// Adjusts the item count and size of a table or index for one entry going from
+    /// `old` to `new` (sizes; `None` where there is no entry).
+    pub(super) fn count(
+        &self,
+        batch: &mut Batch,
+        id: u32,
+        (old, new): (Option<usize>, Option<usize>),
+    ) -> Result<()> {
+        let count_delta = new.is_some() as i64 - old.is_some() as i64;
+        let size_delta = new.unwrap_or(0) as i64 - old.unwrap_or(0) as i64;
+        if count_delta == 0 && size_delta == 0 {
+            return Ok(());
+        }
+        self.store.merge(
+            batch,
+            Cf::Meta,
+            &counter_key(id),
+            &encode_counter(count_delta, size_delta),
+        )
+    }
+
+    /// Moves every index of the table from the item's old entries to its new ones.
+    pub(super) fn write_index_entries(
+        &self,
+        batch: &mut Batch,
+        table: &TableMeta,
+        old: Option<&Item>,
+        new: Option<&Item>,
+    ) -> Result<()> {
+        for index in table.indexes() {
+            let mut before = old.and_then(|item| index.entry(&table.key_schema, item));
+            // While a new index is backfilled, an old item may not have its entry yet.
+            if index.backfilling {
+                if let Some(b) = &before {
+                    if self.store.get(Cf::Indexes, &b.key)?.is_none() {
+                        before = None;
+                    }
+                }
+            }
+            let after = new.and_then(|item| index.entry(&table.key_schema, item));
+            if let Some(b) = &before {
+                if after.as_ref().is_none_or(|a| a.key != b.key) {
+                    self.store.delete(batch, Cf::Indexes, &b.key)?;
+                }
+            }
+            if let Some(a) = &after {
+                let unchanged = before
+                    .as_ref()
+                    .is_some_and(|b| b.key == a.key && b.item == a.item);
+                if !unchanged {
+                    let bytes = codec::encode_item(&a.item, a.size);
+                    self.store.put(batch, Cf::Indexes, &a.key, &bytes)?;
+                }
+            }
+            let sizes = (before.map(|e| e.size), after.map(|e| e.size));
+            self.count(batch, index.id, sizes)?;
+        }
+        Ok(())
     }
 }

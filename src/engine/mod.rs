@@ -1,9 +1,12 @@
 //! The engine: the catalog of tables and the item read/write paths over storage. Everything
 //! here is synchronous and fast; the server calls it straight from its request tasks.
 
+mod backfill;
 pub mod catalog;
+pub mod indexes;
 pub mod items;
 mod locks;
+pub mod read;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -98,9 +101,11 @@ impl Engine {
         change.save(&self.store, batch, meta)
     }
 
-    /// Applies `edit` to a table's definition under the catalog lock and saves it.
+    /// Applies `edit` to a table's definition under the catalog lock and saves it. Indexes the
+    /// edit adds (id 0) get ids and are backfilled in the background; indexes it drops lose
+    /// their data.
     pub fn update_table(
-        &self,
+        self: &Arc<Self>,
         region: &str,
         name: &str,
         edit: impl FnOnce(&mut TableMeta) -> Result<()>,
@@ -111,7 +116,39 @@ impl Engine {
             .ok_or_else(|| table_not_found(name))?;
         let mut meta = (*current).clone();
         edit(&mut meta)?;
-        change.save(&self.store, Batch::default(), meta)
+        let mut batch = Batch::default();
+        let fresh = meta.global_indexes.iter().filter(|i| i.id == 0).count() as u32;
+        if fresh > 0 {
+            let first = change.allocate_ids(&self.store, &mut batch, fresh)?;
+            let fresh = meta.global_indexes.iter_mut().filter(|i| i.id == 0);
+            for (id, index) in (first..).zip(fresh) {
+                index.id = id;
+                index.backfilling = true;
+            }
+        }
+        let dropped: Vec<u32> = current
+            .indexes()
+            .filter(|old| !meta.indexes().any(|i| i.id == old.id))
+            .map(|i| i.id)
+            .collect();
+        for id in &dropped {
+            self.store.delete(&mut batch, Cf::Meta, &counter_key(*id))?;
+        }
+        let started: Vec<u32> = meta
+            .global_indexes
+            .iter()
+            .filter(|i| i.backfilling && !current.indexes().any(|old| old.id == i.id))
+            .map(|i| i.id)
+            .collect();
+        let saved = change.save(&self.store, batch, meta)?;
+        for id in dropped {
+            let (from, to) = keys::id_range(id);
+            self.store.delete_range(Cf::Indexes, &from, &to)?;
+        }
+        for id in started {
+            self.start_backfill(&saved, id);
+        }
+        Ok(saved)
     }
 
     /// Deletes a table and, with one range tombstone per id, all its data.
@@ -129,6 +166,10 @@ impl Engine {
         change.remove(&self.store, &meta)?;
         let (from, to) = keys::id_range(meta.id);
         self.store.delete_range(Cf::Items, &from, &to)?;
+        for index in meta.indexes() {
+            let (from, to) = keys::id_range(index.id);
+            self.store.delete_range(Cf::Indexes, &from, &to)?;
+        }
         Ok(meta)
     }
 

@@ -3,6 +3,7 @@
 
 pub mod ast;
 pub mod eval;
+pub mod key_condition;
 mod lexer;
 pub mod parser;
 pub mod project;

@@ -52,8 +52,8 @@ pub fn validate(actions: &[UpdateAction], key: &KeySchema) -> Result<()> {
         );
         if !accepted {
             return Err(Error::validation(format!(
-                "Invalid {MEMBER}: Incorrect operand type for operator or function; operator: {operator}, operand type: {}",
-                value.type_name()
+                "Invalid {MEMBER}: Incorrect operand type for operator or function; operator: {operator}, operand type: {}, typeSet: ALLOWED_FOR_{operator}_OPERAND",
+                value.type_word()
             )));
         }
     }
@@ -341,7 +341,8 @@ mod tests {
         );
         let e = run(start, "ADD s :v", json!({":v": {"S": "x"}})).unwrap_err();
         assert!(
-            e.to_string().contains("operator: ADD, operand type: S"),
+            e.to_string()
+                .ends_with("operator: ADD, operand type: STRING, typeSet: ALLOWED_FOR_ADD_OPERAND"),
             "{e}"
         );
     }

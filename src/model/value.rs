@@ -75,6 +75,22 @@ impl AttributeValue {
         }
     }
 
+    /// The spelled-out type DynamoDB names in ADD/DELETE operand errors.
+    pub fn type_word(&self) -> &'static str {
+        match self {
+            AttributeValue::S(_) => "STRING",
+            AttributeValue::N(_) => "NUMBER",
+            AttributeValue::B(_) => "BINARY",
+            AttributeValue::Bool(_) => "BOOLEAN",
+            AttributeValue::Null => "NULL",
+            AttributeValue::SS(_) => "STRING_SET",
+            AttributeValue::NS(_) => "NUMBER_SET",
+            AttributeValue::BS(_) => "BINARY_SET",
+            AttributeValue::L(_) => "LIST",
+            AttributeValue::M(_) => "MAP",
+        }
+    }
+
     pub fn scalar_type(&self) -> Option<ScalarType> {
         match self {
             AttributeValue::S(_) => Some(ScalarType::S),

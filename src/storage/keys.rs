@@ -88,18 +88,55 @@ pub fn hash16(encoded_pk: &[u8]) -> [u8; 2] {
     top.to_be_bytes()
 }
 
-/// The `items` key of one item.
-pub fn item_key(table_id: u32, pk: &AttributeValue, sk: Option<&AttributeValue>) -> Vec<u8> {
+/// `id | h16 | enc(pk)`: the prefix every key of one partition starts with (the encoding is
+/// prefix-free, so no other partition's keys share it).
+pub fn partition_prefix(id: u32, pk: &AttributeValue) -> Vec<u8> {
     let mut enc_pk = Vec::with_capacity(32);
     encode_value(pk, &mut enc_pk);
-    let mut key = Vec::with_capacity(6 + enc_pk.len() + 24);
-    key.extend_from_slice(&table_id.to_be_bytes());
+    let mut key = Vec::with_capacity(6 + enc_pk.len() + 48);
+    key.extend_from_slice(&id.to_be_bytes());
     key.extend_from_slice(&hash16(&enc_pk));
     key.extend_from_slice(&enc_pk);
+    key
+}
+
+/// The `items` key of one item.
+pub fn item_key(table_id: u32, pk: &AttributeValue, sk: Option<&AttributeValue>) -> Vec<u8> {
+    let mut key = partition_prefix(table_id, pk);
     if let Some(sk) = sk {
         encode_value(sk, &mut key);
     }
     key
+}
+
+/// The `indexes` key of one item in one index: the index key, then the table key, which makes
+/// entries unique while index keys need not be.
+pub fn index_key(
+    index_id: u32,
+    (ipk, isk): (&AttributeValue, Option<&AttributeValue>),
+    (pk, sk): (&AttributeValue, Option<&AttributeValue>),
+) -> Vec<u8> {
+    let mut key = item_key(index_id, ipk, isk);
+    encode_value(pk, &mut key);
+    if let Some(sk) = sk {
+        encode_value(sk, &mut key);
+    }
+    key
+}
+
+/// Parallel scan: segment `segment` of `total` of a table or index is the contiguous run of
+/// hash prefixes `[segment * 65536 / total, (segment + 1) * 65536 / total)`.
+pub fn segment_range(id: u32, segment: u32, total: u32) -> (Vec<u8>, Vec<u8>) {
+    let bound = |s: u32| -> Vec<u8> {
+        let h = (s as u64 * 65536 / total as u64) as u32;
+        if h >= 65536 {
+            return (id + 1).to_be_bytes().to_vec();
+        }
+        let mut k = id.to_be_bytes().to_vec();
+        k.extend_from_slice(&(h as u16).to_be_bytes());
+        k
+    };
+    (bound(segment), bound(segment + 1))
 }
 
 /// First key of a table's (or index's) id range, and the first key past it. Ids are allocated
@@ -117,6 +154,32 @@ mod tests {
         let mut out = Vec::new();
         encode_value(v, &mut out);
         out
+    }
+
+    #[test]
+    fn segments_tile_the_id_range() {
+        for total in [1u32, 2, 3, 7, 65536, 1_000_000] {
+            let (first, _) = segment_range(9, 0, total);
+            assert_eq!(
+                first,
+                id_range(9)
+                    .0
+                    .iter()
+                    .chain(&[0, 0])
+                    .copied()
+                    .collect::<Vec<_>>()
+            );
+            let (_, last) = segment_range(9, total - 1, total);
+            assert_eq!(last, id_range(9).1);
+            for s in [0, total / 2, total.saturating_sub(2)] {
+                if s + 1 < total {
+                    assert_eq!(
+                        segment_range(9, s, total).1,
+                        segment_range(9, s + 1, total).0
+                    );
+                }
+            }
+        }
     }
 
     proptest! {

@@ -21,17 +21,32 @@ pub enum Cf {
     Meta,
     /// Items, keyed by `keys::item_key`.
     Items,
+    /// Secondary index entries (projected items), keyed by `keys::index_key`.
+    Indexes,
 }
 
 impl Cf {
-    const ALL: [Cf; 2] = [Cf::Meta, Cf::Items];
+    const ALL: [Cf; 3] = [Cf::Meta, Cf::Items, Cf::Indexes];
 
     fn name(self) -> &'static str {
         match self {
             Cf::Meta => "meta",
             Cf::Items => "items",
+            Cf::Indexes => "indexes",
         }
     }
+}
+
+/// One stored (key, value) pair as an iterator yields it.
+pub type Entry = (Box<[u8]>, Box<[u8]>);
+
+/// A key range `[lower, upper)` of one column family, read forwards or backwards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRange {
+    pub cf: Cf,
+    pub lower: Vec<u8>,
+    pub upper: Vec<u8>,
+    pub reverse: bool,
 }
 
 pub struct Store {
@@ -115,7 +130,7 @@ impl Store {
                     // many operands a counter read adds up; flushes fold them into one value.
                     cf_opts.set_write_buffer_size(4 << 20);
                 }
-                Cf::Items => {
+                Cf::Items | Cf::Indexes => {
                     table.set_bloom_filter(10.0, false);
                     table.set_whole_key_filtering(true);
                     cf_opts.set_compression_type(DBCompressionType::Lz4);
@@ -185,6 +200,20 @@ impl Store {
         Ok(out)
     }
 
+    /// The entries of a key range in order (or reverse order), read lazily.
+    pub fn range(&self, range: &KeyRange) -> Result<impl Iterator<Item = Result<Entry>> + '_> {
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound(range.lower.clone());
+        opts.set_iterate_upper_bound(range.upper.clone());
+        let mode = if range.reverse {
+            IteratorMode::End
+        } else {
+            IteratorMode::Start
+        };
+        let iter = self.db.iterator_cf_opt(self.cf(range.cf)?, opts, mode);
+        Ok(iter.map(|entry| entry.map_err(Error::from)))
+    }
+
     /// Removes a whole key range in O(1) (a range tombstone), then hints RocksDB to reclaim
     /// the space in the background.
     pub fn delete_range(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<()> {
@@ -225,7 +254,7 @@ impl Store {
 }
 
 /// Turns `key` into the smallest key greater than every key it prefixes; false if none exists.
-fn increment(key: &mut Vec<u8>) -> bool {
+pub fn increment(key: &mut Vec<u8>) -> bool {
     while let Some(last) = key.last_mut() {
         if *last < 0xFF {
             *last += 1;
