@@ -8,13 +8,17 @@ import pytest
 from util import Raw, create_table
 
 OPERATIONS = ["CreateTable", "DescribeTable", "ListTables", "UpdateTable", "DeleteTable", "PutItem",
-              "GetItem", "DeleteItem", "TagResource", "UntagResource", "ListTagsOfResource",
-              "DescribeLimits", "DescribeEndpoints"]
+              "GetItem", "DeleteItem", "UpdateItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem",
+              "TagResource", "UntagResource", "ListTagsOfResource", "DescribeLimits", "DescribeEndpoints"]
 
 MEMBERS = ["TableName", "Item", "Key", "KeySchema", "AttributeDefinitions", "BillingMode",
            "ProvisionedThroughput", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "Tags",
            "TagKeys", "ResourceArn", "Limit", "ExclusiveStartTableName", "ReturnValues",
-           "ReturnConsumedCapacity", "StreamSpecification", "SSESpecification", "ConsistentRead"]
+           "ReturnConsumedCapacity", "StreamSpecification", "SSESpecification", "ConsistentRead",
+           "KeyConditionExpression", "FilterExpression", "ProjectionExpression", "ExpressionAttributeValues",
+           "ExpressionAttributeNames", "KeyConditions", "QueryFilter", "ScanFilter", "ExclusiveStartKey",
+           "IndexName", "Select", "Segment", "TotalSegments", "RequestItems", "GlobalSecondaryIndexUpdates",
+           "ScanIndexForward", "AttributesToGet", "ConditionalOperator"]
 
 
 def shapes(table):
@@ -23,7 +27,13 @@ def shapes(table):
             [], [None], [{}], [{"AttributeName": "p", "KeyType": "HASH"}], {}, {"p": {}},
             {"p": {"S": "x"}}, {"p": {"N": "1e999"}}, {"p": {"B": "not base64!"}}, {"p": {"SS": [1]}},
             {"p": {"L": [{"M": {"x": {"NULL": False}}}]}}, {"ReadCapacityUnits": "1"},
-            {"StreamEnabled": True}, [{"Key": None, "Value": 3}]]
+            {"StreamEnabled": True}, [{"Key": None, "Value": 3}], "p = :v", "p = :v AND c > :v",
+            {":v": {"S": "x"}}, {"#n": "p"}, {table: {"Keys": [{"p": {"S": "x"}}]}},
+            {table: [{"PutRequest": {"Item": {"p": {"S": "x"}}}}]}, {table: [{"DeleteRequest": {}}]},
+            {"p": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "x"}]}},
+            [{"Create": {"IndexName": "gsi", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                         "Projection": {"ProjectionType": "ALL"}}}], [{"Delete": {"IndexName": "gsi"}}],
+            "COUNT", "ALL_PROJECTED_ATTRIBUTES", 999999, 1000000]
 
 
 @pytest.fixture

@@ -25,6 +25,9 @@ pub enum Error {
     LimitExceeded(String),
     #[error("{0}")]
     AccessDenied(String),
+    /// A write would grow an item collection (a partition of a table with LSIs) past 10 GB.
+    #[error("Collection size exceeded.")]
+    ItemCollectionSizeLimitExceeded,
     #[error("{0}")]
     RequestTooLarge(String),
     /// A write's condition was false; `item` is the current item (already in DynamoDB JSON)
@@ -72,6 +75,7 @@ impl Error {
             Error::ResourceInUse(_) => "ResourceInUseException",
             Error::LimitExceeded(_) => "LimitExceededException",
             Error::AccessDenied(_) => "AccessDeniedException",
+            Error::ItemCollectionSizeLimitExceeded => "ItemCollectionSizeLimitExceededException",
             Error::RequestTooLarge(_) => "RequestEntityTooLarge",
             Error::ConditionalCheckFailed { .. } => "ConditionalCheckFailedException",
             Error::Internal(_) => "InternalServerError",

@@ -39,6 +39,7 @@ impl Server {
                 data_dir: (!args.in_memory).then(|| args.data_dir.clone()),
                 sync: args.sync,
                 max_tables_per_region: args.max_tables,
+                item_collection_limit: engine::ITEM_COLLECTION_LIMIT,
             },
             Arc::new(SystemClock),
         )

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::expressions::Expressions;
 use super::input::{Constraints, Input};
+use super::items::collection_metrics;
 use super::legacy;
 use super::{to_body, Context};
 use crate::capacity::{read_units, write_units, ReturnCapacity, RETURN_CAPACITY_VALUES};
@@ -248,20 +249,34 @@ pub fn batch_write_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> 
     }
 
     let mut per_table = Vec::new();
+    let mut collections = Map::new();
     for (meta, writes) in planned {
         let mut units = 0.0;
+        let mut table_metrics = Vec::new();
         for write in writes {
-            let outcome = match write {
-                Write::Put(item) => ctx.engine.put_item(&meta, item, None)?,
-                Write::Delete(key) => ctx.engine.delete_item(&meta, &key, None)?,
+            let (outcome, key) = match write {
+                Write::Put(item) => {
+                    let key = meta.key_schema.key_item(&item);
+                    (ctx.engine.put_item(&meta, item, None)?, key)
+                }
+                Write::Delete(key) => (ctx.engine.delete_item(&meta, &key, None)?, key),
             };
             units += write_units(outcome.charged_size);
+            if metrics == Some("SIZE") {
+                table_metrics.extend(collection_metrics(&meta, &key, &outcome));
+            }
+        }
+        if !table_metrics.is_empty() {
+            collections.insert(meta.name.clone(), Value::Array(table_metrics));
         }
         per_table.push((meta.name.clone(), units));
     }
     let mut body = json!({"UnprocessedItems": {}});
     if let Some(c) = consumed(capacity, per_table) {
         body["ConsumedCapacity"] = c;
+    }
+    if metrics == Some("SIZE") {
+        body["ItemCollectionMetrics"] = Value::Object(collections);
     }
     to_body(&body)
 }

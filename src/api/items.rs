@@ -43,6 +43,24 @@ struct WriteResponse {
     attributes: Option<Item>,
     #[serde(rename = "ConsumedCapacity", skip_serializing_if = "Option::is_none")]
     consumed: Option<Value>,
+    #[serde(
+        rename = "ItemCollectionMetrics",
+        skip_serializing_if = "Option::is_none"
+    )]
+    metrics: Option<Value>,
+}
+
+/// `ItemCollectionMetrics` of a write to a table with LSIs, when asked for with
+/// `ReturnItemCollectionMetrics=SIZE`: the partition key and a 1 GB wide size estimate.
+pub fn collection_metrics(meta: &TableMeta, key: &Item, outcome: &WriteOutcome) -> Option<Value> {
+    let size = outcome.collection_size?;
+    let name = &meta.key_schema.hash.name;
+    let pk = key.get(name)?;
+    let low = (size >> 30) as f64;
+    Some(serde_json::json!({
+        "ItemCollectionKey": {name: pk},
+        "SizeEstimateRangeGB": [low, low + 1.0],
+    }))
 }
 
 /// The members every single-item write shares.
@@ -50,6 +68,7 @@ struct WriteRequest<'a> {
     return_values: Option<&'a str>,
     return_item_on_failure: bool,
     capacity: ReturnCapacity,
+    metrics: bool,
 }
 
 fn read_write_options<'a>(input: Input<'a>, c: &mut Constraints) -> Result<WriteRequest<'a>> {
@@ -69,6 +88,7 @@ fn read_write_options<'a>(input: Input<'a>, c: &mut Constraints) -> Result<Write
         return_values,
         return_item_on_failure: on_failure == Some("ALL_OLD"),
         capacity: ReturnCapacity::parse(capacity),
+        metrics: metrics == Some("SIZE"),
     })
 }
 
@@ -104,6 +124,7 @@ fn single_write(
         condition,
         return_item_on_failure: options.return_item_on_failure,
     });
+    let key = meta.key_schema.key_item(&value);
     let outcome = write(&meta, value, condition)?;
     let old = match (&outcome.old, options.return_values) {
         (Some(stored), Some("ALL_OLD")) => Some(stored.decode()?),
@@ -114,6 +135,10 @@ fn single_write(
         consumed: options
             .capacity
             .report(&meta.name, write_units(outcome.charged_size)),
+        metrics: options
+            .metrics
+            .then(|| collection_metrics(&meta, &key, &outcome))
+            .flatten(),
     })
 }
 
@@ -150,6 +175,7 @@ pub fn update_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         condition,
         return_item_on_failure: options.return_item_on_failure,
     });
+    let key_item = meta.key_schema.key_item(&key);
     let outcome = ctx.engine.update_item(&meta, key, &actions, condition)?;
 
     // UPDATED_* return only the top-level attributes the update touched.
@@ -180,6 +206,10 @@ pub fn update_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         consumed: options
             .capacity
             .report(&meta.name, write_units(outcome.charged_size)),
+        metrics: options
+            .metrics
+            .then(|| collection_metrics(&meta, &key_item, &outcome))
+            .flatten(),
     })
 }
 

@@ -50,6 +50,8 @@ impl Engine {
         };
         let range = source.scan_range(0, 1);
         let mut after: Option<Vec<u8>> = None;
+        let mut items = 0usize;
+        tracing::info!(table = name, index_id, "index backfill started");
         loop {
             let page = self.read_page(range.clone(), after.take(), Some(PAGE))?;
             for stored in &page.items {
@@ -61,12 +63,15 @@ impl Engine {
                     return Ok(()); // the table or the index is gone
                 }
                 after = Some(key);
+                items += 1;
             }
             if !page.truncated || after.is_none() {
                 break;
             }
         }
-        self.finish_backfill(region, name, index_id)
+        self.finish_backfill(region, name, index_id)?;
+        tracing::info!(table = name, index_id, items, "index backfill finished");
+        Ok(())
     }
 
     /// Writes one item's entry in the index unless a write already did. False once the

@@ -137,6 +137,7 @@ pub struct Catalog {
 const NEXT_ID_KEY: &[u8] = b"next_id";
 const TABLE_PREFIX: &[u8] = b"t\x00";
 const COUNTER_PREFIX: &[u8] = b"c\x00";
+const COLLECTION_PREFIX: &[u8] = b"i\x00";
 
 fn table_record_key(region: &str, name: &str) -> Vec<u8> {
     let mut k = TABLE_PREFIX.to_vec();
@@ -150,6 +151,15 @@ fn table_record_key(region: &str, name: &str) -> Vec<u8> {
 pub fn counter_key(id: u32) -> Vec<u8> {
     let mut k = COUNTER_PREFIX.to_vec();
     k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Key of the size counter of one item collection (the items sharing a partition key, with
+/// their LSI entries) of a table with local secondary indexes.
+pub fn collection_key(table_id: u32, partition_prefix: &[u8]) -> Vec<u8> {
+    let mut k = COLLECTION_PREFIX.to_vec();
+    k.extend_from_slice(&table_id.to_be_bytes());
+    k.extend_from_slice(partition_prefix);
     k
 }
 

@@ -3,16 +3,20 @@
 
 use super::indexes::check_index_keys;
 use super::Engine;
-use crate::engine::catalog::{counter_key, TableMeta};
+use crate::engine::catalog::{collection_key, counter_key, TableMeta};
 use crate::error::{Error, Result};
 use crate::expr::ast::{Condition, UpdateAction};
 use crate::expr::{eval, update};
 use crate::model::{item_size, Item};
 use crate::storage::codec::{self, StoredItem};
-use crate::storage::{encode_counter, keys, Batch, Cf};
+use crate::storage::{decode_counter, encode_counter, keys, Batch, Cf};
 
 /// DynamoDB's item size limit (400 KB).
 pub const MAX_ITEM_SIZE: usize = 400 * 1024;
+
+fn size_delta(old: Option<usize>, new: Option<usize>) -> i64 {
+    new.unwrap_or(0) as i64 - old.unwrap_or(0) as i64
+}
 
 fn check_item_size(size: usize) -> Result<()> {
     if size > MAX_ITEM_SIZE {
@@ -31,6 +35,8 @@ pub struct WriteOutcome {
     pub new: Option<Item>,
     /// Size of the larger of the old and new item (a write is charged for that).
     pub charged_size: usize,
+    /// For tables with LSIs: the item's collection size after the write.
+    pub collection_size: Option<u64>,
 }
 
 /// A write's `ConditionExpression`, and whether a failure returns the current item
@@ -168,6 +174,7 @@ impl Engine {
                 old: None,
                 new: None,
                 charged_size: 0,
+                collection_size: None,
             });
         }
 
@@ -185,14 +192,51 @@ impl Engine {
         };
         self.count(&mut batch, table.id, (old_size, new_size))?;
         let new_ref = new_item.as_ref().map(|(item, _)| item);
-        self.write_index_entries(&mut batch, table, current.as_ref(), new_ref)?;
+        let local_delta = self.write_index_entries(&mut batch, table, current.as_ref(), new_ref)?;
+        let collection_size = match new_ref.or(current.as_ref()) {
+            Some(item) if !table.local_indexes.is_empty() => {
+                let delta = size_delta(old_size, new_size) + local_delta;
+                Some(self.grow_collection(&mut batch, table, item, delta)?)
+            }
+            _ => None,
+        };
         self.store.write(batch)?;
 
         Ok(WriteOutcome {
             old,
             new: new_item.map(|(item, _)| item),
             charged_size: old_size.unwrap_or(0).max(new_size.unwrap_or(0)),
+            collection_size,
         })
+    }
+
+    /// Adds `delta` bytes to the item collection of `item`, refusing to grow it past the
+    /// limit; returns its new size.
+    fn grow_collection(
+        &self,
+        batch: &mut Batch,
+        table: &TableMeta,
+        item: &Item,
+        delta: i64,
+    ) -> Result<u64> {
+        let pk = item
+            .get(&table.key_schema.hash.name)
+            .ok_or_else(|| Error::Internal("stored item without its key".into()))?;
+        let key = collection_key(table.id, &keys::partition_prefix(table.id, pk));
+        let (_, current) = self
+            .store
+            .get(Cf::Meta, &key)?
+            .map(|v| decode_counter(&v))
+            .unwrap_or((0, 0));
+        let after = (current + delta).max(0) as u64;
+        if delta > 0 && after > self.item_collection_limit {
+            return Err(Error::ItemCollectionSizeLimitExceeded);
+        }
+        if delta != 0 {
+            self.store
+                .merge(batch, Cf::Meta, &key, &encode_counter(0, delta))?;
+        }
+        Ok(after)
     }
 
     /// Adjusts the item count and size of a table or index for one entry going from
@@ -204,7 +248,7 @@ impl Engine {
         (old, new): (Option<usize>, Option<usize>),
     ) -> Result<()> {
         let count_delta = new.is_some() as i64 - old.is_some() as i64;
-        let size_delta = new.unwrap_or(0) as i64 - old.unwrap_or(0) as i64;
+        let size_delta = size_delta(old, new);
         if count_delta == 0 && size_delta == 0 {
             return Ok(());
         }
@@ -216,15 +260,17 @@ impl Engine {
         )
     }
 
-    /// Moves every index of the table from the item's old entries to its new ones.
+    /// Moves every index of the table from the item's old entries to its new ones; returns
+    /// how much the item's LSI entries grew (they count toward its item collection).
     pub(super) fn write_index_entries(
         &self,
         batch: &mut Batch,
         table: &TableMeta,
         old: Option<&Item>,
         new: Option<&Item>,
-    ) -> Result<()> {
-        for index in table.indexes() {
+    ) -> Result<i64> {
+        let mut local_delta = 0;
+        for (i, index) in table.indexes().enumerate() {
             let mut before = old.and_then(|item| index.entry(&table.key_schema, item));
             // While a new index is backfilled, an old item may not have its entry yet.
             if index.backfilling {
@@ -250,8 +296,80 @@ impl Engine {
                 }
             }
             let sizes = (before.map(|e| e.size), after.map(|e| e.size));
+            if i < table.local_indexes.len() {
+                local_delta += size_delta(sizes.0, sizes.1);
+            }
             self.count(batch, index.id, sizes)?;
         }
-        Ok(())
+        Ok(local_delta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Engine, EngineConfig};
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::engine::catalog::Throughput;
+    use crate::model::item_from_json;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    /// A table (p S, c N) with one LSI on `l`, in an in-memory engine whose item collections
+    /// may hold at most `limit` bytes.
+    fn engine_with_lsi(limit: u64) -> (Arc<Engine>, Arc<TableMeta>) {
+        let config = EngineConfig {
+            data_dir: None,
+            sync: false,
+            max_tables_per_region: 10,
+            item_collection_limit: limit,
+        };
+        let engine = Arc::new(Engine::open(&config, Arc::new(SystemClock)).unwrap());
+        let key = |h: &str, r: &str| json!({"hash": {"name": h, "ty": "S"}, "range": {"name": r, "ty": "N"}});
+        let meta: TableMeta = serde_json::from_value(json!({
+            "id": 0, "name": "t", "region": "r", "account": "a", "uuid": "", "created": 0.0,
+            "key_schema": key("p", "c"),
+            "attribute_definitions": [["p", "S"], ["c", "N"], ["l", "N"]],
+            "billing_mode": "PAY_PER_REQUEST", "billing_mode_given": true,
+            "last_update_to_pay_per_request": null, "throughput": Throughput::default(),
+            "on_demand": null, "global_indexes": [], "stream": null, "sse": null,
+            "table_class": null, "deletion_protection": false, "tags": {},
+            "local_indexes": [{"id": 0, "name": "lsi", "key_schema": key("p", "l"),
+                "projection": {"kind": "ALL", "non_key_attributes": []},
+                "throughput": null, "on_demand": null}],
+        }))
+        .unwrap();
+        let meta = engine.create_table(meta).unwrap();
+        (engine, meta)
+    }
+
+    fn item(p: &str, c: u32, filler: usize) -> Item {
+        item_from_json(
+            &json!({"p": {"S": p}, "c": {"N": c.to_string()}, "l": {"N": "1"},
+                               "f": {"S": "x".repeat(filler)}}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn item_collections_count_items_and_lsi_entries_up_to_the_limit() {
+        let (engine, table) = engine_with_lsi(10_000);
+        let first = engine.put_item(&table, item("a", 1, 2000), None).unwrap();
+        let one = first.collection_size.unwrap();
+        // The item and its (ALL-projected) LSI entry: twice the item's size.
+        assert_eq!(one, 2 * item_size(&item("a", 1, 2000)) as u64);
+        let second = engine.put_item(&table, item("a", 2, 2000), None).unwrap();
+        assert_eq!(second.collection_size, Some(2 * one));
+        let err = engine
+            .put_item(&table, item("a", 3, 2000), None)
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::ItemCollectionSizeLimitExceeded));
+        // Another partition is another collection; shrinking is always allowed.
+        assert!(engine.put_item(&table, item("b", 3, 2000), None).is_ok());
+        let key = item_from_json(&json!({"p": {"S": "a"}, "c": {"N": "2"}})).unwrap();
+        let deleted = engine.delete_item(&table, &key, None).unwrap();
+        assert_eq!(deleted.collection_size, Some(one));
+        assert!(engine.put_item(&table, item("a", 3, 2000), None).is_ok());
     }
 }

@@ -22,7 +22,12 @@ pub struct EngineConfig {
     pub data_dir: Option<PathBuf>,
     pub sync: bool,
     pub max_tables_per_region: usize,
+    /// Largest item collection of a table with LSIs (DynamoDB: 10 GB).
+    pub item_collection_limit: u64,
 }
+
+/// DynamoDB's item collection size limit.
+pub const ITEM_COLLECTION_LIMIT: u64 = 10 << 30;
 
 pub struct Engine {
     store: Store,
@@ -30,6 +35,7 @@ pub struct Engine {
     locks: LockStripes,
     pub clock: Arc<dyn Clock>,
     max_tables: usize,
+    item_collection_limit: u64,
 }
 
 /// Item count and total item size of a table or index.
@@ -49,6 +55,7 @@ impl Engine {
             locks: LockStripes::default(),
             clock,
             max_tables: config.max_tables_per_region,
+            item_collection_limit: config.item_collection_limit,
         })
     }
 

@@ -51,6 +51,13 @@ impl KeySchema {
         self.attributes().any(|a| a.name == name)
     }
 
+    /// The key attributes of an item (those it has).
+    pub fn key_item(&self, item: &Item) -> Item {
+        self.attributes()
+            .filter_map(|a| Some((a.name.clone(), item.get(&a.name)?.clone())))
+            .collect()
+    }
+
     /// The key of a full item (PutItem): every key attribute present, of the right type,
     /// within the size limits.
     pub fn key_of_item<'a>(&self, item: &'a Item) -> Result<KeyValues<'a>> {
