@@ -156,9 +156,8 @@ pub fn counter_key(id: u32) -> Vec<u8> {
 
 /// Key of the size counter of one item collection (the items sharing a partition key, with
 /// their LSI entries) of a table with local secondary indexes.
-pub fn collection_key(table_id: u32, partition_prefix: &[u8]) -> Vec<u8> {
+pub fn collection_key(partition_prefix: &[u8]) -> Vec<u8> {
     let mut k = COLLECTION_PREFIX.to_vec();
-    k.extend_from_slice(&table_id.to_be_bytes());
     k.extend_from_slice(partition_prefix);
     k
 }

@@ -222,7 +222,7 @@ impl Engine {
         let pk = item
             .get(&table.key_schema.hash.name)
             .ok_or_else(|| Error::Internal("stored item without its key".into()))?;
-        let key = collection_key(table.id, &keys::partition_prefix(table.id, pk));
+        let key = collection_key(&keys::partition_prefix(table.id, pk));
         let (_, current) = self
             .store
             .get(Cf::Meta, &key)?

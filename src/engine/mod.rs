@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::storage::{decode_counter, keys, Batch, Cf, Store};
-use catalog::{counter_key, Catalog, TableMeta};
+use catalog::{collection_key, counter_key, Catalog, TableMeta};
 use locks::LockStripes;
 
 pub struct EngineConfig {
@@ -176,6 +176,10 @@ impl Engine {
         for index in meta.indexes() {
             let (from, to) = keys::id_range(index.id);
             self.store.delete_range(Cf::Indexes, &from, &to)?;
+        }
+        if !meta.local_indexes.is_empty() {
+            self.store
+                .delete_range(Cf::Meta, &collection_key(&from), &collection_key(&to))?;
         }
         Ok(meta)
     }

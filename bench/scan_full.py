@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Full Scan of a table, page by page, timed: wall time and, given the server's PID, the
+server's CPU time (user + system, from /proc) spent answering it.
+
+usage: scan_full.py ENDPOINT [--table bench_kv] [--pid PID] [--reps 3]
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+
+import requests
+
+HEADERS = {
+    "Content-Type": "application/x-amz-json-1.0",
+    "X-Amz-Target": "DynamoDB_20120810.Scan",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/dynamodb/aws4_request, "
+                     "SignedHeaders=host;x-amz-date;x-amz-target, Signature=" + "0" * 64,
+    "X-Amz-Date": "20260101T000000Z",
+}
+
+
+def cpu_seconds(pid):
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scan(endpoint, table, session):
+    items = pages = 0
+    start = None
+    while True:
+        body = {"TableName": table}
+        if start:
+            body["ExclusiveStartKey"] = start
+        r = session.post(endpoint, data=json.dumps(body), headers=HEADERS, timeout=60)
+        r.raise_for_status()
+        page = r.json()
+        items += page["Count"]
+        pages += 1
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return items, pages
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("endpoint")
+    ap.add_argument("--table", default="bench_kv")
+    ap.add_argument("--pid", type=int)
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    session = requests.Session()
+    walls, cpus = [], []
+    for _ in range(args.reps):
+        c0, t0 = cpu_seconds(args.pid), time.perf_counter()
+        items, pages = scan(args.endpoint, args.table, session)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(cpu_seconds(args.pid) - c0)
+    print(f"items={items} pages={pages} wall_s_median={statistics.median(walls):.3f} "
+          f"server_cpu_s_median={statistics.median(cpus):.3f} walls={[round(w, 3) for w in walls]}")
+
+
+if __name__ == "__main__":
+    main()
