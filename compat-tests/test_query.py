@@ -82,6 +82,24 @@ def test_filter_applies_after_limit(client, table_sn, part):
     assert sort_keys(r) == [8, 9] and r["ScannedCount"] == 10
 
 
+def test_paging_with_a_filter_both_ways(client, table_sn, part):
+    for forward in (True, False):
+        seen, start, scanned = [], None, 0
+        while True:
+            kw = {"Limit": 3, "ScanIndexForward": forward, "FilterExpression": "v <> :x"}
+            if start:
+                kw["ExclusiveStartKey"] = start
+            r = query(client, table_sn, part, values={":x": n(50)}, **kw)
+            seen += sort_keys(r)
+            scanned += r["ScannedCount"]
+            start = r.get("LastEvaluatedKey")
+            if not start:
+                break
+        expected = [i for i in range(10) if i != 5]
+        assert seen == (expected if forward else expected[::-1])
+        assert scanned == 10
+
+
 def test_select_and_projection(client, table_sn, part):
     r = query(client, table_sn, part, "c < :a", {":a": n(2)}, Select="COUNT")
     assert r["Count"] == 2 and "Items" not in r

@@ -46,6 +46,34 @@ impl ReturnCapacity {
     }
 }
 
+/// Units consumed per table, in first-use order, by an operation over several tables.
+#[derive(Default)]
+pub struct TableUnits(Vec<(String, f64)>);
+
+impl TableUnits {
+    pub fn add(&mut self, table: &str, units: f64) {
+        match self.0.iter_mut().find(|(t, _)| t == table) {
+            Some((_, u)) => *u += units,
+            None => self.0.push((table.to_string(), units)),
+        }
+    }
+}
+
+impl ReturnCapacity {
+    /// The `ConsumedCapacity` list of a multi-table operation, if asked for.
+    pub fn report_tables(self, units: TableUnits) -> Option<Value> {
+        (self != ReturnCapacity::None).then(|| {
+            Value::Array(
+                units
+                    .0
+                    .into_iter()
+                    .filter_map(|(table, u)| self.report(&table, u))
+                    .collect(),
+            )
+        })
+    }
+}
+
 pub const RETURN_CAPACITY_VALUES: &[&str] = &["INDEXES", "TOTAL", "NONE"];
 
 #[cfg(test)]

@@ -34,8 +34,26 @@ pub enum Error {
     /// when the request asked for it with `ReturnValuesOnConditionCheckFailure=ALL_OLD`.
     #[error("The conditional request failed")]
     ConditionalCheckFailed { item: Option<serde_json::Value> },
+    /// TransactWriteItems/TransactGetItems cancelled: one reason per action, in order
+    /// (`{"Code": "None"}` for actions that did not fail).
+    #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", codes(.reasons))]
+    TransactionCanceled { reasons: Vec<serde_json::Value> },
+    #[error("{0}")]
+    TransactionConflict(String),
+    #[error("{0}")]
+    TransactionInProgress(String),
+    #[error("{0}")]
+    IdempotentParameterMismatch(String),
     #[error("{0}")]
     Internal(String),
+}
+
+fn codes(reasons: &[serde_json::Value]) -> String {
+    reasons
+        .iter()
+        .map(|r| r["Code"].as_str().unwrap_or("None"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -78,6 +96,10 @@ impl Error {
             Error::ItemCollectionSizeLimitExceeded => "ItemCollectionSizeLimitExceededException",
             Error::RequestTooLarge(_) => "RequestEntityTooLarge",
             Error::ConditionalCheckFailed { .. } => "ConditionalCheckFailedException",
+            Error::TransactionCanceled { .. } => "TransactionCanceledException",
+            Error::TransactionConflict(_) => "TransactionConflictException",
+            Error::TransactionInProgress(_) => "TransactionInProgressException",
+            Error::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
             Error::Internal(_) => "InternalServerError",
         }
     }
@@ -112,8 +134,14 @@ impl Error {
         );
         match self {
             Error::UnknownOperation => {}
-            Error::Serialization(m) => {
-                body.insert("Message".into(), m.clone().into());
+            Error::Serialization(_)
+            | Error::TransactionInProgress(_)
+            | Error::IdempotentParameterMismatch(_) => {
+                body.insert("Message".into(), self.to_string().into());
+            }
+            Error::TransactionCanceled { reasons } => {
+                body.insert("Message".into(), self.to_string().into());
+                body.insert("CancellationReasons".into(), reasons.clone().into());
             }
             Error::Internal(_) => {
                 // Internal details stay in the server log, not in the client's face.

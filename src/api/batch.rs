@@ -9,7 +9,9 @@ use super::input::{Constraints, Input};
 use super::items::collection_metrics;
 use super::legacy;
 use super::{to_body, Context};
-use crate::capacity::{read_units, write_units, ReturnCapacity, RETURN_CAPACITY_VALUES};
+use crate::capacity::{
+    read_units, write_units, ReturnCapacity, TableUnits, RETURN_CAPACITY_VALUES,
+};
 use crate::engine::catalog::TableMeta;
 use crate::error::{Error, Result};
 use crate::expr::project::Projection;
@@ -38,15 +40,6 @@ fn request_items<'a>(
 
 fn duplicates() -> Error {
     Error::validation("Provided list of item keys contains duplicates")
-}
-
-/// Per-table capacity entries, as the batch operations report them.
-fn consumed(capacity: ReturnCapacity, per_table: Vec<(String, f64)>) -> Option<Value> {
-    let entries: Vec<Value> = per_table
-        .into_iter()
-        .filter_map(|(table, units)| capacity.report(&table, units))
-        .collect();
-    (capacity != ReturnCapacity::None).then(|| Value::Array(entries))
 }
 
 /// One table's part of a BatchGetItem.
@@ -125,7 +118,7 @@ pub fn batch_get_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
 
     let mut responses = Map::new();
     let mut unprocessed = Map::new();
-    let mut per_table = Vec::new();
+    let mut per_table = TableUnits::default();
     let mut bytes = 0usize;
     for t in tables {
         let mut found = Vec::new();
@@ -149,7 +142,7 @@ pub fn batch_get_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
                 None => item,
             });
         }
-        per_table.push((t.meta.name.clone(), units));
+        per_table.add(&t.meta.name, units);
         responses.insert(
             t.name.to_string(),
             serde_json::to_value(found).map_err(internal)?,
@@ -161,7 +154,7 @@ pub fn batch_get_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         }
     }
     let mut body = json!({"Responses": responses, "UnprocessedKeys": unprocessed});
-    if let Some(c) = consumed(capacity, per_table) {
+    if let Some(c) = capacity.report_tables(per_table) {
         body["ConsumedCapacity"] = c;
     }
     to_body(&body)
@@ -248,7 +241,7 @@ pub fn batch_write_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> 
         planned.push((meta, writes));
     }
 
-    let mut per_table = Vec::new();
+    let mut per_table = TableUnits::default();
     let mut collections = Map::new();
     for (meta, writes) in planned {
         let mut units = 0.0;
@@ -269,10 +262,10 @@ pub fn batch_write_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> 
         if !table_metrics.is_empty() {
             collections.insert(meta.name.clone(), Value::Array(table_metrics));
         }
-        per_table.push((meta.name.clone(), units));
+        per_table.add(&meta.name, units);
     }
     let mut body = json!({"UnprocessedItems": {}});
-    if let Some(c) = consumed(capacity, per_table) {
+    if let Some(c) = capacity.report_tables(per_table) {
         body["ConsumedCapacity"] = c;
     }
     if metrics == Some("SIZE") {

@@ -14,6 +14,7 @@ mod read;
 mod table_input;
 mod tables;
 mod tags;
+mod transact;
 
 use serde::Serialize;
 
@@ -48,6 +49,8 @@ const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("UpdateItem", items::update_item),
     ("BatchGetItem", batch::batch_get_item),
     ("BatchWriteItem", batch::batch_write_item),
+    ("TransactWriteItems", transact::transact_write_items),
+    ("TransactGetItems", transact::transact_get_items),
     ("Query", read::query),
     ("Scan", read::scan),
     ("TagResource", tags::tag_resource),

@@ -1,6 +1,8 @@
 //! Single-item reads and writes. Every mutation goes through `commit`: lock the item's stripe,
 //! read the current item, decide, and write item and counters in one batch.
 
+use std::sync::Arc;
+
 use super::indexes::check_index_keys;
 use super::Engine;
 use crate::engine::catalog::{collection_key, counter_key, TableMeta};
@@ -46,7 +48,7 @@ pub struct WriteCondition<'a> {
     pub return_item_on_failure: bool,
 }
 
-enum Change<'a> {
+pub enum Change<'a> {
     /// A whole new item and its size (measured once, before the lock).
     Put(Item, usize),
     Delete,
@@ -54,6 +56,24 @@ enum Change<'a> {
         key: Item,
         actions: &'a [UpdateAction],
     },
+    /// A transaction's ConditionCheck: the condition only.
+    Check,
+}
+
+/// What a staged write will do to the item.
+pub(super) enum Write {
+    Put(Item, usize),
+    Delete,
+    Nothing,
+}
+
+/// A write decided under its item's lock, not yet committed.
+pub(super) struct Staged {
+    old: Option<StoredItem>,
+    old_size: Option<usize>,
+    /// The old item decoded, when something needed to look inside it.
+    current: Option<Item>,
+    new_item: Write,
 }
 
 impl Engine {
@@ -124,13 +144,34 @@ impl Engine {
         condition: Option<WriteCondition<'_>>,
     ) -> Result<WriteOutcome> {
         let _guard = self.locks.lock(key);
-        // The definition as of now, under the lock: an index added since the request began is
-        // maintained by this write, and a backfill that reaches this item afterwards sees it.
-        let latest = self.catalog.get(&table.region, &table.name);
-        let table = match &latest {
-            Some(t) if t.id == table.id => t,
-            _ => table,
-        };
+        self.check_not_held(key)?;
+        let latest = self.latest(table);
+        let table = latest.as_deref().unwrap_or(table);
+        let staged = self.stage(table, key, change, condition)?;
+        let mut batch = Batch::default();
+        let outcome = self.apply(&mut batch, table, key, staged)?;
+        self.store.write(batch)?;
+        Ok(outcome)
+    }
+
+    /// The table's definition as of now. Called under the item's lock: an index added since
+    /// the request began is maintained by this write, and a backfill that reaches the item
+    /// afterwards sees it.
+    pub(super) fn latest(&self, table: &TableMeta) -> Option<Arc<TableMeta>> {
+        self.catalog
+            .get(&table.region, &table.name)
+            .filter(|t| t.id == table.id)
+    }
+
+    /// Reads the item, checks the condition and computes the new item; the caller holds the
+    /// item's lock and commits the result with `apply`.
+    pub(super) fn stage(
+        &self,
+        table: &TableMeta,
+        key: &[u8],
+        change: Change<'_>,
+        condition: Option<WriteCondition<'_>>,
+    ) -> Result<Staged> {
         let old = self
             .store
             .get(Cf::Items, key)?
@@ -159,49 +200,72 @@ impl Engine {
         }
         // The new item with its size; an updated item is measured (and limited) only now.
         let new_item = match change {
-            Change::Put(item, size) => Some((item, size)),
-            Change::Delete => None,
+            Change::Put(item, size) => Write::Put(item, size),
+            Change::Delete => Write::Delete,
+            Change::Check => Write::Nothing,
             Change::Update { key, actions } => {
                 let item = update::apply(current.as_ref().unwrap_or(&key), actions)?;
                 let size = item_size(&item);
                 check_item_size(size)?;
                 check_index_keys(table, &item)?;
-                Some((item, size))
+                Write::Put(item, size)
             }
         };
-        if new_item.is_none() && old.is_none() {
-            return Ok(WriteOutcome {
-                old: None,
-                new: None,
-                charged_size: 0,
-                collection_size: None,
-            });
-        }
+        Ok(Staged {
+            old,
+            old_size,
+            current,
+            new_item,
+        })
+    }
 
-        let mut batch = Batch::default();
+    /// Adds a staged write (item, counters, index entries, item collection) to `batch`.
+    pub(super) fn apply(
+        &self,
+        batch: &mut Batch,
+        table: &TableMeta,
+        key: &[u8],
+        staged: Staged,
+    ) -> Result<WriteOutcome> {
+        let Staged {
+            old,
+            old_size,
+            current,
+            new_item,
+        } = staged;
+        let new_item = match new_item {
+            Write::Put(item, size) => Some((item, size)),
+            Write::Delete if old.is_some() => None,
+            Write::Delete | Write::Nothing => {
+                return Ok(WriteOutcome {
+                    old,
+                    new: None,
+                    charged_size: old_size.unwrap_or(0),
+                    collection_size: None,
+                })
+            }
+        };
         let new_size = match &new_item {
             Some((item, size)) => {
                 self.store
-                    .put(&mut batch, Cf::Items, key, &codec::encode_item(item, *size))?;
+                    .put(batch, Cf::Items, key, &codec::encode_item(item, *size))?;
                 Some(*size)
             }
             None => {
-                self.store.delete(&mut batch, Cf::Items, key)?;
+                self.store.delete(batch, Cf::Items, key)?;
                 None
             }
         };
-        self.count(&mut batch, table.id, (old_size, new_size))?;
+        self.count(batch, table.id, (old_size, new_size))?;
         let new_ref = new_item.as_ref().map(|(item, _)| item);
-        let local_delta = self.write_index_entries(&mut batch, table, current.as_ref(), new_ref)?;
+        let local_delta = self.write_index_entries(batch, table, current.as_ref(), new_ref)?;
         let collection_size = match new_ref.or(current.as_ref()) {
             Some(item) if !table.local_indexes.is_empty() => {
                 let delta = size_delta(old_size, new_size) + local_delta;
-                Some(self.grow_collection(&mut batch, table, item, delta)?)
+                Some(self.grow_collection(batch, table, item, delta)?)
             }
             _ => None,
         };
-        self.store.write(batch)?;
-
         Ok(WriteOutcome {
             old,
             new: new_item.map(|(item, _)| item),

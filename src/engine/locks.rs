@@ -35,6 +35,18 @@ impl LockStripes {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Locks the stripes of several item keys, in stripe order so that two callers never
+    /// wait for each other in a cycle.
+    pub fn lock_all<'a>(&self, keys: impl Iterator<Item = &'a [u8]>) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = keys.map(|k| self.stripe(k)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .into_iter()
+            .map(|i| self.stripes[i].lock().unwrap_or_else(|p| p.into_inner()))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod indexes;
 pub mod items;
 mod locks;
 pub mod read;
+pub mod transact;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     max_tables: usize,
     item_collection_limit: u64,
+    held: transact::Held,
 }
 
 /// Item count and total item size of a table or index.
@@ -56,6 +58,7 @@ impl Engine {
             clock,
             max_tables: config.max_tables_per_region,
             item_collection_limit: config.item_collection_limit,
+            held: transact::Held::default(),
         })
     }
 

@@ -173,6 +173,19 @@ impl Store {
         Ok(self.db.get_pinned_cf(self.cf(cf)?, key)?)
     }
 
+    /// Point reads of several keys from one consistent snapshot: a write batch committed
+    /// meanwhile is seen entirely or not at all.
+    pub fn get_snapshot(&self, reads: &[(Cf, &[u8])]) -> Result<Vec<Option<Vec<u8>>>> {
+        let snapshot = self.db.snapshot();
+        let mut out = Vec::with_capacity(reads.len());
+        for (cf, key) in reads {
+            let mut opts = ReadOptions::default();
+            opts.set_snapshot(&snapshot);
+            out.push(self.db.get_cf_opt(self.cf(*cf)?, key, &opts)?);
+        }
+        Ok(out)
+    }
+
     pub fn write(&self, batch: Batch) -> Result<()> {
         Ok(self.db.write_opt(batch.inner, &self.write_options)?)
     }
