@@ -551,9 +551,12 @@ impl<'a> Parser<'a> {
 /// The source around a bad character: the word before it and the character itself.
 fn near_text(src: &str, at: usize) -> &str {
     let before = src[..at].trim_end();
+    // Past the last whitespace character (which may be wider than one byte).
     let from = before
-        .rfind(|c: char| c.is_whitespace())
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| c.is_whitespace())
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let end = src[at..].chars().next().map_or(at, |c| at + c.len_utf8());
     &src[from..end]
 }
@@ -562,6 +565,17 @@ fn near_text(src: &str, at: usize) -> &str {
 mod tests {
     use super::*;
     use crate::model::Number;
+
+    #[test]
+    fn syntax_errors_quote_text_around_wide_whitespace() {
+        // Found by the fuzzer: U+0085 is whitespace two bytes wide.
+        let src = "GGGGG\u{85}ASCMb\u{10}.V";
+        let e = Parser::new(src, ExpressionKind::Condition, &mut placeholders()).err();
+        assert_eq!(
+            e.unwrap().to_string(),
+            "Invalid ConditionExpression: Syntax error; token: \"\u{10}\", near: \"ASCMb\u{10}\""
+        );
+    }
 
     fn placeholders() -> Placeholders {
         let mut p = Placeholders::default();
