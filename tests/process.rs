@@ -73,6 +73,67 @@ fn writes_survive_kill_9(flags: &[&str]) {
 }
 
 #[test]
+fn transactions_survive_kill_9_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Dynarock::start(&data);
+    create_table(&server, "ledger");
+    let port = server.port;
+    // Each transaction writes four items; the server is killed while they stream in.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let mut acknowledged = Vec::new();
+                for i in 0.. {
+                    let puts: Vec<_> = ["a", "b", "c", "d"]
+                        .iter()
+                        .map(|s| json!({"Put": {"TableName": "ledger", "Item": {"p": {"S": format!("t{w}-{i}-{s}")}}}}))
+                        .collect();
+                    match common::try_call(port, "TransactWriteItems", json!({"TransactItems": puts})) {
+                        Ok((200, _)) => acknowledged.push(i),
+                        Ok((status, body)) => panic!("{status} {body}"),
+                        Err(_) => return (acknowledged, i),
+                    }
+                }
+                unreachable!()
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    server.kill_9();
+    let outcomes: Vec<(Vec<u32>, u32)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+
+    let server = Dynarock::start(&data);
+    let mut present = std::collections::HashSet::new();
+    let mut request = json!({"TableName": "ledger"});
+    loop {
+        let (_, page) = server.call("Scan", request.clone());
+        for item in page["Items"].as_array().unwrap() {
+            present.insert(item["p"]["S"].as_str().unwrap().to_string());
+        }
+        match page.get("LastEvaluatedKey") {
+            Some(last) => request["ExclusiveStartKey"] = last.clone(),
+            None => break,
+        }
+    }
+    let mut acked_total = 0;
+    for (w, (acknowledged, attempted)) in outcomes.iter().enumerate() {
+        acked_total += acknowledged.len();
+        for i in 0..=*attempted {
+            let parts = ["a", "b", "c", "d"].map(|s| present.contains(&format!("t{w}-{i}-{s}")));
+            assert!(
+                parts.iter().all(|p| *p) || parts.iter().all(|p| !p),
+                "transaction {w}-{i} half applied: {parts:?}"
+            );
+            if acknowledged.contains(&i) {
+                assert!(parts[0], "acknowledged transaction {w}-{i} lost");
+            }
+        }
+    }
+    assert!(acked_total > 0, "the crash came before any transaction");
+}
+
+#[test]
 fn sigterm_shuts_down_cleanly_and_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -7,6 +7,8 @@ pub mod indexes;
 pub mod items;
 mod locks;
 pub mod read;
+#[cfg(test)]
+mod testing;
 pub mod transact;
 
 use std::path::PathBuf;

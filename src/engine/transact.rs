@@ -278,3 +278,79 @@ impl Drop for TokenGuard<'_> {
             .remove(&self.token);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testing::engine_with_lsi;
+    use crate::model::{item_from_json, item_size};
+
+    fn item(p: &str, c: u32) -> Item {
+        item_from_json(&json!({"p": {"S": p}, "c": {"N": c.to_string()}})).unwrap()
+    }
+
+    fn put<'a>(table: &Arc<TableMeta>, item: &'a Item) -> TxWrite<'a> {
+        TxWrite {
+            table: table.clone(),
+            key: item,
+            change: Change::Put(item.clone(), item_size(item)),
+            condition: None,
+        }
+    }
+
+    #[test]
+    fn held_items_conflict_and_others_do_not() {
+        let (engine, table) = engine_with_lsi(u64::MAX);
+        let (busy, free) = (item("a", 1), item("a", 2));
+        let kv = table.key_schema.key_of_item(&busy).unwrap();
+        let held_key = keys::item_key(table.id, kv.hash, kv.range);
+        let held = engine.hold(std::slice::from_ref(&held_key)).ok().unwrap();
+
+        // A single-item write to the held item is refused, one elsewhere goes through.
+        let err = engine.put_item(&table, busy.clone(), None).err().unwrap();
+        assert!(matches!(err, Error::TransactionConflict(_)), "{err:?}");
+        assert!(engine.put_item(&table, free.clone(), None).is_ok());
+
+        // A transaction touching it is cancelled, naming the conflicting action only.
+        let err = engine
+            .transact_write(vec![put(&table, &free), put(&table, &busy)], None)
+            .err()
+            .unwrap();
+        let Error::TransactionCanceled { reasons } = err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(reasons[0]["Code"], "None");
+        assert_eq!(reasons[1]["Code"], "TransactionConflict");
+
+        // Once released, the same transaction applies.
+        drop(held);
+        let outcomes = engine
+            .transact_write(vec![put(&table, &free), put(&table, &busy)], None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcomes.len(), 2);
+        assert_eq!(engine.held.count.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_running_token_is_in_progress() {
+        let (engine, table) = engine_with_lsi(u64::MAX);
+        let guard = TokenGuard::claim(&engine.held, "tok").unwrap();
+        let one = item("b", 1);
+        let err = engine
+            .transact_write(vec![put(&table, &one)], Some(("tok", "print")))
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::TransactionInProgress(_)), "{err:?}");
+        drop(guard);
+        assert!(engine
+            .transact_write(vec![put(&table, &one)], Some(("tok", "print")))
+            .unwrap()
+            .is_some());
+        // The same token again: already done, nothing re-applied.
+        assert!(engine
+            .transact_write(vec![put(&table, &one)], Some(("tok", "print")))
+            .unwrap()
+            .is_none());
+    }
+}

@@ -115,6 +115,11 @@ impl Drop for Dynarock {
 const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
 
 pub fn call(port: u16, op: &str, body: Value) -> (u16, Value) {
+    try_call(port, op, body).unwrap_or_else(|e| panic!("{op}: {e}"))
+}
+
+/// Like `call`, with a transport failure (the server is gone) as an error.
+pub fn try_call(port: u16, op: &str, body: Value) -> Result<(u16, Value), String> {
     let response = ureq::post(&format!("http://127.0.0.1:{port}/"))
         .set("Content-Type", "application/x-amz-json-1.0")
         .set("X-Amz-Target", &format!("DynamoDB_20120810.{op}"))
@@ -124,9 +129,9 @@ pub fn call(port: u16, op: &str, body: Value) -> (u16, Value) {
     let response = match response {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{op}: {e}"),
+        Err(e) => return Err(e.to_string()),
     };
     let status = response.status();
-    let text = response.into_string().expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let text = response.into_string().unwrap_or_default();
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }

@@ -1,0 +1,38 @@
+//! Engines and tables for unit tests.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::catalog::{TableMeta, Throughput};
+use super::{Engine, EngineConfig};
+use crate::clock::SystemClock;
+
+/// A table (p S, c N) with one LSI on `l`, in an in-memory engine whose item collections
+/// may hold at most `limit` bytes.
+pub fn engine_with_lsi(limit: u64) -> (Arc<Engine>, Arc<TableMeta>) {
+    let config = EngineConfig {
+        data_dir: None,
+        sync: false,
+        max_tables_per_region: 10,
+        item_collection_limit: limit,
+    };
+    let engine = Arc::new(Engine::open(&config, Arc::new(SystemClock)).unwrap());
+    let key =
+        |h: &str, r: &str| json!({"hash": {"name": h, "ty": "S"}, "range": {"name": r, "ty": "N"}});
+    let meta: TableMeta = serde_json::from_value(json!({
+        "id": 0, "name": "t", "region": "r", "account": "a", "uuid": "", "created": 0.0,
+        "key_schema": key("p", "c"),
+        "attribute_definitions": [["p", "S"], ["c", "N"], ["l", "N"]],
+        "billing_mode": "PAY_PER_REQUEST", "billing_mode_given": true,
+        "last_update_to_pay_per_request": null, "throughput": Throughput::default(),
+        "on_demand": null, "global_indexes": [], "stream": null, "sse": null,
+        "table_class": null, "deletion_protection": false, "tags": {},
+        "local_indexes": [{"id": 0, "name": "lsi", "key_schema": key("p", "l"),
+            "projection": {"kind": "ALL", "non_key_attributes": []},
+            "throughput": null, "on_demand": null}],
+    }))
+    .unwrap();
+    let meta = engine.create_table(meta).unwrap();
+    (engine, meta)
+}
