@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod expr;
 pub mod model;
+pub mod partiql;
 pub mod server;
 pub mod storage;
 
