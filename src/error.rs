@@ -40,6 +40,9 @@ pub enum Error {
     TransactionCanceled { reasons: Vec<serde_json::Value> },
     #[error("{0}")]
     TransactionConflict(String),
+    /// A PartiQL INSERT of an item that exists.
+    #[error("{0}")]
+    DuplicateItem(String),
     #[error("{0}")]
     TransactionInProgress(String),
     #[error("{0}")]
@@ -98,6 +101,7 @@ impl Error {
             Error::ConditionalCheckFailed { .. } => "ConditionalCheckFailedException",
             Error::TransactionCanceled { .. } => "TransactionCanceledException",
             Error::TransactionConflict(_) => "TransactionConflictException",
+            Error::DuplicateItem(_) => "DuplicateItemException",
             Error::TransactionInProgress(_) => "TransactionInProgressException",
             Error::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
             Error::Internal(_) => "InternalServerError",

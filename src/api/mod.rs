@@ -10,6 +10,7 @@ pub mod input;
 mod items;
 mod legacy;
 mod limits;
+mod partiql;
 mod read;
 mod table_input;
 mod tables;
@@ -51,6 +52,9 @@ const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("BatchWriteItem", batch::batch_write_item),
     ("TransactWriteItems", transact::transact_write_items),
     ("TransactGetItems", transact::transact_get_items),
+    ("ExecuteStatement", partiql::execute_statement),
+    ("BatchExecuteStatement", partiql::batch_execute_statement),
+    ("ExecuteTransaction", partiql::execute_transaction),
     ("Query", read::query),
     ("Scan", read::scan),
     ("TagResource", tags::tag_resource),

@@ -66,7 +66,7 @@ fn read_common<'a>(input: Input<'a>, c: &mut Constraints) -> Result<Common<'a>> 
 }
 
 /// What each matching item becomes in the response.
-enum Output {
+pub(super) enum Output {
     /// `Select=COUNT`.
     Count,
     Items {
@@ -76,7 +76,7 @@ enum Output {
     },
 }
 
-fn output(
+pub(super) fn output(
     source: Source<'_>,
     select: Option<&str>,
     projection: Option<(Vec<Path>, &str)>,
@@ -178,7 +178,16 @@ fn attributes(condition: &Condition, out: &mut Vec<String>) {
 
 /// The source a request reads: the table, or the index it names.
 fn source<'a>(table: &'a TableMeta, common: &Common<'_>) -> Result<Source<'a>> {
-    let Some(name) = common.index else {
+    resolve_source(table, common.index, common.consistent)
+}
+
+/// The table, or the index `name` of it, checked for a consistent read.
+pub(super) fn resolve_source<'a>(
+    table: &'a TableMeta,
+    index: Option<&str>,
+    consistent: bool,
+) -> Result<Source<'a>> {
+    let Some(name) = index else {
         return Ok(Source { table, index: None });
     };
     let (index, global) = table.index(name).ok_or_else(|| {
@@ -186,7 +195,7 @@ fn source<'a>(table: &'a TableMeta, common: &Common<'_>) -> Result<Source<'a>> {
             "The table does not have the specified index: {name}"
         ))
     })?;
-    if global && common.consistent {
+    if global && consistent {
         return Err(Error::validation(
             "Consistent reads are not supported on global secondary indexes",
         ));
@@ -199,7 +208,7 @@ fn source<'a>(table: &'a TableMeta, common: &Common<'_>) -> Result<Source<'a>> {
 
 /// The position an `ExclusiveStartKey` names: exactly the table's key attributes (and the
 /// index's, on an index), of the right types.
-fn start_position(source: Source<'_>, key: &Item) -> Result<Vec<u8>> {
+pub(super) fn start_position(source: Source<'_>, key: &Item) -> Result<Vec<u8>> {
     let invalid = || {
         Error::validation(
             "The provided starting key is invalid: The provided key element does not match the schema",
@@ -235,22 +244,33 @@ fn key_of(source: Source<'_>, item: &Item) -> Item {
 }
 
 /// A planned read, ready to run.
-struct Read<'a> {
-    source: Source<'a>,
-    range: KeyRange,
-    start: Option<Vec<u8>>,
-    limit: Option<usize>,
-    filter: Option<(Condition, &'static str)>,
-    output: Output,
-    consistent: bool,
-    capacity: ReturnCapacity,
+pub(super) struct Read<'a> {
+    pub source: Source<'a>,
+    pub range: KeyRange,
+    pub start: Option<Vec<u8>>,
+    pub limit: Option<usize>,
+    pub filter: Option<(Condition, &'static str)>,
+    pub output: Output,
+    pub consistent: bool,
+    pub capacity: ReturnCapacity,
 }
 
-fn run(ctx: &Context<'_>, read: Read<'_>) -> Result<Vec<u8>> {
-    let page = ctx.engine.read_page(read.range, read.start, read.limit)?;
+/// A page of a Query or Scan, its matching items already written as JSON.
+pub(super) struct Answer {
+    /// The matching items, as JSON objects separated by commas.
+    pub items: Vec<u8>,
+    pub count: usize,
+    pub scanned: usize,
+    /// Size of all items read (what capacity is charged on).
+    pub bytes: usize,
+    pub last_key: Option<Item>,
+}
+
+pub(super) fn answer(ctx: &Context<'_>, read: &Read<'_>) -> Result<Answer> {
+    let page = ctx
+        .engine
+        .read_page(read.range.clone(), read.start.clone(), read.limit)?;
     let mut out = Vec::with_capacity(page.bytes + 128);
-    let items = matches!(read.output, Output::Items { .. });
-    out.extend_from_slice(if items { br#"{"Items":["# } else { b"{" });
     let mut count = 0usize;
     let decode = read.filter.is_some()
         || matches!(
@@ -303,17 +323,36 @@ fn run(ctx: &Context<'_>, read: Read<'_>) -> Result<Vec<u8>> {
             _ => stored.write_json(&mut out)?,
         }
     }
-    if items {
+    let last_key = match (page.truncated, page.items.last()) {
+        (true, Some(last)) => Some(key_of(read.source, &last.decode()?)),
+        _ => None,
+    };
+    Ok(Answer {
+        items: out,
+        count,
+        scanned: page.items.len(),
+        bytes: page.bytes,
+        last_key,
+    })
+}
+
+fn run(ctx: &Context<'_>, read: Read<'_>) -> Result<Vec<u8>> {
+    let a = answer(ctx, &read)?;
+    let mut out = Vec::with_capacity(a.items.len() + 128);
+    out.push(b'{');
+    if matches!(read.output, Output::Items { .. }) {
+        out.extend_from_slice(br#""Items":["#);
+        out.extend_from_slice(&a.items);
         out.extend_from_slice(b"],");
     }
     out.extend_from_slice(
-        format!(r#""Count":{count},"ScannedCount":{}"#, page.items.len()).as_bytes(),
+        format!(r#""Count":{},"ScannedCount":{}"#, a.count, a.scanned).as_bytes(),
     );
-    if let (true, Some(last)) = (page.truncated, page.items.last()) {
+    if let Some(last) = &a.last_key {
         out.extend_from_slice(br#","LastEvaluatedKey":"#);
-        out.extend_from_slice(&to_body(&key_of(read.source, &last.decode()?))?);
+        out.extend_from_slice(&to_body(last)?);
     }
-    let units = read_units(page.bytes, read.consistent);
+    let units = read_units(a.bytes, read.consistent);
     if let Some(consumed) = read.capacity.report(&read.source.table.name, units) {
         out.extend_from_slice(br#","ConsumedCapacity":"#);
         out.extend_from_slice(&to_body(&consumed)?);
