@@ -127,3 +127,17 @@ def test_execute_transaction(client, table_sn, part):
         {"Statement": f'SELECT * FROM "{table_sn}" WHERE p = ? AND c = 5', "Parameters": [s(part)]},
     ])
     assert r["Responses"] == [{"Item": {"v": n(0)}}, {"Item": {"p": s(part), "c": n(5)}}]
+
+
+def test_exists_is_a_transaction_condition(client, table_sn, part):
+    check = {"Statement": f'EXISTS(SELECT * FROM "{table_sn}" WHERE p = ? AND c = 3 AND v = 30)',
+             "Parameters": [s(part)]}
+    write = {"Statement": f'UPDATE "{table_sn}" SET v = 1 WHERE p = ? AND c = 0', "Parameters": [s(part)]}
+    client.execute_transaction(TransactStatements=[check, write])
+    assert client.get_item(TableName=table_sn, Key={"p": s(part), "c": n(0)})["Item"]["v"] == n(1)
+    missing = {"Statement": f'EXISTS(SELECT * FROM "{table_sn}" WHERE p = ? AND c = 42)', "Parameters": [s(part)]}
+    with expect_error("TransactionCanceledException") as info:
+        client.execute_transaction(TransactStatements=[missing, write])
+    assert [r["Code"] for r in info.value.response["CancellationReasons"]] == ["ConditionalCheckFailed", "None"]
+    with expect_error("ValidationException"):
+        client.execute_statement(Statement=check["Statement"], Parameters=check["Parameters"])

@@ -91,6 +91,11 @@ def test_request_errors(client, table_s):
         client.transact_get_items(TransactItems=[
             {"Get": {"TableName": table_s, "Key": {"p": s(str(i))}}} for i in range(101)])
     assert get(client, table_s, a) is None
+    # Eleven items of 390 KB are more than the 4 MB a transaction may carry.
+    big = [{"Put": {"TableName": table_s, "Item": {"p": s(f"{a}{i}"), "blob": s("x" * 390_000)}}} for i in range(11)]
+    with expect_error("ValidationException"):
+        client.transact_write_items(TransactItems=big)
+    assert get(client, table_s, f"{a}0") is None
 
 
 def test_client_request_token_is_idempotent(client, table_s):

@@ -106,6 +106,8 @@ enum PlannedChange {
     Put,
     Update(Vec<UpdateAction>),
     Delete,
+    /// EXISTS: the item must exist and match; nothing is written.
+    Check,
 }
 
 fn plan_write(ctx: &Context<'_>, statement: Statement) -> Result<WritePlan> {
@@ -154,6 +156,20 @@ fn plan_write(ctx: &Context<'_>, statement: Statement) -> Result<WritePlan> {
                 table,
             }
         }
+        Statement::Exists { filter, .. } => {
+            let (key, mut rest) = key_of_where(&table.key_schema, filter)?;
+            rest.push(Condition::Call(
+                Function::AttributeExists,
+                vec![attr_path(&hash)],
+            ));
+            WritePlan {
+                key,
+                change: PlannedChange::Check,
+                condition: and_all(rest),
+                returning: None,
+                table,
+            }
+        }
         Statement::Select { .. } => return Err(Error::Internal("a read is not a write".into())),
     })
 }
@@ -167,6 +183,7 @@ impl WritePlan {
                 actions,
             },
             PlannedChange::Delete => Change::Delete,
+            PlannedChange::Check => Change::Check,
         }
     }
 
@@ -214,6 +231,11 @@ fn run_write(ctx: &Context<'_>, plan: &WritePlan, return_on_failure: bool) -> Re
                 .update_item(&plan.table, plan.key.clone(), actions, condition)?
         }
         PlannedChange::Delete => ctx.engine.delete_item(&plan.table, &plan.key, condition)?,
+        PlannedChange::Check => {
+            return Err(Error::validation(
+                "EXISTS can only be used in ExecuteTransaction",
+            ))
+        }
     };
     plan.returned(&outcome)
 }

@@ -43,6 +43,11 @@ pub enum Statement {
         filter: Option<Condition>,
         returning: Option<Returning>,
     },
+    /// `EXISTS(SELECT * FROM t WHERE <key> AND ...)`: a transaction's condition check.
+    Exists {
+        table: String,
+        filter: Option<Condition>,
+    },
 }
 
 impl Statement {
@@ -51,7 +56,8 @@ impl Statement {
             Statement::Select { table, .. }
             | Statement::Insert { table, .. }
             | Statement::Update { table, .. }
-            | Statement::Delete { table, .. } => table,
+            | Statement::Delete { table, .. }
+            | Statement::Exists { table, .. } => table,
         }
     }
 
@@ -149,6 +155,21 @@ impl Parser<'_> {
     fn statement(&mut self) -> Result<Statement> {
         if self.keyword("SELECT") {
             return self.select();
+        }
+        if self.keyword("EXISTS") {
+            self.expect_sym("(")?;
+            self.expect_keyword("SELECT")?;
+            let Statement::Select {
+                table,
+                index: None,
+                filter,
+                ..
+            } = self.select()?
+            else {
+                return Err(syntax("EXISTS reads a table, not an index"));
+            };
+            self.expect_sym(")")?;
+            return Ok(Statement::Exists { table, filter });
         }
         if self.keyword("INSERT") {
             self.expect_keyword("INTO")?;
@@ -418,7 +439,6 @@ impl Parser<'_> {
                 "begins_with" => Some(Function::BeginsWith),
                 "contains" => Some(Function::Contains),
                 "attribute_type" => Some(Function::AttributeType),
-                "exists" => Some(Function::AttributeExists),
                 _ => None,
             };
             if let (Some(f), Some(Tok::Sym("("))) = (function, self.tokens.get(self.pos + 1)) {
@@ -428,8 +448,7 @@ impl Parser<'_> {
                     args.push(self.operand(depth)?);
                 }
                 self.expect_sym(")")?;
-                let arity = if f == Function::AttributeExists { 1 } else { 2 };
-                if args.len() != arity || !matches!(args[0], Operand::Path(_)) {
+                if args.len() != 2 || !matches!(args[0], Operand::Path(_)) {
                     return Err(syntax(format_args!("Invalid arguments to {word}")));
                 }
                 return Ok(Condition::Call(f, args));
