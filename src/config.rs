@@ -59,6 +59,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DYNAROCK_MAX_TABLES", default_value_t = 2500)]
     pub max_tables: usize,
 
+    /// Seconds a stream shard stays open before a child shard takes over (DynamoDB: about 4
+    /// hours). Shorter values exercise consumers that follow shard lineage.
+    #[arg(long, env = "DYNAROCK_STREAM_SHARD_SECONDS", default_value_t = 4.0 * 3600.0)]
+    pub stream_shard_seconds: f64,
+
     /// Log filter: error, warn, info, debug, trace (or a tracing directive).
     #[arg(long, env = "DYNAROCK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,

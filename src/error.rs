@@ -40,6 +40,8 @@ pub enum Error {
     TransactionCanceled { reasons: Vec<serde_json::Value> },
     #[error("{0}")]
     TransactionConflict(String),
+    #[error("{0}")]
+    ExpiredIterator(String),
     /// A PartiQL INSERT of an item that exists.
     #[error("{0}")]
     DuplicateItem(String),
@@ -102,6 +104,7 @@ impl Error {
             Error::TransactionCanceled { .. } => "TransactionCanceledException",
             Error::TransactionConflict(_) => "TransactionConflictException",
             Error::DuplicateItem(_) => "DuplicateItemException",
+            Error::ExpiredIterator(_) => "ExpiredIteratorException",
             Error::TransactionInProgress(_) => "TransactionInProgressException",
             Error::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
             Error::Internal(_) => "InternalServerError",

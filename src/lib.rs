@@ -41,6 +41,7 @@ impl Server {
                 sync: args.sync,
                 max_tables_per_region: args.max_tables,
                 item_collection_limit: engine::ITEM_COLLECTION_LIMIT,
+                stream_shard_seconds: args.stream_shard_seconds.max(0.001),
             },
             Arc::new(SystemClock),
         )

@@ -7,7 +7,7 @@ use crate::engine::catalog::{BillingMode, IndexMeta, Projection, TableMeta, Thro
 use crate::error::Result;
 use crate::model::schema::KeySchema;
 
-fn key_schema(k: &KeySchema) -> Value {
+pub fn key_schema(k: &KeySchema) -> Value {
     let mut v = vec![json!({"AttributeName": k.hash.name, "KeyType": "HASH"})];
     if let Some(r) = &k.range {
         v.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
@@ -115,11 +115,14 @@ pub fn table_description(ctx: &Context<'_>, t: &TableMeta, status: &str) -> Resu
             .into();
     }
     if let Some(s) = &t.stream {
-        d["StreamSpecification"] =
-            json!({"StreamEnabled": s.enabled, "StreamViewType": s.view_type});
+        d["StreamSpecification"] = if s.enabled {
+            json!({"StreamEnabled": true, "StreamViewType": s.view_type})
+        } else {
+            json!({"StreamEnabled": false})
+        };
         if let Some(label) = &s.label {
             d["LatestStreamLabel"] = json!(label);
-            d["LatestStreamArn"] = json!(format!("{}/stream/{label}", t.arn()));
+            d["LatestStreamArn"] = json!(t.stream_arn(label));
         }
     }
     if let Some(sse) = &t.sse {

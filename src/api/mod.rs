@@ -13,6 +13,7 @@ mod limits;
 mod partiql;
 mod read;
 mod table_input;
+mod streams;
 mod tables;
 mod tags;
 mod transact;
@@ -64,11 +65,20 @@ const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("DescribeEndpoints", limits::describe_endpoints),
 ];
 
+/// The DynamoDB Streams API, served on the same endpoint.
+const STREAMS_OPERATIONS: &[(&str, Handler)] = &[
+    ("ListStreams", streams::list_streams),
+    ("DescribeStream", streams::describe_stream),
+    ("GetShardIterator", streams::get_shard_iterator),
+    ("GetRecords", streams::get_records),
+];
+
 /// Finds the handler for an `X-Amz-Target` header value.
 pub fn operation(target: &str) -> Option<Handler> {
     let (service, name) = target.split_once('.')?;
     let table = match service {
         "DynamoDB_20120810" => DYNAMODB_OPERATIONS,
+        "DynamoDBStreams_20120810" => STREAMS_OPERATIONS,
         _ => return None,
     };
     table.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)

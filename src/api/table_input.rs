@@ -325,6 +325,9 @@ pub(super) fn read_stream_spec(
         enabled,
         view_type: view_type.map(str::to_string),
         label: None,
+        id: 0,
+        created: 0.0,
+        disabled_at: None,
     }))
 }
 

@@ -160,9 +160,43 @@ pub fn create_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         table_class: table_class.map(str::to_string),
         deletion_protection,
         tags: tags.into_iter().collect::<BTreeMap<_, _>>(),
+        past_streams: Vec::new(),
     };
     let meta = ctx.engine.create_table(meta)?;
     to_body(&json!({ "TableDescription": table_description(ctx, &meta, "CREATING")? }))
+}
+
+/// Enables, disables or re-enables a table's stream with DynamoDB's rules: a stream is
+/// enabled or disabled once; a re-enabled stream is a new stream (new label, new records).
+fn update_stream(meta: &mut TableMeta, spec: &StreamSpec, now: f64) -> Result<()> {
+    let enabled = meta.stream.as_ref().is_some_and(|s| s.enabled);
+    match (spec.enabled, enabled) {
+        (true, true) => Err(Error::validation(format!(
+            "Table already has an enabled stream: TableName: {}",
+            meta.name
+        ))),
+        (false, false) => Err(Error::validation(format!(
+            "Table does not have an enabled stream: TableName: {}",
+            meta.name
+        ))),
+        (true, false) => {
+            if let Some(old) = meta.stream.take().filter(|s| s.id != 0) {
+                meta.past_streams.push(old);
+            }
+            meta.stream = Some(StreamSpec {
+                label: Some(stream_label(now)),
+                ..spec.clone()
+            });
+            Ok(())
+        }
+        (false, true) => {
+            if let Some(s) = meta.stream.as_mut() {
+                s.enabled = false;
+                s.disabled_at = Some(now);
+            }
+            Ok(())
+        }
+    }
 }
 
 /// A stream label: the creation time as ISO-8601 with milliseconds, as DynamoDB labels them.
@@ -216,9 +250,10 @@ pub fn update_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let on_demand = read_on_demand(input)?;
     let defs = read_attribute_definitions(input, &mut c)?;
     let index_updates = read_index_updates(input, &mut c)?;
+    let stream = read_stream_spec(input, &mut c)?;
     c.finish()?;
     let t = present(table)?;
-    for unbuilt in ["StreamSpecification", "SSESpecification", "ReplicaUpdates"] {
+    for unbuilt in ["SSESpecification", "ReplicaUpdates"] {
         if input.has(unbuilt) {
             return Err(Error::validation(format!(
                 "{unbuilt} is not supported by this server version"
@@ -231,6 +266,7 @@ pub fn update_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         && deletion_protection.is_none()
         && on_demand.is_none()
         && index_updates.is_none()
+        && stream.is_none()
     {
         return Err(Error::validation(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
@@ -308,6 +344,9 @@ pub fn update_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         }
         if let Some(p) = deletion_protection {
             meta.deletion_protection = p;
+        }
+        if let Some(spec) = &stream {
+            update_stream(meta, spec, now)?;
         }
         if let Some(updates) = &index_updates {
             let defs = complete_definitions(defs.as_deref().unwrap_or_default());

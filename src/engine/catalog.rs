@@ -65,12 +65,20 @@ pub struct IndexMeta {
     pub backfilling: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StreamSpec {
     pub enabled: bool,
     pub view_type: Option<String>,
     /// ISO-8601 label of the current stream, set when it was enabled.
     pub label: Option<String>,
+    /// The stream's id (its records' key prefix), allocated when it is enabled.
+    #[serde(default)]
+    pub id: u32,
+    /// When it was enabled and (once disabled) when it was disabled, epoch seconds.
+    #[serde(default)]
+    pub created: f64,
+    #[serde(default)]
+    pub disabled_at: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,11 +113,23 @@ pub struct TableMeta {
     pub table_class: Option<String>,
     pub deletion_protection: bool,
     pub tags: BTreeMap<String, String>,
+    /// Disabled streams, still readable until their records age out.
+    #[serde(default)]
+    pub past_streams: Vec<StreamSpec>,
 }
 
 impl TableMeta {
     pub fn arn(&self) -> String {
         table_arn(&self.region, &self.account, &self.name)
+    }
+
+    /// The enabled stream, if any.
+    pub fn active_stream(&self) -> Option<&StreamSpec> {
+        self.stream.as_ref().filter(|s| s.enabled && s.id != 0)
+    }
+
+    pub fn stream_arn(&self, label: &str) -> String {
+        format!("{}/stream/{label}", self.arn())
     }
 
     pub fn attribute_type(&self, name: &str) -> Option<ScalarType> {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::indexes::check_index_keys;
+use super::streams::Commit;
 use super::Engine;
 use crate::engine::catalog::{collection_key, counter_key, TableMeta};
 use crate::error::{Error, Result};
@@ -148,9 +149,9 @@ impl Engine {
         let latest = self.latest(table);
         let table = latest.as_deref().unwrap_or(table);
         let staged = self.stage(table, key, change, condition)?;
-        let mut batch = Batch::default();
-        let outcome = self.apply(&mut batch, table, key, staged)?;
-        self.store.write(batch)?;
+        let mut commit = Commit::default();
+        let outcome = self.apply(&mut commit, table, key, staged)?;
+        self.write_commit(commit)?;
         Ok(outcome)
     }
 
@@ -180,7 +181,8 @@ impl Engine {
         // Decoded only when a condition, an update or an index needs to look inside.
         let needs_current = condition.is_some()
             || matches!(change, Change::Update { .. })
-            || table.indexes().next().is_some();
+            || table.indexes().next().is_some()
+            || table.active_stream().is_some();
         let current = match (&old, needs_current) {
             (Some(stored), true) => Some(stored.decode()?),
             _ => None,
@@ -219,10 +221,11 @@ impl Engine {
         })
     }
 
-    /// Adds a staged write (item, counters, index entries, item collection) to `batch`.
+    /// Adds a staged write (item, counters, index entries, item collection, stream record)
+    /// to `commit`.
     pub(super) fn apply(
         &self,
-        batch: &mut Batch,
+        commit: &mut Commit,
         table: &TableMeta,
         key: &[u8],
         staged: Staged,
@@ -245,6 +248,7 @@ impl Engine {
                 })
             }
         };
+        let batch = &mut commit.batch;
         let new_size = match &new_item {
             Some((item, size)) => {
                 self.store
@@ -266,6 +270,7 @@ impl Engine {
             }
             _ => None,
         };
+        self.record_change(commit, table, current.as_ref(), new_ref);
         Ok(WriteOutcome {
             old,
             new: new_item.map(|(item, _)| item),

@@ -7,6 +7,7 @@ pub mod indexes;
 pub mod items;
 mod locks;
 pub mod read;
+pub mod streams;
 #[cfg(test)]
 mod testing;
 pub mod transact;
@@ -27,6 +28,8 @@ pub struct EngineConfig {
     pub max_tables_per_region: usize,
     /// Largest item collection of a table with LSIs (DynamoDB: 10 GB).
     pub item_collection_limit: u64,
+    /// How long a stream shard stays open before the next one starts (DynamoDB: ~4 hours).
+    pub stream_shard_seconds: f64,
 }
 
 /// DynamoDB's item collection size limit.
@@ -40,6 +43,8 @@ pub struct Engine {
     max_tables: usize,
     item_collection_limit: u64,
     held: transact::Held,
+    sequencer: streams::Sequencer,
+    stream_shard_seconds: f64,
 }
 
 /// Item count and total item size of a table or index.
@@ -61,6 +66,8 @@ impl Engine {
             max_tables: config.max_tables_per_region,
             item_collection_limit: config.item_collection_limit,
             held: transact::Held::default(),
+            sequencer: streams::Sequencer::default(),
+            stream_shard_seconds: config.stream_shard_seconds,
         })
     }
 
@@ -98,7 +105,8 @@ impl Engine {
         }
         let mut batch = Batch::default();
         let index_count = (meta.local_indexes.len() + meta.global_indexes.len()) as u32;
-        let first = change.allocate_ids(&self.store, &mut batch, 1 + index_count)?;
+        let stream = meta.stream.as_ref().is_some_and(|s| s.enabled) as u32;
+        let first = change.allocate_ids(&self.store, &mut batch, 1 + index_count + stream)?;
         meta.id = first;
         for (i, index) in meta
             .local_indexes
@@ -110,6 +118,10 @@ impl Engine {
         }
         meta.uuid = uuid::Uuid::new_v4().to_string();
         meta.created = self.clock.epoch_seconds();
+        if let Some(stream) = meta.stream.as_mut().filter(|s| s.enabled) {
+            stream.id = first + 1 + index_count;
+            stream.created = meta.created;
+        }
         change.save(&self.store, batch, meta)
     }
 
@@ -129,6 +141,10 @@ impl Engine {
         let mut meta = (*current).clone();
         edit(&mut meta)?;
         let mut batch = Batch::default();
+        if let Some(stream) = meta.stream.as_mut().filter(|s| s.enabled && s.id == 0) {
+            stream.id = change.allocate_ids(&self.store, &mut batch, 1)?;
+            stream.created = self.clock.epoch_seconds();
+        }
         let fresh = meta.global_indexes.iter().filter(|i| i.id == 0).count() as u32;
         if fresh > 0 {
             let first = change.allocate_ids(&self.store, &mut batch, fresh)?;
@@ -185,6 +201,12 @@ impl Engine {
         if !meta.local_indexes.is_empty() {
             self.store
                 .delete_range(Cf::Meta, &collection_key(&from), &collection_key(&to))?;
+        }
+        for stream in meta.stream.iter().chain(&meta.past_streams) {
+            if stream.id != 0 {
+                let (from, to) = keys::id_range(stream.id);
+                self.store.delete_range(Cf::Streams, &from, &to)?;
+            }
         }
         Ok(meta)
     }

@@ -16,6 +16,7 @@ pub fn engine_with_lsi(limit: u64) -> (Arc<Engine>, Arc<TableMeta>) {
         sync: false,
         max_tables_per_region: 10,
         item_collection_limit: limit,
+        stream_shard_seconds: 4.0 * 3600.0,
     };
     let engine = Arc::new(Engine::open(&config, Arc::new(SystemClock)).unwrap());
     let key =

@@ -13,11 +13,12 @@ use serde_json::{json, Value};
 
 use super::catalog::TableMeta;
 use super::items::{Change, WriteCondition, WriteOutcome};
+use super::streams::Commit;
 use super::Engine;
 use crate::error::{Error, Result};
 use crate::model::Item;
 use crate::storage::codec::StoredItem;
-use crate::storage::{keys, Batch, Cf};
+use crate::storage::{keys, Cf};
 
 /// Items held by running transactions, and tokens of transactions running now.
 #[derive(Default)]
@@ -203,24 +204,24 @@ impl Engine {
         if failed {
             return Err(cancelled(reasons));
         }
-        let mut batch = Batch::default();
+        let mut commit = Commit::default();
         let mut outcomes = Vec::with_capacity(staged.len());
         for (table_id, key, s) in staged.into_iter().flatten() {
             let table = tables
                 .get(&table_id)
                 .ok_or_else(|| Error::Internal("staged table".into()))?;
-            outcomes.push(self.apply(&mut batch, table, key, s)?);
+            outcomes.push(self.apply(&mut commit, table, key, s)?);
         }
         if let Some((t, print)) = token {
             let record = json!({"request": print, "at": self.clock.epoch_seconds()});
             self.store.put(
-                &mut batch,
+                &mut commit.batch,
                 Cf::Meta,
                 &token_key(t),
                 record.to_string().as_bytes(),
             )?;
         }
-        self.store.write(batch)?;
+        self.write_commit(commit)?;
         Ok(Some(outcomes))
     }
 

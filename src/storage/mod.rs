@@ -23,16 +23,19 @@ pub enum Cf {
     Items,
     /// Secondary index entries (projected items), keyed by `keys::index_key`.
     Indexes,
+    /// Stream records, keyed by `stream_id | shard | sequence number`.
+    Streams,
 }
 
 impl Cf {
-    const ALL: [Cf; 3] = [Cf::Meta, Cf::Items, Cf::Indexes];
+    const ALL: [Cf; 4] = [Cf::Meta, Cf::Items, Cf::Indexes, Cf::Streams];
 
     fn name(self) -> &'static str {
         match self {
             Cf::Meta => "meta",
             Cf::Items => "items",
             Cf::Indexes => "indexes",
+            Cf::Streams => "streams",
         }
     }
 }
@@ -130,6 +133,7 @@ impl Store {
                     // many operands a counter read adds up; flushes fold them into one value.
                     cf_opts.set_write_buffer_size(4 << 20);
                 }
+                Cf::Streams => {}
                 Cf::Items | Cf::Indexes => {
                     table.set_bloom_filter(10.0, false);
                     table.set_whole_key_filtering(true);
