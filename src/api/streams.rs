@@ -71,10 +71,18 @@ pub fn list_streams(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let mut streams: Vec<(String, String, String)> = all_streams(ctx)
         .into_iter()
         .filter(|(t, _)| table.is_none_or(|n| t.name == n))
-        .map(|(t, s)| (arn_of(&t, &s), t.name.clone(), s.label.clone().unwrap_or_default()))
+        .map(|(t, s)| {
+            (
+                arn_of(&t, &s),
+                t.name.clone(),
+                s.label.clone().unwrap_or_default(),
+            )
+        })
         .collect();
     streams.sort();
-    let first = start.map_or(0, |a| streams.partition_point(|(arn, _, _)| arn.as_str() <= a));
+    let first = start.map_or(0, |a| {
+        streams.partition_point(|(arn, _, _)| arn.as_str() <= a)
+    });
     let limit = limit.unwrap_or(100) as usize;
     let page: Vec<Value> = streams[first..]
         .iter()
@@ -148,7 +156,8 @@ struct Iterator {
 
 impl Iterator {
     fn encode(&self) -> String {
-        let v = json!({"arn": self.arn, "shard": self.shard, "from": self.from, "issued": self.issued});
+        let v =
+            json!({"arn": self.arn, "shard": self.shard, "from": self.from, "issued": self.issued});
         BASE64.encode(v.to_string())
     }
 
@@ -173,7 +182,12 @@ pub fn get_shard_iterator(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>
     c.one_of(
         kind,
         "shardIteratorType",
-        &["TRIM_HORIZON", "LATEST", "AT_SEQUENCE_NUMBER", "AFTER_SEQUENCE_NUMBER"],
+        &[
+            "TRIM_HORIZON",
+            "LATEST",
+            "AT_SEQUENCE_NUMBER",
+            "AFTER_SEQUENCE_NUMBER",
+        ],
     );
     let seq = input.str("SequenceNumber")?;
     c.finish()?;

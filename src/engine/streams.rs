@@ -62,7 +62,9 @@ pub fn seq_text(seq: u64) -> String {
 impl Engine {
     /// The shard a record written now goes to.
     pub fn current_shard(&self, stream: &StreamSpec) -> u32 {
-        let end = stream.disabled_at.unwrap_or_else(|| self.clock.epoch_seconds());
+        let end = stream
+            .disabled_at
+            .unwrap_or_else(|| self.clock.epoch_seconds());
         ((end - stream.created).max(0.0) / self.stream_shard_seconds) as u32
     }
 
@@ -134,15 +136,23 @@ impl Engine {
         if records.is_empty() {
             return self.store.write(batch);
         }
-        let mut last = self.sequencer.last.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = self
+            .sequencer
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let now = seq_at(self.clock.epoch_seconds());
         for mut r in records {
             *last = (*last + 1).max(now);
             r.record["dynamodb"]["SequenceNumber"] = json!(seq_text(*last));
             let mut key = r.key_prefix;
             key.extend_from_slice(&last.to_be_bytes());
-            self.store
-                .put(&mut batch, Cf::Streams, &key, r.record.to_string().as_bytes())?;
+            self.store.put(
+                &mut batch,
+                Cf::Streams,
+                &key,
+                r.record.to_string().as_bytes(),
+            )?;
         }
         self.store.write(batch)
     }
