@@ -237,12 +237,13 @@ pub fn get_records(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         )));
     }
     let (_, stream) = find_stream(ctx, &iterator.arn)?;
-    let (records, last) = ctx.engine.read_records(
+    let page = ctx.engine.read_records(
         stream.id,
         iterator.shard,
         iterator.from,
         limit.unwrap_or(1000) as usize,
     )?;
+    let (records, last) = (page.records, page.last);
     let mut out = br#"{"Records":["#.to_vec();
     for (i, r) in records.iter().enumerate() {
         if i > 0 {

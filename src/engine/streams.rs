@@ -30,6 +30,12 @@ pub struct Commit {
     pub records: Vec<PendingRecord>,
 }
 
+/// Stream records as stored (JSON), and the sequence number of the last one.
+pub struct RecordPage {
+    pub records: Vec<Box<[u8]>>,
+    pub last: Option<u64>,
+}
+
 /// The sequence number source; its lock also orders commits that carry records.
 #[derive(Default)]
 pub struct Sequencer {
@@ -158,14 +164,14 @@ impl Engine {
     }
 
     /// Records of one shard from sequence number `from` (inclusive): at most `limit` records
-    /// and about 1 MB. Returns the raw records and the last sequence number read.
+    /// and about 1 MB.
     pub fn read_records(
         &self,
         stream_id: u32,
         shard: u32,
         from: u64,
         limit: usize,
-    ) -> Result<(Vec<Box<[u8]>>, Option<u64>)> {
+    ) -> Result<RecordPage> {
         let range = KeyRange {
             cf: Cf::Streams,
             lower: record_key(stream_id, shard, from),
@@ -186,7 +192,7 @@ impl Engine {
                 break;
             }
         }
-        Ok((records, last))
+        Ok(RecordPage { records, last })
     }
 
     /// The sequence number of the newest record of a shard, if any.
