@@ -64,6 +64,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DYNAROCK_STREAM_SHARD_SECONDS", default_value_t = 4.0 * 3600.0)]
     pub stream_shard_seconds: f64,
 
+    /// Seconds between passes of the TTL expirer (DynamoDB takes up to days; a test wants
+    /// expired items gone within seconds).
+    #[arg(long, env = "DYNAROCK_TTL_INTERVAL_SECONDS", default_value_t = 1.0)]
+    pub ttl_interval_seconds: f64,
+
     /// Log filter: error, warn, info, debug, trace (or a tracing directive).
     #[arg(long, env = "DYNAROCK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,

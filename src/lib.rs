@@ -51,6 +51,10 @@ impl Server {
             .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
         let engine = Arc::new(engine);
         engine.resume_backfills();
+        engine.resume_ttl_backfills();
+        engine.start_expirer(std::time::Duration::from_secs_f64(
+            args.ttl_interval_seconds.max(0.01),
+        ));
         Ok(Server {
             listener,
             engine,

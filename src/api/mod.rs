@@ -17,6 +17,7 @@ mod table_input;
 mod tables;
 mod tags;
 mod transact;
+mod ttl;
 
 use serde::Serialize;
 
@@ -58,6 +59,8 @@ const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("ExecuteTransaction", partiql::execute_transaction),
     ("Query", read::query),
     ("Scan", read::scan),
+    ("UpdateTimeToLive", ttl::update_time_to_live),
+    ("DescribeTimeToLive", ttl::describe_time_to_live),
     ("TagResource", tags::tag_resource),
     ("UntagResource", tags::untag_resource),
     ("ListTagsOfResource", tags::list_tags_of_resource),

@@ -161,6 +161,7 @@ pub fn create_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         deletion_protection,
         tags: tags.into_iter().collect::<BTreeMap<_, _>>(),
         past_streams: Vec::new(),
+        ttl: None,
     };
     let meta = ctx.engine.create_table(meta)?;
     to_body(&json!({ "TableDescription": table_description(ctx, &meta, "CREATING")? }))

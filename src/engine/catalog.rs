@@ -116,6 +116,16 @@ pub struct TableMeta {
     /// Disabled streams, still readable until their records age out.
     #[serde(default)]
     pub past_streams: Vec<StreamSpec>,
+    /// Time to Live: the attribute holding each item's expiry (epoch seconds), when enabled.
+    #[serde(default)]
+    pub ttl: Option<TtlSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtlSpec {
+    pub attribute: String,
+    /// Items written before TTL was enabled are still being entered in the expiry index.
+    pub backfilling: bool,
 }
 
 impl TableMeta {

@@ -182,7 +182,8 @@ impl Engine {
         let needs_current = condition.is_some()
             || matches!(change, Change::Update { .. })
             || table.indexes().next().is_some()
-            || table.active_stream().is_some();
+            || table.active_stream().is_some()
+            || table.ttl.is_some();
         let current = match (&old, needs_current) {
             (Some(stored), true) => Some(stored.decode()?),
             _ => None,
@@ -270,6 +271,7 @@ impl Engine {
             }
             _ => None,
         };
+        self.write_expiry(commit, table, key, current.as_ref(), new_ref)?;
         self.record_change(commit, table, current.as_ref(), new_ref);
         Ok(WriteOutcome {
             old,

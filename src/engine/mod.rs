@@ -11,6 +11,7 @@ pub mod streams;
 #[cfg(test)]
 mod testing;
 pub mod transact;
+pub mod ttl;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -168,7 +169,12 @@ impl Engine {
             .filter(|i| i.backfilling && !current.indexes().any(|old| old.id == i.id))
             .map(|i| i.id)
             .collect();
+        let ttl_started = meta.ttl.as_ref().is_some_and(|t| t.backfilling)
+            && current.ttl.as_ref().is_none_or(|t| !t.backfilling);
         let saved = change.save(&self.store, batch, meta)?;
+        if ttl_started {
+            self.start_ttl_backfill(&saved);
+        }
         for id in dropped {
             let (from, to) = keys::id_range(id);
             self.store.delete_range(Cf::Indexes, &from, &to)?;

@@ -28,6 +28,8 @@ pub struct PendingRecord {
 pub struct Commit {
     pub batch: Batch,
     pub records: Vec<PendingRecord>,
+    /// The `userIdentity` of the records, for changes DynamoDB itself makes (TTL deletes).
+    pub identity: Option<Value>,
 }
 
 /// Stream records as stored (JSON), and the sequence number of the last one.
@@ -122,23 +124,29 @@ impl Engine {
             dynamodb["OldImage"] = json!(o);
         }
         dynamodb["SizeBytes"] = json!(size);
+        let mut record = json!({
+            "eventID": uuid::Uuid::new_v4().simple().to_string(),
+            "eventName": event,
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": table.region,
+            "dynamodb": dynamodb,
+        });
+        if let Some(identity) = &commit.identity {
+            record["userIdentity"] = identity.clone();
+        }
         commit.records.push(PendingRecord {
             key_prefix: shard_prefix(stream.id, self.current_shard(stream)),
-            record: json!({
-                "eventID": uuid::Uuid::new_v4().simple().to_string(),
-                "eventName": event,
-                "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb",
-                "awsRegion": table.region,
-                "dynamodb": dynamodb,
-            }),
+            record,
         });
     }
 
     /// Writes a commit: its records get their sequence numbers under the sequencer's lock,
     /// held until the batch is written.
     pub(super) fn write_commit(&self, commit: Commit) -> Result<()> {
-        let Commit { mut batch, records } = commit;
+        let Commit {
+            mut batch, records, ..
+        } = commit;
         if records.is_empty() {
             return self.store.write(batch);
         }

@@ -25,10 +25,12 @@ pub enum Cf {
     Indexes,
     /// Stream records, keyed by `stream_id | shard | sequence number`.
     Streams,
+    /// The TTL expiry index, keyed by `expiry seconds | table_id | item key`.
+    Expiry,
 }
 
 impl Cf {
-    const ALL: [Cf; 4] = [Cf::Meta, Cf::Items, Cf::Indexes, Cf::Streams];
+    const ALL: [Cf; 5] = [Cf::Meta, Cf::Items, Cf::Indexes, Cf::Streams, Cf::Expiry];
 
     fn name(self) -> &'static str {
         match self {
@@ -36,6 +38,7 @@ impl Cf {
             Cf::Items => "items",
             Cf::Indexes => "indexes",
             Cf::Streams => "streams",
+            Cf::Expiry => "expiry",
         }
     }
 }
@@ -133,7 +136,7 @@ impl Store {
                     // many operands a counter read adds up; flushes fold them into one value.
                     cf_opts.set_write_buffer_size(4 << 20);
                 }
-                Cf::Streams => {}
+                Cf::Streams | Cf::Expiry => {}
                 Cf::Items | Cf::Indexes => {
                     table.set_bloom_filter(10.0, false);
                     table.set_whole_key_filtering(true);
