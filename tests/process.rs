@@ -134,6 +134,55 @@ fn transactions_survive_kill_9_whole_or_not_at_all() {
 }
 
 #[test]
+fn ttl_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Dynarock::start(&data);
+    create_table(&server, "expiring");
+    let (status, body) = server.call(
+        "UpdateTimeToLive",
+        json!({"TableName": "expiring", "TimeToLiveSpecification": {"Enabled": true, "AttributeName": "exp"}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Expires while the server is down; lives on; has no usable expiry.
+    for (p, exp) in [
+        ("soon", json!({"N": (now + 2).to_string()})),
+        ("later", json!({"N": (now + 3600).to_string()})),
+        ("never", json!({"S": "0"})),
+    ] {
+        let (status, _) = server.call(
+            "PutItem",
+            json!({"TableName": "expiring", "Item": {"p": {"S": p}, "exp": exp}}),
+        );
+        assert_eq!(status, 200);
+    }
+    server.kill_9();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+
+    let server = Dynarock::start(&data);
+    let present = |p: &str| {
+        let (_, body) = server.call(
+            "GetItem",
+            json!({"TableName": "expiring", "Key": {"p": {"S": p}}}),
+        );
+        body.get("Item").is_some()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while present("soon") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an expired item was kept"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(present("later") && present("never"));
+}
+
+#[test]
 fn sigterm_shuts_down_cleanly_and_keeps_data() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
