@@ -64,6 +64,14 @@ pub struct ServeArgs {
     #[arg(long, env = "DYNAROCK_STREAM_SHARD_SECONDS", default_value_t = 4.0 * 3600.0)]
     pub stream_shard_seconds: f64,
 
+    /// Seconds stream records are kept before they are trimmed (DynamoDB: 24 hours).
+    #[arg(
+        long,
+        env = "DYNAROCK_STREAM_RETENTION_SECONDS",
+        default_value_t = 86400.0
+    )]
+    pub stream_retention_seconds: f64,
+
     /// Seconds between passes of the TTL expirer (DynamoDB takes up to days; a test wants
     /// expired items gone within seconds).
     #[arg(long, env = "DYNAROCK_TTL_INTERVAL_SECONDS", default_value_t = 1.0)]

@@ -42,6 +42,8 @@ pub enum Error {
     TransactionConflict(String),
     #[error("{0}")]
     ExpiredIterator(String),
+    #[error("{0}")]
+    TrimmedDataAccess(String),
     /// A PartiQL INSERT of an item that exists.
     #[error("{0}")]
     DuplicateItem(String),
@@ -105,6 +107,7 @@ impl Error {
             Error::TransactionConflict(_) => "TransactionConflictException",
             Error::DuplicateItem(_) => "DuplicateItemException",
             Error::ExpiredIterator(_) => "ExpiredIteratorException",
+            Error::TrimmedDataAccess(_) => "TrimmedDataAccessException",
             Error::TransactionInProgress(_) => "TransactionInProgressException",
             Error::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
             Error::Internal(_) => "InternalServerError",

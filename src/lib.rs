@@ -42,6 +42,7 @@ impl Server {
                 max_tables_per_region: args.max_tables,
                 item_collection_limit: engine::ITEM_COLLECTION_LIMIT,
                 stream_shard_seconds: args.stream_shard_seconds.max(0.001),
+                stream_retention_seconds: args.stream_retention_seconds.max(0.0),
             },
             Arc::new(SystemClock),
         )

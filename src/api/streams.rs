@@ -28,7 +28,7 @@ fn all_streams(ctx: &Context<'_>) -> Vec<(Arc<TableMeta>, StreamSpec)> {
     for name in ctx.engine.table_names(ctx.region) {
         if let Some(t) = ctx.engine.table(ctx.region, &name) {
             for s in t.past_streams.iter().chain(&t.stream) {
-                if s.id != 0 && s.label.is_some() {
+                if s.id != 0 && s.label.is_some() && ctx.engine.stream_visible(s) {
                     out.push((t.clone(), s.clone()));
                 }
             }
@@ -108,7 +108,8 @@ pub fn describe_stream(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let current = ctx.engine.current_shard(&stream);
     let first = start
         .and_then(|id| parse_shard_id(&stream, id))
-        .map_or(0, |n| n + 1);
+        .map_or(0, |n| n + 1)
+        .max(ctx.engine.first_kept_shard(&stream));
     let limit = limit.unwrap_or(100) as u32;
     let mut shards = Vec::new();
     for n in first..=current {
@@ -195,6 +196,7 @@ pub fn get_shard_iterator(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>
     let (_, stream) = find_stream(ctx, arn)?;
     let n = parse_shard_id(&stream, shard)
         .filter(|n| *n <= ctx.engine.current_shard(&stream))
+        .filter(|n| *n >= ctx.engine.first_kept_shard(&stream))
         .ok_or_else(|| not_found(&format!("Shard does not exist: {shard}")))?;
     let at = |seq: Option<&str>| -> Result<u64> {
         seq.ok_or_else(|| {
@@ -237,6 +239,11 @@ pub fn get_records(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         )));
     }
     let (_, stream) = find_stream(ctx, &iterator.arn)?;
+    if iterator.shard < ctx.engine.first_kept_shard(&stream) {
+        return Err(Error::TrimmedDataAccess(
+            "The operation attempted to read past the oldest stream record in a shard.".into(),
+        ));
+    }
     let page = ctx.engine.read_records(
         stream.id,
         iterator.shard,

@@ -31,6 +31,8 @@ pub struct EngineConfig {
     pub item_collection_limit: u64,
     /// How long a stream shard stays open before the next one starts (DynamoDB: ~4 hours).
     pub stream_shard_seconds: f64,
+    /// How long stream records are kept (DynamoDB: 24 hours).
+    pub stream_retention_seconds: f64,
 }
 
 /// DynamoDB's item collection size limit.
@@ -46,6 +48,8 @@ pub struct Engine {
     held: transact::Held,
     sequencer: streams::Sequencer,
     stream_shard_seconds: f64,
+    stream_retention_seconds: f64,
+    trimmed: streams::Trimmed,
 }
 
 /// Item count and total item size of a table or index.
@@ -69,6 +73,8 @@ impl Engine {
             held: transact::Held::default(),
             sequencer: streams::Sequencer::default(),
             stream_shard_seconds: config.stream_shard_seconds,
+            stream_retention_seconds: config.stream_retention_seconds,
+            trimmed: Default::default(),
         })
     }
 

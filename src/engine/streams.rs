@@ -7,6 +7,7 @@
 //! numbers are assigned and the batch written under one lock, so a reader never sees a record
 //! appear behind one it has already passed.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde_json::{json, Value};
@@ -31,6 +32,9 @@ pub struct Commit {
     /// The `userIdentity` of the records, for changes DynamoDB itself makes (TTL deletes).
     pub identity: Option<Value>,
 }
+
+/// Per stream, the first shard not yet trimmed.
+pub type Trimmed = Mutex<HashMap<u32, u32>>;
 
 /// Stream records as stored (JSON), and the sequence number of the last one.
 pub struct RecordPage {
@@ -74,6 +78,52 @@ impl Engine {
             .disabled_at
             .unwrap_or_else(|| self.clock.epoch_seconds());
         ((end - stream.created).max(0.0) / self.stream_shard_seconds) as u32
+    }
+
+    /// The oldest shard still kept: shards whose window ended more than the retention period
+    /// ago are trimmed.
+    pub fn first_kept_shard(&self, stream: &StreamSpec) -> u32 {
+        let cutoff = self.clock.epoch_seconds() - self.stream_retention_seconds;
+        let current = self.current_shard(stream);
+        // A disabled stream's last shard closed when it was disabled: it ages out from then.
+        if stream.disabled_at.is_some_and(|d| d <= cutoff) {
+            return current + 1;
+        }
+        let x = (cutoff - stream.created) / self.stream_shard_seconds;
+        if x <= 0.0 {
+            0
+        } else {
+            (x.floor() as u32).min(current)
+        }
+    }
+
+    /// Whether any of a stream's records are still kept (a disabled stream ages out).
+    pub fn stream_visible(&self, stream: &StreamSpec) -> bool {
+        self.first_kept_shard(stream) <= self.current_shard(stream)
+    }
+
+    /// Deletes the records of shards past retention (one range tombstone per stream and
+    /// trimming step).
+    pub fn trim_streams(&self) -> Result<()> {
+        let mut trimmed = self.trimmed.lock().unwrap_or_else(|p| p.into_inner());
+        for table in self.catalog.all() {
+            for stream in table.stream.iter().chain(&table.past_streams) {
+                if stream.id == 0 {
+                    continue;
+                }
+                let keep = self.first_kept_shard(stream);
+                let done = trimmed.get(&stream.id).copied().unwrap_or(0);
+                if keep > done {
+                    self.store.delete_range(
+                        Cf::Streams,
+                        &shard_prefix(stream.id, 0),
+                        &shard_prefix(stream.id, keep),
+                    )?;
+                    trimmed.insert(stream.id, keep);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The `[start, end)` time window of a shard; the open shard has no end yet.
@@ -219,5 +269,78 @@ impl Engine {
                 .map(u64::from_be_bytes),
             None => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::engine::testing::{engine, simple_table};
+    use crate::model::item_from_json;
+    use std::sync::Arc;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn shards_roll_over_and_age_out() {
+        let clock = Arc::new(ManualClock::new(
+            UNIX_EPOCH + Duration::from_secs(2_000_000_000),
+        ));
+        let engine = engine(clock.clone(), u64::MAX);
+        let table = simple_table(&engine, Some("NEW_IMAGE"));
+        let put = |p: &str| {
+            let item = item_from_json(&json!({"p": {"S": p}})).unwrap();
+            engine.put_item(&table, item, None).unwrap();
+        };
+        let stream = table.active_stream().unwrap().clone();
+        put("a");
+        clock.advance(Duration::from_secs(5 * 3600));
+        put("b");
+        assert_eq!(engine.current_shard(&stream), 1);
+        assert_eq!(
+            engine
+                .read_records(stream.id, 0, 0, 10)
+                .unwrap()
+                .records
+                .len(),
+            1
+        );
+        assert_eq!(
+            engine
+                .read_records(stream.id, 1, 0, 10)
+                .unwrap()
+                .records
+                .len(),
+            1
+        );
+
+        // Shard 0 ended 4 h after creation: 24 h later it is trimmed, shard 1 is kept.
+        clock.advance(Duration::from_secs(24 * 3600));
+        engine.trim_streams().unwrap();
+        assert_eq!(engine.first_kept_shard(&stream), 1);
+        assert!(engine
+            .read_records(stream.id, 0, 0, 10)
+            .unwrap()
+            .records
+            .is_empty());
+        assert_eq!(
+            engine
+                .read_records(stream.id, 1, 0, 10)
+                .unwrap()
+                .records
+                .len(),
+            1
+        );
+        assert!(engine.stream_visible(&stream));
+
+        // A disabled stream disappears once its last records are past retention.
+        let disabled = StreamSpec {
+            enabled: false,
+            disabled_at: Some(clock.epoch_seconds()),
+            ..stream.clone()
+        };
+        assert!(engine.stream_visible(&disabled));
+        clock.advance(Duration::from_secs(25 * 3600));
+        assert!(!engine.stream_visible(&disabled));
     }
 }

@@ -39,6 +39,7 @@ pub fn engine(clock: Arc<dyn Clock>, collection_limit: u64) -> Arc<Engine> {
         max_tables_per_region: 10,
         item_collection_limit: collection_limit,
         stream_shard_seconds: 4.0 * 3600.0,
+        stream_retention_seconds: 86400.0,
     };
     Arc::new(Engine::open(&config, clock).unwrap())
 }

@@ -84,11 +84,12 @@ impl Engine {
         Ok(())
     }
 
-    /// Starts the expirer: every `interval` it deletes the items whose expiry has passed.
+    /// Starts the expirer: every `interval` it deletes the items whose expiry has passed, and
+    /// trims stream records past their retention.
     pub fn start_expirer(self: &Arc<Self>, interval: Duration) {
         let engine = Arc::downgrade(self);
         let spawned = std::thread::Builder::new()
-            .name("ttl-expirer".into())
+            .name("expirer".into())
             .spawn(move || loop {
                 std::thread::sleep(interval);
                 let Some(engine) = engine.upgrade() else {
@@ -96,6 +97,9 @@ impl Engine {
                 };
                 if let Err(e) = engine.expire_due() {
                     tracing::error!(error = %e, "TTL expirer pass failed");
+                }
+                if let Err(e) = engine.trim_streams() {
+                    tracing::error!(error = %e, "stream trimming failed");
                 }
             });
         if let Err(e) = spawned {
