@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from util import create_table, delete_table, expect_error, random_table_name
+from util import create_table, delete_table, expect_error, random_table_name, wait_until
 
 KEY = [{"AttributeName": "p", "KeyType": "HASH"}]
 DEFS = [{"AttributeName": "p", "AttributeType": "S"}]
@@ -201,3 +201,29 @@ def test_consumer_sees_every_change_once_in_order(url, region, client, streams, 
     assert len(per_item) == 200
     for key, values in per_item.items():
         assert values == sorted(values) and len(values) == 50, key
+
+
+@pytest.mark.dynarock_only  # needs shards that roll over within seconds (run.sh sets 2 s)
+def test_shard_lineage_pagination_and_child_filter(client, streams, table_with_stream):
+    table, arn = table_with_stream("KEYS_ONLY")
+    client.put_item(TableName=table, Item={"p": s("first")})
+    assert wait_until(lambda: len(streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]) >= 2,
+                      timeout=10)
+    shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    parent, child = shards[0], shards[1]
+    assert child["ParentShardId"] == parent["ShardId"] and "ParentShardId" not in parent
+    assert "EndingSequenceNumber" in parent["SequenceNumberRange"]
+    page = streams.describe_stream(StreamArn=arn, Limit=1)["StreamDescription"]
+    assert [x["ShardId"] for x in page["Shards"]] == [parent["ShardId"]]
+    assert page["LastEvaluatedShardId"] == parent["ShardId"]
+    rest = streams.describe_stream(StreamArn=arn, ExclusiveStartShardId=parent["ShardId"])["StreamDescription"]
+    assert rest["Shards"][0]["ShardId"] == child["ShardId"]
+    children = streams.describe_stream(StreamArn=arn, ShardFilter={"Type": "CHILD_SHARDS",
+                                                                   "ShardId": parent["ShardId"]})
+    assert [x["ShardId"] for x in children["StreamDescription"]["Shards"]] == [child["ShardId"]]
+    # The closed parent, read to its end, gives no next iterator.
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=parent["ShardId"],
+                                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    r = streams.get_records(ShardIterator=it)
+    assert [x["dynamodb"]["Keys"]["p"]["S"] for x in r["Records"]] == ["first"]
+    assert "NextShardIterator" not in r

@@ -103,13 +103,33 @@ pub fn describe_stream(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     c.at_least(limit, "limit", 1);
     c.at_most(limit, "limit", 100);
     let start = input.str("ExclusiveStartShardId")?;
+    let filter = input.structure(
+        "ShardFilter",
+        "com.amazonaws.dynamodb.v20120810.ShardFilter",
+    )?;
+    let (filter_type, filter_shard) = match filter {
+        Some(f) => (f.str("Type")?, f.str("ShardId")?),
+        None => (None, None),
+    };
+    c.one_of(filter_type, "shardFilter.type", &["CHILD_SHARDS"]);
     c.finish()?;
     let (table, stream) = find_stream(ctx, present(arn)?)?;
-    let current = ctx.engine.current_shard(&stream);
-    let first = start
+    let mut current = ctx.engine.current_shard(&stream);
+    let mut first = start
         .and_then(|id| parse_shard_id(&stream, id))
         .map_or(0, |n| n + 1)
         .max(ctx.engine.first_kept_shard(&stream));
+    // CHILD_SHARDS: only the shard that took over from the given one (shards here have one
+    // child each, the next in time).
+    if filter.is_some() {
+        let parent = filter_shard
+            .and_then(|id| parse_shard_id(&stream, id))
+            .ok_or_else(|| {
+                Error::validation("ShardFilter requires the ShardId of a shard of this stream")
+            })?;
+        first = first.max(parent + 1);
+        current = current.min(parent + 1);
+    }
     let limit = limit.unwrap_or(100) as u32;
     let mut shards = Vec::new();
     for n in first..=current {
@@ -140,7 +160,7 @@ pub fn describe_stream(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         "KeySchema": key_schema(&table.key_schema),
         "Shards": shards,
     });
-    if first + limit <= current {
+    if first + limit <= current && !shards.is_empty() {
         description["LastEvaluatedShardId"] = json!(shard_id(&stream, first + limit - 1));
     }
     to_body(&json!({ "StreamDescription": description }))
@@ -273,4 +293,41 @@ pub fn get_records(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     }
     out.push(b'}');
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::engine::testing::{engine, simple_table};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn iterators_expire_after_15_minutes() {
+        let clock = Arc::new(ManualClock::new(
+            UNIX_EPOCH + Duration::from_secs(2_000_000_000),
+        ));
+        let engine = engine(clock.clone(), u64::MAX);
+        let table = simple_table(&engine, Some("KEYS_ONLY"));
+        let ctx = Context {
+            engine: &engine,
+            region: "r",
+            account: "a",
+            host: "h",
+        };
+        let stream = table.active_stream().unwrap();
+        let request = json!({
+            "StreamArn": table.stream_arn(stream.label.as_deref().unwrap()),
+            "ShardId": shard_id(stream, 0),
+            "ShardIteratorType": "TRIM_HORIZON",
+        });
+        let body = get_shard_iterator(&ctx, Input::new(&request).unwrap()).unwrap();
+        let iterator: Value = serde_json::from_slice(&body).unwrap();
+        let read = json!({"ShardIterator": iterator["ShardIterator"]});
+        clock.advance(Duration::from_secs(899));
+        assert!(get_records(&ctx, Input::new(&read).unwrap()).is_ok());
+        clock.advance(Duration::from_secs(2));
+        let err = get_records(&ctx, Input::new(&read).unwrap()).unwrap_err();
+        assert!(matches!(err, Error::ExpiredIterator(_)), "{err:?}");
+    }
 }

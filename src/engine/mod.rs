@@ -9,7 +9,7 @@ mod locks;
 pub mod read;
 pub mod streams;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 pub mod transact;
 pub mod ttl;
 
