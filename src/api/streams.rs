@@ -299,7 +299,7 @@ pub fn get_records(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::engine::testing::{engine, simple_table};
+    use crate::engine::testing::{engine, engine_with_streams, simple_table};
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
@@ -329,5 +329,41 @@ mod tests {
         clock.advance(Duration::from_secs(2));
         let err = get_records(&ctx, Input::new(&read).unwrap()).unwrap_err();
         assert!(matches!(err, Error::ExpiredIterator(_)), "{err:?}");
+    }
+
+    #[test]
+    fn reading_trimmed_records_is_refused() {
+        let clock = Arc::new(ManualClock::new(
+            UNIX_EPOCH + Duration::from_secs(2_000_000_000),
+        ));
+        // 10-second shards kept for a minute: shard 0 ages out 70 s after the start.
+        let engine = engine_with_streams(clock.clone(), u64::MAX, (10.0, 60.0));
+        let table = simple_table(&engine, Some("KEYS_ONLY"));
+        let ctx = Context {
+            engine: &engine,
+            region: "r",
+            account: "a",
+            host: "h",
+        };
+        let stream = table.active_stream().unwrap();
+        let arn = table.stream_arn(stream.label.as_deref().unwrap());
+        let request = json!({"StreamArn": arn, "ShardId": shard_id(stream, 0), "ShardIteratorType": "TRIM_HORIZON"});
+        let body = get_shard_iterator(&ctx, Input::new(&request).unwrap()).unwrap();
+        let iterator: Value = serde_json::from_slice(&body).unwrap();
+        clock.advance(Duration::from_secs(75));
+        engine.trim_streams().unwrap();
+        let read = json!({"ShardIterator": iterator["ShardIterator"]});
+        let err = get_records(&ctx, Input::new(&read).unwrap()).unwrap_err();
+        assert!(matches!(err, Error::TrimmedDataAccess(_)), "{err:?}");
+        // The trimmed shard is gone from the description and cannot be opened again.
+        let described =
+            describe_stream(&ctx, Input::new(&json!({"StreamArn": arn})).unwrap()).unwrap();
+        let described: Value = serde_json::from_slice(&described).unwrap();
+        assert_ne!(
+            described["StreamDescription"]["Shards"][0]["ShardId"],
+            json!(shard_id(stream, 0))
+        );
+        let err = get_shard_iterator(&ctx, Input::new(&request).unwrap()).unwrap_err();
+        assert!(matches!(err, Error::ResourceNotFound(_)), "{err:?}");
     }
 }

@@ -272,7 +272,7 @@ impl Engine {
             _ => None,
         };
         self.write_expiry(commit, table, key, current.as_ref(), new_ref)?;
-        self.record_change(commit, table, current.as_ref(), new_ref);
+        self.record_change(commit, table, current.as_ref(), new_ref)?;
         Ok(WriteOutcome {
             old,
             new: new_item.map(|(item, _)| item),

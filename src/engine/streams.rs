@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::catalog::{StreamSpec, TableMeta};
 use super::Engine;
@@ -18,10 +18,25 @@ use crate::error::Result;
 use crate::model::{item_size, Item};
 use crate::storage::{Batch, Cf, KeyRange};
 
-/// A record waiting for its sequence number.
+/// A record waiting for its sequence number: its JSON up to the number's opening quote.
 pub struct PendingRecord {
     key_prefix: Vec<u8>,
-    record: Value,
+    head: Vec<u8>,
+}
+
+/// Values written into a record with serde_json.
+mod erased {
+    use crate::error::{Error, Result};
+
+    pub trait Json {
+        fn write(&self, out: &mut Vec<u8>) -> Result<()>;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn write(&self, out: &mut Vec<u8>) -> Result<()> {
+            serde_json::to_writer(out, self).map_err(|e| Error::Internal(e.to_string()))
+        }
+    }
 }
 
 /// Item writes with the stream records that go with them: committed together.
@@ -137,58 +152,68 @@ impl Engine {
     }
 
     /// Queues the stream record of one item change (none for a table without an enabled
-    /// stream, or a change that changes nothing).
+    /// stream, or a change that changes nothing). The record is serialised here, up to its
+    /// sequence number, straight from the items.
     pub(super) fn record_change(
         &self,
         commit: &mut Commit,
         table: &TableMeta,
         old: Option<&Item>,
         new: Option<&Item>,
-    ) {
+    ) -> Result<()> {
         let Some(stream) = table.active_stream() else {
-            return;
+            return Ok(());
         };
         let event = match (old, new) {
             (None, Some(_)) => "INSERT",
             (Some(o), Some(n)) if o != n => "MODIFY",
             (Some(_), None) => "REMOVE",
-            _ => return,
+            _ => return Ok(()),
+        };
+        let Some(any) = new.or(old) else {
+            return Ok(());
         };
         let view = stream.view_type.as_deref().unwrap_or("KEYS_ONLY");
-        let Some(any) = new.or(old) else {
-            return;
-        };
+        let new_image = new.filter(|_| matches!(view, "NEW_IMAGE" | "NEW_AND_OLD_IMAGES"));
+        let old_image = old.filter(|_| matches!(view, "OLD_IMAGE" | "NEW_AND_OLD_IMAGES"));
         let keys = table.key_schema.key_item(any);
-        let mut size = item_size(&keys);
-        let mut dynamodb = json!({
-            "ApproximateCreationDateTime": self.clock.epoch_seconds().floor(),
-            "Keys": keys,
-            "StreamViewType": view,
-        });
-        if let (Some(n), "NEW_IMAGE" | "NEW_AND_OLD_IMAGES") = (new, view) {
-            size += item_size(n);
-            dynamodb["NewImage"] = json!(n);
-        }
-        if let (Some(o), "OLD_IMAGE" | "NEW_AND_OLD_IMAGES") = (old, view) {
-            size += item_size(o);
-            dynamodb["OldImage"] = json!(o);
-        }
-        dynamodb["SizeBytes"] = json!(size);
-        let mut record = json!({
-            "eventID": uuid::Uuid::new_v4().simple().to_string(),
-            "eventName": event,
-            "eventVersion": "1.1",
-            "eventSource": "aws:dynamodb",
-            "awsRegion": table.region,
-            "dynamodb": dynamodb,
-        });
+        let size =
+            item_size(&keys) + new_image.map_or(0, item_size) + old_image.map_or(0, item_size);
+        let json = |out: &mut Vec<u8>, v: &dyn erased::Json| v.write(out);
+        let mut head = Vec::with_capacity(256 + size * 2);
+        head.extend_from_slice(br#"{"eventID":""#);
+        head.extend_from_slice(uuid::Uuid::new_v4().simple().to_string().as_bytes());
+        head.extend_from_slice(br#"","eventName":""#);
+        head.extend_from_slice(event.as_bytes());
+        head.extend_from_slice(
+            br#"","eventVersion":"1.1","eventSource":"aws:dynamodb","awsRegion":"#,
+        );
+        json(&mut head, &table.region)?;
         if let Some(identity) = &commit.identity {
-            record["userIdentity"] = identity.clone();
+            head.extend_from_slice(br#","userIdentity":"#);
+            json(&mut head, identity)?;
         }
+        head.extend_from_slice(br#","dynamodb":{"ApproximateCreationDateTime":"#);
+        head.extend_from_slice(format!("{}", self.clock.epoch_seconds().floor()).as_bytes());
+        head.extend_from_slice(br#","Keys":"#);
+        json(&mut head, &keys)?;
+        if let Some(n) = new_image {
+            head.extend_from_slice(br#","NewImage":"#);
+            json(&mut head, n)?;
+        }
+        if let Some(o) = old_image {
+            head.extend_from_slice(br#","OldImage":"#);
+            json(&mut head, o)?;
+        }
+        head.extend_from_slice(
+            format!(r#","SizeBytes":{size},"StreamViewType":"{view}","SequenceNumber":""#)
+                .as_bytes(),
+        );
         commit.records.push(PendingRecord {
             key_prefix: shard_prefix(stream.id, self.current_shard(stream)),
-            record,
+            head,
         });
+        Ok(())
     }
 
     /// Writes a commit: its records get their sequence numbers under the sequencer's lock,
@@ -206,17 +231,14 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let now = seq_at(self.clock.epoch_seconds());
-        for mut r in records {
+        for r in records {
             *last = (*last + 1).max(now);
-            r.record["dynamodb"]["SequenceNumber"] = json!(seq_text(*last));
+            let mut record = r.head;
+            record.extend_from_slice(seq_text(*last).as_bytes());
+            record.extend_from_slice(b"\"}}");
             let mut key = r.key_prefix;
             key.extend_from_slice(&last.to_be_bytes());
-            self.store.put(
-                &mut batch,
-                Cf::Streams,
-                &key,
-                r.record.to_string().as_bytes(),
-            )?;
+            self.store.put(&mut batch, Cf::Streams, &key, &record)?;
         }
         self.store.write(batch)
     }
@@ -278,6 +300,7 @@ mod tests {
     use crate::clock::{Clock, ManualClock};
     use crate::engine::testing::{engine, simple_table};
     use crate::model::item_from_json;
+    use serde_json::json;
     use std::sync::Arc;
     use std::time::{Duration, UNIX_EPOCH};
 

@@ -31,15 +31,24 @@ pub fn engine_with_lsi(limit: u64) -> (Arc<Engine>, Arc<TableMeta>) {
     (engine, meta)
 }
 
-/// An in-memory engine on `clock`.
+/// An in-memory engine on `clock`, with DynamoDB's stream shard and retention times.
 pub fn engine(clock: Arc<dyn Clock>, collection_limit: u64) -> Arc<Engine> {
+    engine_with_streams(clock, collection_limit, (4.0 * 3600.0, 86400.0))
+}
+
+/// An in-memory engine with the given stream shard lifetime and retention (seconds).
+pub fn engine_with_streams(
+    clock: Arc<dyn Clock>,
+    collection_limit: u64,
+    (stream_shard_seconds, stream_retention_seconds): (f64, f64),
+) -> Arc<Engine> {
     let config = EngineConfig {
         data_dir: None,
         sync: false,
         max_tables_per_region: 10,
         item_collection_limit: collection_limit,
-        stream_shard_seconds: 4.0 * 3600.0,
-        stream_retention_seconds: 86400.0,
+        stream_shard_seconds,
+        stream_retention_seconds,
     };
     Arc::new(Engine::open(&config, clock).unwrap())
 }
