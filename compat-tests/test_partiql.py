@@ -75,18 +75,42 @@ def test_insert_update_delete(client, table_sn, part):
     assert "Item" not in client.get_item(TableName=table_sn, Key={"p": s(part), "c": n(2)})
 
 
+KEY_EQUALITY = "Where clause does not contain a mandatory equality on all key attributes"
+
+
 def test_statement_errors(client, table_sn, part):
+    t = f'"{table_sn}"'
     cases = [
-        (f'SELEC * FROM "{table_sn}"', []),
-        (f'SELECT * FROM "{table_sn}" WHERE', []),
-        (f'UPDATE "{table_sn}" SET v = 1 WHERE p = ?', [s(part)]),
-        (f'DELETE FROM "{table_sn}" WHERE v = 1', []),
-        (f'SELECT * FROM "{table_sn}" WHERE p = ?', []),
+        (f"SELEC * FROM {t}", [], None),
+        (f"SELECT * FROM {t} WHERE", [], None),
+        (f"UPDATE {t} SET v = 1 WHERE p = ?", [s(part)], KEY_EQUALITY),
+        (f"DELETE FROM {t} WHERE v = 1", [], KEY_EQUALITY),
+        (f"SELECT * FROM {t} WHERE p = ?", [], "Number of parameters in request and statement don't match."),
+        (f"SELECT *, v FROM {t}", [], "Other attributes should not be present in the projection when '*' is used."),
+        (f"SELECT * FROM {t} ORDER BY c", [], "Must have WHERE clause in the statement when using ORDER BY clause."),
+        (f"SELECT * FROM {t} WHERE p = ? ORDER BY v", [s(part)],
+         "Variable reference v in ORDER BY clause must be part of the primary key"),
+        (f"SELECT * FROM {t} WHERE v = 1 ORDER BY c", [],
+         "Must have at least one non-optional hash key condition in WHERE clause when using ORDER BY clause."),
+        (f"INSERT INTO {t} VALUE {{'p': 'x', 'c': 1}} RETURNING ALL OLD *", [], "RETURNING is not supported in INSERT"),
+        (f"SELECT * FROM {t} WHERE p = <<>>", [], "Empty bags are not supported"),
+        (f"INSERT INTO {t} VALUE {{'p': 'x'}}", [], "Key attribute should be present in the item: Key c"),
+        (f"INSERT INTO {t} VALUE {{'p': 'x', 'c': 'one'}}", [],
+         "Key attribute's data type should match its data type in table's schema: Key c"),
+        (f"EXISTS(SELECT * FROM {t} WHERE p = ? AND c = 1)", [s(part)],
+         "EXISTS can only be used in ExecuteTransaction write requests."),
     ]
-    for statement, params in cases:
-        with expect_error("ValidationException"):
-            kw = {"Parameters": params} if params else {}
-            client.execute_statement(Statement=statement, **kw)
+    for statement, params, message in cases:
+        kw = {"Parameters": params} if params else {}
+        if message is None:
+            with expect_error("ValidationException", match="Statement wasn't well formed, can't be processed: "):
+                client.execute_statement(Statement=statement, **kw)
+        else:
+            with expect_error("ValidationException", message):
+                client.execute_statement(Statement=statement, **kw)
+    with expect_error("ValidationException", "Select statements within ExecuteTransaction must specify the "
+                                             "primary key in the where clause."):
+        client.execute_transaction(TransactStatements=[{"Statement": f"SELECT * FROM {t} WHERE v = 1"}])
     with expect_error("ResourceNotFoundException"):
         run(client, 'SELECT * FROM "compat_no_such_table"')
 

@@ -114,16 +114,35 @@ fn plan_write(ctx: &Context<'_>, statement: Statement) -> Result<WritePlan> {
     let table = table_of(ctx, statement.table())?;
     let hash = table.key_schema.hash.name.clone();
     Ok(match statement {
-        Statement::Insert { item, .. } => WritePlan {
-            condition: Some(Condition::Call(
-                Function::AttributeNotExists,
-                vec![attr_path(&hash)],
-            )),
-            table,
-            key: item,
-            change: PlannedChange::Put,
-            returning: None,
-        },
+        Statement::Insert { item, .. } => {
+            for attr in table.key_schema.attributes() {
+                match item.get(&attr.name) {
+                    None => {
+                        return Err(Error::validation(format!(
+                            "Key attribute should be present in the item: Key {}",
+                            attr.name
+                        )))
+                    }
+                    Some(v) if v.scalar_type() != Some(attr.ty) => {
+                        return Err(Error::validation(format!(
+                            "Key attribute's data type should match its data type in table's schema: Key {}",
+                            attr.name
+                        )))
+                    }
+                    Some(_) => {}
+                }
+            }
+            WritePlan {
+                condition: Some(Condition::Call(
+                    Function::AttributeNotExists,
+                    vec![attr_path(&hash)],
+                )),
+                table,
+                key: item,
+                change: PlannedChange::Put,
+                returning: None,
+            }
+        }
         Statement::Update {
             actions,
             filter,
@@ -157,7 +176,11 @@ fn plan_write(ctx: &Context<'_>, statement: Statement) -> Result<WritePlan> {
             }
         }
         Statement::Exists { filter, .. } => {
-            let (key, mut rest) = key_of_where(&table.key_schema, filter)?;
+            let (key, mut rest) = key_of_where(&table.key_schema, filter).map_err(|_| {
+                Error::validation(
+                    "EXISTS() must contain a single item read with additional condition",
+                )
+            })?;
             rest.push(Condition::Call(
                 Function::AttributeExists,
                 vec![attr_path(&hash)],
@@ -233,7 +256,7 @@ fn run_write(ctx: &Context<'_>, plan: &WritePlan, return_on_failure: bool) -> Re
         PlannedChange::Delete => ctx.engine.delete_item(&plan.table, &plan.key, condition)?,
         PlannedChange::Check => {
             return Err(Error::validation(
-                "EXISTS can only be used in ExecuteTransaction",
+                "EXISTS can only be used in ExecuteTransaction write requests.",
             ))
         }
     };
@@ -254,18 +277,47 @@ fn run_select(
         index,
         filter,
         descending,
+        order_by,
     } = statement
     else {
         return Err(Error::Internal("a write is not a read".into()));
     };
     let meta = table_of(ctx, &table)?;
-    let source = resolve_source(&meta, index.as_deref(), consistent)?;
+    let source = resolve_source(&meta, index.as_deref(), consistent).map_err(|e| match e {
+        Error::Validation(m) if m.starts_with("Consistent reads") => Error::validation(
+            "Strongly consistent read is not supported on Global Secondary Indexes",
+        ),
+        other => other,
+    })?;
     let schema = source.key_schema();
     let mut parts = Vec::new();
     conjuncts(filter, &mut parts);
     let hash_at = parts.iter().position(
         |c| matches!(as_term(c), Some((n, SortCondition::Eq(_))) if n == schema.hash.name),
     );
+    if let Some(path) = &order_by {
+        let is_key =
+            matches!(path.steps.as_slice(), [PathStep::Attribute(a)] if schema.is_key_attribute(a));
+        if !is_key {
+            let shown: Vec<String> = path
+                .steps
+                .iter()
+                .map(|s| match s {
+                    PathStep::Attribute(a) => a.clone(),
+                    PathStep::Index(i) => format!("[{i}]"),
+                })
+                .collect();
+            return Err(Error::validation(format!(
+                "Variable reference {} in ORDER BY clause must be part of the primary key",
+                shown.join(".")
+            )));
+        }
+        if hash_at.is_none() {
+            return Err(Error::validation(
+                "Must have at least one non-optional hash key condition in WHERE clause when using ORDER BY clause.",
+            ));
+        }
+    }
     let range = match hash_at {
         Some(i) => {
             let mut terms =
@@ -365,21 +417,27 @@ fn single_get(
     let Statement::Select {
         projection,
         table,
-        index: None,
+        index,
         filter,
         ..
     } = statement
     else {
-        return Err(Error::validation(
-            "Only single-item reads by primary key are supported in this operation",
-        ));
+        return Err(Error::Internal("a write is not a read".into()));
     };
-    let meta = table_of(ctx, &table)?;
-    let (key, rest) = key_of_where(&meta.key_schema, filter)?;
-    if !rest.is_empty() {
+    if index.is_some() {
         return Err(Error::validation(
-            "Where clause of a read in a batch or transaction may only name the primary key",
+            "Reads on indices are not supported within transactions.",
         ));
+    }
+    let meta = table_of(ctx, &table)?;
+    let must_name_key = || {
+        Error::validation(
+            "Select statements within ExecuteTransaction must specify the primary key in the where clause.",
+        )
+    };
+    let (key, rest) = key_of_where(&meta.key_schema, filter).map_err(|_| must_name_key())?;
+    if !rest.is_empty() {
+        return Err(must_name_key());
     }
     Ok((meta, key, projection))
 }

@@ -27,6 +27,7 @@ pub enum Statement {
         filter: Option<Condition>,
         /// `ORDER BY ... DESC`.
         descending: bool,
+        order_by: Option<Path>,
     },
     Insert {
         table: String,
@@ -74,17 +75,14 @@ pub fn parse(src: &str, parameters: &[AttributeValue]) -> Result<Statement> {
         pos: 0,
         parameters,
         used: 0,
+        order_by: None,
     };
     let statement = p.statement()?;
     if p.pos < p.tokens.len() {
         return Err(syntax(format_args!("Unexpected token: {}", p.show())));
     }
     if p.used != parameters.len() {
-        return Err(Error::validation(format!(
-            "Number of parameters in request and statement don't match. Parameters in request: {}, parameters in statement: {}",
-            parameters.len(),
-            p.used
-        )));
+        return Err(parameter_count());
     }
     Ok(statement)
 }
@@ -94,6 +92,8 @@ struct Parser<'a> {
     pos: usize,
     parameters: &'a [AttributeValue],
     used: usize,
+    /// The path of an `ORDER BY` (checked against the key schema when the table is known).
+    order_by: Option<Path>,
 }
 
 /// Deepest nesting of conditions or literals accepted (keeps recursion bounded).
@@ -166,7 +166,9 @@ impl Parser<'_> {
                 ..
             } = self.select()?
             else {
-                return Err(syntax("EXISTS reads a table, not an index"));
+                return Err(Error::validation(
+                    "Operations on indices are not supported in transactions",
+                ));
             };
             self.expect_sym(")")?;
             return Ok(Statement::Exists { table, filter });
@@ -177,8 +179,15 @@ impl Parser<'_> {
             self.expect_keyword("VALUE")?;
             let item = match self.literal(0)? {
                 AttributeValue::M(m) => m,
-                _ => return Err(syntax("INSERT takes one item, written as a map literal")),
+                _ => {
+                    return Err(Error::validation(
+                        "Unsupported format in item expression. Please use struct format {...} to express item values for insert statement.",
+                    ))
+                }
             };
+            if self.keyword("RETURNING") {
+                return Err(Error::validation("RETURNING is not supported in INSERT"));
+            }
             return Ok(Statement::Insert { table, item });
         }
         if self.keyword("UPDATE") {
@@ -219,6 +228,11 @@ impl Parser<'_> {
             let table = self.name()?;
             let filter = self.where_clause()?;
             let returning = self.returning()?;
+            if returning.is_some_and(|r| r != Returning::AllOld) {
+                return Err(Error::validation(
+                    "Invalid returning clause: RETURNING. Only RETURNING ALL OLD * is allowed in DELETE statements.",
+                ));
+            }
             return Ok(Statement::Delete {
                 table,
                 filter,
@@ -233,6 +247,11 @@ impl Parser<'_> {
 
     fn select(&mut self) -> Result<Statement> {
         let projection = if self.sym("*") {
+            if self.sym(",") {
+                return Err(Error::validation(
+                    "Other attributes should not be present in the projection when '*' is used.",
+                ));
+            }
             None
         } else {
             let mut paths = vec![self.path()?];
@@ -252,7 +271,12 @@ impl Parser<'_> {
         let mut descending = false;
         if self.keyword("ORDER") {
             self.expect_keyword("BY")?;
-            self.path()?;
+            if filter.is_none() {
+                return Err(Error::validation(
+                    "Must have WHERE clause in the statement when using ORDER BY clause.",
+                ));
+            }
+            self.order_by = Some(self.path()?);
             if self.keyword("DESC") {
                 descending = true;
             } else {
@@ -265,6 +289,7 @@ impl Parser<'_> {
             index,
             filter,
             descending,
+            order_by: self.order_by.take(),
         })
     }
 
@@ -292,7 +317,11 @@ impl Parser<'_> {
             self.expect_keyword("NEW")?;
             false
         };
-        self.expect_sym("*")?;
+        if !self.sym("*") {
+            return Err(Error::validation(
+                "Expected '*' after ( MODIFIED | ALL ) ( NEW | OLD ) in RETURNING clause",
+            ));
+        }
         Ok(Some(match (all, old) {
             (true, true) => Returning::AllOld,
             (false, true) => Returning::ModifiedOld,
@@ -557,9 +586,11 @@ impl Parser<'_> {
                 _ => return Err(syntax("Expected a number after -")),
             },
             Tok::Param => {
-                let v = self.parameters.get(self.used).cloned().ok_or_else(|| {
-                    Error::validation("Number of parameters in request and statement don't match.")
-                })?;
+                let v = self
+                    .parameters
+                    .get(self.used)
+                    .cloned()
+                    .ok_or_else(|| parameter_count())?;
                 self.used += 1;
                 v
             }
@@ -604,6 +635,9 @@ impl Parser<'_> {
                 AttributeValue::M(map)
             }
             Tok::Sym("<<") => {
+                if self.sym(">>") {
+                    return Err(Error::validation("Empty bags are not supported"));
+                }
                 let mut members = Vec::new();
                 loop {
                     members.push(self.literal(depth + 1)?);
@@ -623,6 +657,10 @@ impl Parser<'_> {
             }
         })
     }
+}
+
+fn parameter_count() -> Error {
+    Error::validation("Number of parameters in request and statement don't match.")
 }
 
 fn is_literal_word(s: &str) -> bool {
@@ -645,7 +683,11 @@ fn set_of(members: Vec<AttributeValue>) -> Result<AttributeValue> {
         Some(AttributeValue::S(_)) => "SS",
         Some(AttributeValue::N(_)) => "NS",
         Some(AttributeValue::B(_)) => "BS",
-        _ => return Err(syntax("A set holds strings, numbers or binaries")),
+        _ => {
+            return Err(Error::validation(
+                "Unsupported data type in Bag. DynamoDB only supports either numbers or strings in bags",
+            ))
+        }
     };
     let scalar = &kind[..1];
     let mut elements = Vec::with_capacity(json.len());
@@ -677,10 +719,12 @@ mod tests {
             index,
             filter,
             descending,
+            order_by,
         } = s
         else {
             panic!()
         };
+        assert!(order_by.is_some());
         assert_eq!(table, "tab");
         assert_eq!(index.as_deref(), Some("idx"));
         assert_eq!(projection.unwrap().len(), 2);
@@ -746,6 +790,11 @@ mod tests {
             "INSERT INTO t VALUE [1]",
             "SELECT * FROM t WHERE a = <<1, 'x'>>",
             "SELECT * FROM t extra",
+            "SELECT *, a FROM t",
+            "SELECT * FROM t ORDER BY a",
+            "SELECT * FROM t WHERE a = <<>>",
+            "DELETE FROM t WHERE a = 1 RETURNING ALL NEW *",
+            "INSERT INTO t VALUE {'a': 1} RETURNING ALL OLD *",
         ] {
             assert!(parse(bad, &[]).is_err(), "{bad}");
         }
