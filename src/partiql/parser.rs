@@ -590,7 +590,7 @@ impl Parser<'_> {
                     .parameters
                     .get(self.used)
                     .cloned()
-                    .ok_or_else(|| parameter_count())?;
+                    .ok_or_else(parameter_count)?;
                 self.used += 1;
                 v
             }
