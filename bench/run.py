@@ -12,28 +12,24 @@ import re
 import statistics
 import subprocess
 
+from procstat import cpu_seconds
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
 def run_once(endpoint, scenario, args):
-    before = cpu_ticks(args.pid) if args.pid else 0
+    before = cpu_seconds(args.pid)
     out = subprocess.run(
         ["wrk", f"-t{args.threads}", f"-c{args.conns}", f"-d{args.duration}s", "--timeout", "10s",
          "-s", os.path.join(HERE, "wrk", scenario + ".lua"), endpoint],
         capture_output=True, text=True, check=True).stdout
-    ticks = (cpu_ticks(args.pid) - before) if args.pid else 0
+    used = cpu_seconds(args.pid) - before
     line = next((l for l in out.splitlines() if l.startswith("BENCH ")), None)
     if line is None:
         raise SystemExit(f"{scenario}: no result line in wrk output:\n{out}")
     fields = dict(re.findall(r"(\w+)=([\d.]+)", line))
     requests = int(fields["requests"])
-    cpu_us = ticks / os.sysconf("SC_CLK_TCK") * 1e6 / max(requests, 1)
+    cpu_us = used * 1e6 / max(requests, 1)
     return float(fields["rps"]), int(fields["p50_us"]), int(fields["p99_us"]), cpu_us, int(fields["non2xx"])
 
 

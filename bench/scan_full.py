@@ -6,11 +6,12 @@ usage: scan_full.py ENDPOINT [--table bench_kv] [--pid PID] [--reps 3]
 """
 import argparse
 import json
-import os
 import statistics
 import time
 
 import requests
+
+from procstat import cpu_seconds
 
 HEADERS = {
     "Content-Type": "application/x-amz-json-1.0",
@@ -21,12 +22,6 @@ HEADERS = {
 }
 
 
-def cpu_seconds(pid):
-    if pid is None:
-        return 0.0
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def scan(endpoint, table, session):

@@ -6,10 +6,11 @@ usage: stream_read.py ENDPOINT [--table bench_kv] [--pid PID]
 """
 import argparse
 import json
-import os
 import time
 
 import requests
+
+from procstat import cpu_seconds
 
 AUTH = ("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/dynamodb/aws4_request, "
         "SignedHeaders=host;x-amz-date;x-amz-target, Signature=" + "0" * 64)
@@ -23,12 +24,6 @@ def call(session, endpoint, target, body):
     return r.json()
 
 
-def cpu_seconds(pid):
-    if pid is None:
-        return 0.0
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():

@@ -132,6 +132,18 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// The table named by a request's only required member, `TableName`, for a table-level
+    /// operation (whose not-found message names the table).
+    pub fn named_table(&self, input: Input<'_>) -> Result<Arc<TableMeta>> {
+        let mut c = Constraints::default();
+        let table = self.table_ref(input, &mut c)?;
+        c.finish()?;
+        let t = input::present(table)?;
+        self.engine
+            .table(t.region, t.name)
+            .ok_or_else(|| crate::engine::table_not_found(t.name))
+    }
+
     /// The table for an item operation; DynamoDB's message there names no table.
     pub fn item_table(&self, t: &TableRef<'_>) -> Result<Arc<TableMeta>> {
         self.engine

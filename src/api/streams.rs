@@ -299,28 +299,40 @@ pub fn get_records(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::engine::testing::{engine, engine_with_streams, simple_table};
+    use crate::engine::testing::{engine_with_streams, simple_table};
+    use crate::engine::Engine;
     use std::time::{Duration, UNIX_EPOCH};
 
-    #[test]
-    fn iterators_expire_after_15_minutes() {
+    /// An engine on a manual clock with a table streaming KEYS_ONLY, and the TRIM_HORIZON
+    /// iterator request for the table's first shard.
+    fn streaming(shards: (f64, f64)) -> (Arc<ManualClock>, Arc<Engine>, Arc<TableMeta>, Value) {
         let clock = Arc::new(ManualClock::new(
             UNIX_EPOCH + Duration::from_secs(2_000_000_000),
         ));
-        let engine = engine(clock.clone(), u64::MAX);
+        let engine = engine_with_streams(clock.clone(), u64::MAX, shards);
         let table = simple_table(&engine, Some("KEYS_ONLY"));
-        let ctx = Context {
-            engine: &engine,
-            region: "r",
-            account: "a",
-            host: "h",
-        };
         let stream = table.active_stream().unwrap();
         let request = json!({
             "StreamArn": table.stream_arn(stream.label.as_deref().unwrap()),
             "ShardId": shard_id(stream, 0),
             "ShardIteratorType": "TRIM_HORIZON",
         });
+        (clock, engine, table, request)
+    }
+
+    fn context(engine: &Arc<Engine>) -> Context<'_> {
+        Context {
+            engine,
+            region: "r",
+            account: "a",
+            host: "h",
+        }
+    }
+
+    #[test]
+    fn iterators_expire_after_15_minutes() {
+        let (clock, engine, _, request) = streaming((4.0 * 3600.0, 86400.0));
+        let ctx = context(&engine);
         let body = get_shard_iterator(&ctx, Input::new(&request).unwrap()).unwrap();
         let iterator: Value = serde_json::from_slice(&body).unwrap();
         let read = json!({"ShardIterator": iterator["ShardIterator"]});
@@ -333,21 +345,11 @@ mod tests {
 
     #[test]
     fn reading_trimmed_records_is_refused() {
-        let clock = Arc::new(ManualClock::new(
-            UNIX_EPOCH + Duration::from_secs(2_000_000_000),
-        ));
         // 10-second shards kept for a minute: shard 0 ages out 70 s after the start.
-        let engine = engine_with_streams(clock.clone(), u64::MAX, (10.0, 60.0));
-        let table = simple_table(&engine, Some("KEYS_ONLY"));
-        let ctx = Context {
-            engine: &engine,
-            region: "r",
-            account: "a",
-            host: "h",
-        };
+        let (clock, engine, table, request) = streaming((10.0, 60.0));
+        let ctx = context(&engine);
         let stream = table.active_stream().unwrap();
         let arn = table.stream_arn(stream.label.as_deref().unwrap());
-        let request = json!({"StreamArn": arn, "ShardId": shard_id(stream, 0), "ShardIteratorType": "TRIM_HORIZON"});
         let body = get_shard_iterator(&ctx, Input::new(&request).unwrap()).unwrap();
         let iterator: Value = serde_json::from_slice(&body).unwrap();
         clock.advance(Duration::from_secs(75));

@@ -14,7 +14,6 @@ use super::table_input::{
 };
 use super::{to_body, Context};
 use crate::engine::catalog::{BillingMode, StreamSpec, TableMeta, Throughput};
-use crate::engine::table_not_found;
 use crate::error::{Error, Result};
 use crate::model::wire::JsonKind;
 
@@ -206,14 +205,7 @@ fn stream_label(epoch_seconds: f64) -> String {
 }
 
 pub fn describe_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
-    let mut c = Constraints::default();
-    let table = ctx.table_ref(input, &mut c)?;
-    c.finish()?;
-    let t = present(table)?;
-    let meta = ctx
-        .engine
-        .table(t.region, t.name)
-        .ok_or_else(|| table_not_found(t.name))?;
+    let meta = ctx.named_table(input)?;
     to_body(&json!({ "Table": table_description(ctx, &meta, "ACTIVE")? }))
 }
 

@@ -5,7 +5,6 @@ use serde_json::json;
 use super::input::{present, Constraints, Input};
 use super::{to_body, Context};
 use crate::engine::catalog::TtlSpec;
-use crate::engine::table_not_found;
 use crate::error::{Error, Result};
 
 pub fn update_time_to_live(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
@@ -58,14 +57,7 @@ pub fn update_time_to_live(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8
 }
 
 pub fn describe_time_to_live(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
-    let mut c = Constraints::default();
-    let table = ctx.table_ref(input, &mut c)?;
-    c.finish()?;
-    let t = present(table)?;
-    let meta = ctx
-        .engine
-        .table(t.region, t.name)
-        .ok_or_else(|| table_not_found(t.name))?;
+    let meta = ctx.named_table(input)?;
     let description = match &meta.ttl {
         Some(ttl) => json!({"TimeToLiveStatus": "ENABLED", "AttributeName": ttl.attribute}),
         None => json!({"TimeToLiveStatus": "DISABLED"}),
