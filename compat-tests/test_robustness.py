@@ -9,7 +9,10 @@ from util import Raw, create_table
 
 OPERATIONS = ["CreateTable", "DescribeTable", "ListTables", "UpdateTable", "DeleteTable", "PutItem",
               "GetItem", "DeleteItem", "UpdateItem", "Query", "Scan", "BatchGetItem", "BatchWriteItem",
-              "TagResource", "UntagResource", "ListTagsOfResource", "DescribeLimits", "DescribeEndpoints"]
+              "TagResource", "UntagResource", "ListTagsOfResource", "DescribeLimits", "DescribeEndpoints",
+              "TransactWriteItems", "TransactGetItems", "ExecuteStatement", "BatchExecuteStatement",
+              "ExecuteTransaction", "UpdateTimeToLive", "DescribeTimeToLive"]
+STREAMS_OPERATIONS = ["ListStreams", "DescribeStream", "GetShardIterator", "GetRecords"]
 
 MEMBERS = ["TableName", "Item", "Key", "KeySchema", "AttributeDefinitions", "BillingMode",
            "ProvisionedThroughput", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "Tags",
@@ -18,7 +21,10 @@ MEMBERS = ["TableName", "Item", "Key", "KeySchema", "AttributeDefinitions", "Bil
            "KeyConditionExpression", "FilterExpression", "ProjectionExpression", "ExpressionAttributeValues",
            "ExpressionAttributeNames", "KeyConditions", "QueryFilter", "ScanFilter", "ExclusiveStartKey",
            "IndexName", "Select", "Segment", "TotalSegments", "RequestItems", "GlobalSecondaryIndexUpdates",
-           "ScanIndexForward", "AttributesToGet", "ConditionalOperator"]
+           "ScanIndexForward", "AttributesToGet", "ConditionalOperator", "TransactItems", "ClientRequestToken",
+           "Statement", "Statements", "TransactStatements", "Parameters", "NextToken", "TimeToLiveSpecification",
+           "StreamArn", "ShardId", "ShardIteratorType", "SequenceNumber", "ShardIterator", "ShardFilter",
+           "ExclusiveStartShardId"]
 
 
 def shapes(table):
@@ -33,7 +39,14 @@ def shapes(table):
             {"p": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "x"}]}},
             [{"Create": {"IndexName": "gsi", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
                          "Projection": {"ProjectionType": "ALL"}}}], [{"Delete": {"IndexName": "gsi"}}],
-            "COUNT", "ALL_PROJECTED_ATTRIBUTES", 999999, 1000000]
+            "COUNT", "ALL_PROJECTED_ATTRIBUTES", 999999, 1000000,
+            [{"Put": {"TableName": table, "Item": {"p": {"S": "x"}}}}], [{"Get": {"TableName": table}}],
+            [{"ConditionCheck": {"TableName": table, "Key": {"p": {"S": "x"}}}}],
+            f'SELECT * FROM "{table}" WHERE p = ?', f"INSERT INTO \"{table}\" VALUE {{'p': ?}}",
+            "EXISTS(SELECT", "<<>>", [{"Statement": "SELECT * FROM x"}], [{"S": "x"}, {"N": "1"}],
+            {"Enabled": True, "AttributeName": "ttl"}, {"Enabled": False}, "TRIM_HORIZON",
+            "AFTER_SEQUENCE_NUMBER", "shardId-00000000000000000000-00000001", "00000000000000000001",
+            "eyJhcm4iOiAieCJ9", {"Type": "CHILD_SHARDS", "ShardId": "x"}]
 
 
 @pytest.fixture
@@ -48,10 +61,12 @@ def test_no_input_gets_a_server_error(url, own_table):
     raw = Raw(url)
     rng = random.Random(7)
     values = shapes(own_table)
-    for op in OPERATIONS:
-        for _ in range(60):
+    targets = [("DynamoDB_20120810.", op) for op in OPERATIONS] + \
+        [("DynamoDBStreams_20120810.", op) for op in STREAMS_OPERATIONS]
+    for prefix, op in targets:
+        for _ in range(120):
             body = {m: rng.choice(values) for m in rng.sample(MEMBERS, rng.randint(0, 5))}
-            r = raw.post(op, json.dumps(body))
+            r = raw.post(op, json.dumps(body), target_prefix=prefix)
             assert r.status_code < 500, (op, body, r.text)
             if r.status_code != 200:
                 assert "__type" in r.json(), (op, body, r.text)
