@@ -1,0 +1,442 @@
+//! dynarock's load generator, for any DynamoDB endpoint: creates and preloads its tables, runs a
+//! workload closed-loop (each connection sends its next request when the last one answered) or
+//! open-loop at a fixed rate (latency measured from when a request was due, so a stalled server
+//! cannot hide its stall: no coordinated omission), signs every request with SigV4, and reports
+//! req/s, latency percentiles and errors, optionally as JSON.
+
+mod keys;
+mod sigv4;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+use keys::{Keys, Zipfian};
+use sigv4::Signer;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Workload {
+    Put,
+    Get,
+    /// Query of one partition of 10 items.
+    Query,
+    /// UpdateItem `SET n = n + :one`.
+    Update,
+    /// BatchWriteItem of 25 items.
+    BatchWrite,
+    /// 90% GetItem, 10% PutItem.
+    Mix,
+    /// YCSB A: 50% read, 50% update.
+    YcsbA,
+    /// YCSB B: 95% read, 5% update.
+    YcsbB,
+    /// YCSB C: reads only.
+    YcsbC,
+    /// YCSB D: 95% read of recent inserts, 5% insert.
+    YcsbD,
+    /// YCSB E: 95% short range scans (Query with Limit 1-100), 5% insert.
+    YcsbE,
+    /// YCSB F: 50% read, 50% read-modify-write.
+    YcsbF,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Distribution {
+    Uniform,
+    Zipfian,
+}
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Load generator for DynamoDB-compatible endpoints")]
+struct Args {
+    /// Endpoint, e.g. http://127.0.0.1:8000
+    endpoint: String,
+    #[arg(long, value_enum, default_value = "get")]
+    workload: Workload,
+    #[arg(long, value_enum, default_value = "uniform")]
+    distribution: Distribution,
+    /// Items in the key-value table (and partitions x 10 in the query table / 100 for YCSB E).
+    #[arg(long, default_value_t = 100_000)]
+    items: u64,
+    /// Approximate item size in bytes.
+    #[arg(long, default_value_t = 200)]
+    item_size: usize,
+    /// Concurrent connections (one thread each).
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Total requests per second, open-loop; 0 runs closed-loop as fast as answers come.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Skip creating and preloading the tables.
+    #[arg(long)]
+    no_setup: bool,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<String>,
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "AKIDLOADGEN")]
+    access_key: String,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = "loadgen-secret")]
+    secret_key: String,
+}
+
+const KV: &str = "loadgen_kv";
+const Q: &str = "loadgen_q";
+
+/// One signed DynamoDB call; returns the HTTP status and body.
+struct Client {
+    agent: ureq::Agent,
+    endpoint: String,
+    signer: Arc<Signer>,
+}
+
+impl Client {
+    fn new(args: &Args, signer: Arc<Signer>) -> Client {
+        Client {
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .max_idle_connections_per_host(1)
+                .build(),
+            endpoint: args.endpoint.clone(),
+            signer,
+        }
+    }
+
+    fn call(&self, op: &str, body: &Value) -> Result<(u16, String), String> {
+        let target = format!("DynamoDB_20120810.{op}");
+        let body = body.to_string();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs();
+        let (date, auth) = self.signer.sign(&target, body.as_bytes(), now);
+        let response = self
+            .agent
+            .post(&self.endpoint)
+            .set("Content-Type", "application/x-amz-json-1.0")
+            .set("X-Amz-Target", &target)
+            .set("X-Amz-Date", &date)
+            .set("Authorization", &auth)
+            .send_string(&body);
+        match response {
+            Ok(r) => Ok((r.status(), r.into_string().unwrap_or_default())),
+            Err(ureq::Error::Status(code, r)) => Ok((code, r.into_string().unwrap_or_default())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+fn kv_key(i: u64) -> Value {
+    json!({"pk": {"S": format!("k{i:010}")}})
+}
+
+fn payload(size: usize, rng: &mut impl Rng) -> String {
+    (0..size.saturating_sub(30))
+        .map(|_| rng.gen_range(b'a'..=b'z') as char)
+        .collect()
+}
+
+fn kv_item(i: u64, size: usize, rng: &mut impl Rng) -> Value {
+    json!({"pk": {"S": format!("k{i:010}")}, "n": {"N": rng.gen_range(0..1_000_000).to_string()},
+           "data": {"S": payload(size, rng)}})
+}
+
+/// Creates the tables if missing and loads them with BatchWriteItem from all connections.
+fn setup(args: &Args, signer: &Arc<Signer>) -> Result<(), String> {
+    let client = Client::new(args, signer.clone());
+    for (name, keys) in [
+        (KV, vec![("pk", "HASH")]),
+        (Q, vec![("pk", "HASH"), ("sk", "RANGE")]),
+    ] {
+        let schema: Vec<Value> = keys
+            .iter()
+            .map(|(n, t)| json!({"AttributeName": n, "KeyType": t}))
+            .collect();
+        let defs: Vec<Value> = keys
+            .iter()
+            .map(|(n, _)| json!({"AttributeName": n, "AttributeType": if *n == "sk" { "N" } else { "S" }}))
+            .collect();
+        let (status, body) = client.call(
+            "CreateTable",
+            &json!({"TableName": name, "KeySchema": schema, "AttributeDefinitions": defs,
+                    "BillingMode": "PAY_PER_REQUEST"}),
+        )?;
+        if status != 200 && !body.contains("ResourceInUseException") {
+            return Err(format!("CreateTable {name}: {status} {body}"));
+        }
+        for _ in 0..600 {
+            let (_, d) = client.call("DescribeTable", &json!({"TableName": name}))?;
+            if d.contains("\"TableStatus\":\"ACTIVE\"") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let started = Instant::now();
+    let partitions = (args.items / 10).max(1);
+    let batches: u64 = args.items.div_ceil(25) + (partitions * 10).div_ceil(25);
+    let threads: Vec<_> = (0..args.concurrency as u64)
+        .map(|t| {
+            let (args, signer) = (args.clone(), signer.clone());
+            std::thread::spawn(move || -> Result<(), String> {
+                let client = Client::new(&args, signer);
+                let mut rng = StdRng::seed_from_u64(t);
+                let kv_batches = args.items.div_ceil(25);
+                for b in (t..batches).step_by(args.concurrency) {
+                    let (table, puts): (&str, Vec<Value>) = if b < kv_batches {
+                        let items = (b * 25..((b + 1) * 25).min(args.items))
+                            .map(|i| json!({"PutRequest": {"Item": kv_item(i, args.item_size, &mut rng)}}));
+                        (KV, items.collect())
+                    } else {
+                        let first = (b - kv_batches) * 25;
+                        let items = (first..(first + 25).min(partitions * 10)).map(|i| {
+                            json!({"PutRequest": {"Item": {"pk": {"S": format!("p{:08}", i / 10)},
+                                   "sk": {"N": (i % 10).to_string()}, "data": {"S": payload(args.item_size, &mut rng)}}}})
+                        });
+                        (Q, items.collect())
+                    };
+                    let (status, body) =
+                        client.call("BatchWriteItem", &json!({"RequestItems": {table: puts}}))?;
+                    if status != 200 || !body.contains("\"UnprocessedItems\":{}") {
+                        return Err(format!("preload: {status} {body}"));
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join()
+            .map_err(|_| "preload thread panicked".to_string())??;
+    }
+    eprintln!(
+        "preloaded {} + {} items in {:.1} s",
+        args.items,
+        partitions * 10,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The requests of one workload step (YCSB F's read-modify-write is two).
+fn step(
+    args: &Args,
+    keys: &Keys,
+    inserted: &std::sync::atomic::AtomicU64,
+    rng: &mut StdRng,
+) -> Vec<(&'static str, Value)> {
+    let read = |k: u64| ("GetItem", json!({"TableName": KV, "Key": kv_key(k)}));
+    let update = |k: u64| {
+        (
+            "UpdateItem",
+            json!({"TableName": KV, "Key": kv_key(k), "UpdateExpression": "SET n = n + :one",
+                              "ExpressionAttributeValues": {":one": {"N": "1"}}}),
+        )
+    };
+    let put = |k: u64, rng: &mut StdRng| {
+        (
+            "PutItem",
+            json!({"TableName": KV, "Item": kv_item(k, args.item_size, rng)}),
+        )
+    };
+    let insert = |rng: &mut StdRng| {
+        let k = inserted.fetch_add(1, Ordering::Relaxed);
+        put(k, rng)
+    };
+    let query = |p: u64, limit: Option<u64>| {
+        let mut body = json!({"TableName": Q, "KeyConditionExpression": "pk = :p",
+                              "ExpressionAttributeValues": {":p": {"S": format!("p{p:08}")}}});
+        if let Some(l) = limit {
+            body["Limit"] = json!(l);
+        }
+        ("Query", body)
+    };
+    let roll: f64 = rng.gen();
+    let k = keys.next(rng);
+    match args.workload {
+        Workload::Put => vec![put(k, rng)],
+        Workload::Get | Workload::YcsbC => vec![read(k)],
+        Workload::Query => vec![query(k % (args.items / 10).max(1), None)],
+        Workload::Update => vec![update(k)],
+        Workload::BatchWrite => {
+            let puts: Vec<Value> = (0..25u64)
+                .map(|i| json!({"PutRequest": {"Item": kv_item((k + i * 3989) % args.items, args.item_size, rng)}}))
+                .collect();
+            vec![("BatchWriteItem", json!({"RequestItems": {KV: puts}}))]
+        }
+        Workload::Mix => vec![if roll < 0.9 { read(k) } else { put(k, rng) }],
+        Workload::YcsbA => vec![if roll < 0.5 { read(k) } else { update(k) }],
+        Workload::YcsbB => vec![if roll < 0.95 { read(k) } else { update(k) }],
+        Workload::YcsbD => {
+            if roll < 0.95 {
+                // Recent items are the hot ones: count back from the newest insert.
+                let newest = inserted.load(Ordering::Relaxed);
+                vec![read(newest.saturating_sub(1 + k % 1000))]
+            } else {
+                vec![insert(rng)]
+            }
+        }
+        Workload::YcsbE => {
+            if roll < 0.95 {
+                vec![query(
+                    k % (args.items / 10).max(1),
+                    Some(rng.gen_range(1..=100)),
+                )]
+            } else {
+                vec![insert(rng)]
+            }
+        }
+        Workload::YcsbF => {
+            if roll < 0.5 {
+                vec![read(k)]
+            } else {
+                vec![read(k), update(k)]
+            }
+        }
+    }
+}
+
+struct ThreadResult {
+    latencies: Histogram<u64>,
+    requests: u64,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+fn run(args: &Args, signer: &Arc<Signer>) -> Result<Vec<ThreadResult>, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let inserted = Arc::new(std::sync::atomic::AtomicU64::new(args.items));
+    let keys = Arc::new(match args.distribution {
+        Distribution::Uniform => Keys::Uniform(args.items),
+        Distribution::Zipfian => Keys::Zipfian(Zipfian::new(args.items)),
+    });
+    let start = Instant::now();
+    let threads: Vec<_> = (0..args.concurrency)
+        .map(|t| {
+            let (args, signer, stop, keys, inserted) =
+                (args.clone(), signer.clone(), stop.clone(), keys.clone(), inserted.clone());
+            std::thread::spawn(move || {
+                let client = Client::new(&args, signer);
+                let mut rng = StdRng::seed_from_u64(1000 + t as u64);
+                let mut result = ThreadResult {
+                    latencies: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
+                    requests: 0,
+                    errors: 0,
+                    first_error: None,
+                };
+                // Open loop: this connection's share of the rate, at evenly spaced due times.
+                let interval = (args.rate > 0.0)
+                    .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate));
+                let mut due = start;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(i) = interval {
+                        due += i;
+                        let now = Instant::now();
+                        if due > now {
+                            std::thread::sleep(due - now);
+                        }
+                    } else {
+                        due = Instant::now();
+                    }
+                    for (op, body) in step(&args, &keys, &inserted, &mut rng) {
+                        let outcome = client.call(op, &body);
+                        let ok = matches!(&outcome, Ok((200, b)) if op != "BatchWriteItem" || b.contains("\"UnprocessedItems\":{}"));
+                        result.requests += 1;
+                        if !ok {
+                            result.errors += 1;
+                            result.first_error.get_or_insert_with(|| format!("{op}: {outcome:?}"));
+                        }
+                    }
+                    let micros = due.elapsed().as_micros().max(1) as u64;
+                    result.latencies.saturating_record(micros);
+                }
+                result
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs_f64(args.duration));
+    stop.store(true, Ordering::Relaxed);
+    threads
+        .into_iter()
+        .map(|t| t.join().map_err(|_| "worker panicked".to_string()))
+        .collect()
+}
+
+fn main() {
+    let args = Args::parse();
+    let host = args
+        .endpoint
+        .split("://")
+        .nth(1)
+        .unwrap_or(&args.endpoint)
+        .trim_end_matches('/')
+        .to_string();
+    let signer = Arc::new(Signer {
+        access_key: args.access_key.clone(),
+        secret_key: args.secret_key.clone(),
+        region: args.region.clone(),
+        host,
+    });
+    if !args.no_setup {
+        if let Err(e) = setup(&args, &signer) {
+            eprintln!("setup failed: {e}");
+            std::process::exit(1);
+        }
+    }
+    let started = Instant::now();
+    let results = match run(&args, &signer) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("run failed: {e}");
+            std::process::exit(1);
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+    let (mut requests, mut errors, mut first_error) = (0, 0, None);
+    for r in results {
+        all.add(&r.latencies).expect("histograms share bounds");
+        requests += r.requests;
+        errors += r.errors;
+        first_error = first_error.or(r.first_error);
+    }
+    let ms = |q: f64| all.value_at_quantile(q) as f64 / 1000.0;
+    let report = json!({
+        "workload": format!("{:?}", args.workload), "distribution": format!("{:?}", args.distribution),
+        "concurrency": args.concurrency, "rate": args.rate, "seconds": seconds, "requests": requests,
+        "requests_per_second": requests as f64 / seconds, "errors": errors,
+        "latency_ms": {"p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "p99.9": ms(0.999),
+                       "max": all.max() as f64 / 1000.0},
+    });
+    println!(
+        "{:?} {:?}: {:.0} req/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms, errors {}",
+        args.workload,
+        args.distribution,
+        requests as f64 / seconds,
+        ms(0.5),
+        ms(0.9),
+        ms(0.99),
+        ms(0.999),
+        all.max() as f64 / 1000.0,
+        errors
+    );
+    if let Some(e) = first_error {
+        eprintln!("first error: {e}");
+    }
+    if let Some(path) = &args.json {
+        if let Err(e) = std::fs::write(path, report.to_string()) {
+            eprintln!("cannot write {path}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
