@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Runs the same load-generator workloads against dynarock, dynalite (LevelDB and in-memory) and
+moto, one server after another on loopback, and prints one Markdown table: req/s per server with
+dynarock's ratio, p99 latency, server CPU per request, startup time (launch to the first
+successful ListTables), idle RSS and peak RSS.
+
+usage: bench/compare.py [--servers dynarock,dynalite,dynalite-mem,moto] [--items 20000]
+                        [--duration 10] [--concurrency 32] [--workloads get,put,query,...]
+Needs: a release build (cargo build --release), the load generator
+(cargo build --release --manifest-path bench/loadgen/Cargo.toml), dynalite (npm) and moto (pip).
+"""
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+from procstat import cpu_seconds
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOADGEN = os.path.join(ROOT, "bench", "loadgen", "target", "release", "dynarock-loadgen")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def command(name, port, data):
+    return {
+        "dynarock": [os.path.join(ROOT, "target", "release", "dynarock"), "serve", "--port", str(port),
+                     "--data-dir", data, "--log-level", "warn"],
+        "dynalite": ["dynalite", "--port", str(port), "--path", data],
+        "dynalite-mem": ["dynalite", "--port", str(port)],
+        "moto": ["moto_server", "-p", str(port)],
+    }[name]
+
+
+def list_tables_ok(url):
+    req = urllib.request.Request(url, data=b"{}", method="POST", headers={
+        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.ListTables",
+        "X-Amz-Date": "20260101T000000Z", "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, "
+                         "SignedHeaders=host, Signature=00"})
+    try:
+        with urllib.request.urlopen(req, timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def rss_mib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def server_pid(proc):
+    """The process doing the work (npm-style launchers may wrap it in a shell)."""
+    try:
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    except OSError:
+        children = []
+    return int(children[0]) if children else proc.pid
+
+
+def loadgen(url, args, workload, setup):
+    out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
+    cmd = [LOADGEN, url, "--workload", workload, "--items", str(args.items),
+           "--concurrency", str(args.concurrency), "--duration", str(args.duration), "--json", out]
+    if not setup:
+        cmd.append("--no-setup")
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    with open(out) as f:
+        result = json.load(f)
+    os.unlink(out)
+    return result
+
+
+def measure(name, args):
+    port, data = free_port(), tempfile.mkdtemp(prefix=f"bench-{name}-")
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    proc = subprocess.Popen(command(name, port, data), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not list_tables_ok(url):
+            if proc.poll() is not None or time.perf_counter() - started > 60:
+                raise SystemExit(f"{name} did not start")
+            time.sleep(0.005)
+        row = {"startup_ms": (time.perf_counter() - started) * 1000}
+        time.sleep(1)
+        pid = server_pid(proc)
+        row["idle_rss"] = rss_mib(pid, "VmRSS")
+        loadgen(url, args, "get", setup=True).get("requests")  # preload + warm-up
+        for w in args.workloads:
+            before = cpu_seconds(pid)
+            r = loadgen(url, args, w, setup=False)
+            used = cpu_seconds(pid) - before
+            row[w] = {"rps": r["requests_per_second"], "p99": r["latency_ms"]["p99"], "errors": r["errors"],
+                      "cpu_us": used * 1e6 / max(r["requests"], 1)}
+        row["peak_rss"] = rss_mib(pid, "VmHWM")
+        return row
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--servers", default="dynarock,dynalite,dynalite-mem,moto")
+    ap.add_argument("--workloads", default="get,put,query,update,batch-write,mix,ycsb-a,ycsb-b")
+    ap.add_argument("--items", type=int, default=20_000)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--concurrency", type=int, default=32)
+    args = ap.parse_args()
+    args.workloads = args.workloads.split(",")
+    servers = args.servers.split(",")
+    rows = {s: measure(s, args) for s in servers}
+    base = rows.get("dynarock")
+    print(f"| | {' | '.join(servers)} |")
+    print(f"|---|{'---:|' * len(servers)}")
+    for w in args.workloads:
+        cells = []
+        for s in servers:
+            r = rows[s][w]
+            cell = f"{r['rps']:,.0f} req/s, p99 {r['p99']:.2f} ms, {r['cpu_us']:.0f} µs CPU"
+            if r["errors"]:
+                cell += f", {r['errors']} errors"
+            if base and s != "dynarock" and r["rps"] > 0:
+                cell += f" (dynarock {base[w]['rps'] / r['rps']:.1f}x)"
+            cells.append(cell)
+        print(f"| {w} | {' | '.join(cells)} |")
+    for key, label, unit in [("startup_ms", "startup to first answer", "ms"), ("idle_rss", "idle RSS", "MiB"),
+                             ("peak_rss", "peak RSS", "MiB")]:
+        print(f"| {label} | {' | '.join(f'{rows[s][key]:,.0f} {unit}' for s in servers)} |")
+
+
+if __name__ == "__main__":
+    main()
