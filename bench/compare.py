@@ -76,7 +76,9 @@ def loadgen(url, args, workload, setup):
            "--concurrency", str(args.concurrency), "--duration", str(args.duration), "--json", out]
     if not setup:
         cmd.append("--no-setup")
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"loadgen {workload}: {done.stderr.strip()[-300:]}")
     with open(out) as f:
         result = json.load(f)
     os.unlink(out)
@@ -122,8 +124,15 @@ def main():
     args = ap.parse_args()
     args.workloads = args.workloads.split(",")
     servers = args.servers.split(",")
-    rows = {s: measure(s, args) for s in servers}
-    base = rows.get("dynarock")
+    rows = {}
+    for s in servers:
+        try:
+            rows[s] = measure(s, args)
+        except (RuntimeError, SystemExit) as e:
+            rows[s] = {"error": str(e)}
+    failed = {s: r["error"] for s, r in rows.items() if "error" in r}
+    servers = [s for s in servers if s not in failed]
+    base = rows.get("dynarock") if "dynarock" in servers else None
     print(f"| | {' | '.join(servers)} |")
     print(f"|---|{'---:|' * len(servers)}")
     for w in args.workloads:
@@ -140,6 +149,8 @@ def main():
     for key, label, unit in [("startup_ms", "startup to first answer", "ms"), ("idle_rss", "idle RSS", "MiB"),
                              ("peak_rss", "peak RSS", "MiB")]:
         print(f"| {label} | {' | '.join(f'{rows[s][key]:,.0f} {unit}' for s in servers)} |")
+    for s, e in failed.items():
+        print(f"\n{s} failed: {e}")
 
 
 if __name__ == "__main__":
