@@ -136,6 +136,14 @@ impl Client {
     }
 }
 
+/// Whether a BatchWriteItem answer left nothing unprocessed.
+fn all_processed(body: &str) -> bool {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("UnprocessedItems")?.as_object().map(|m| m.is_empty()))
+        .unwrap_or(false)
+}
+
 fn kv_key(i: u64) -> Value {
     json!({"pk": {"S": format!("k{i:010}")}})
 }
@@ -207,7 +215,7 @@ fn setup(args: &Args, signer: &Arc<Signer>) -> Result<(), String> {
                     };
                     let (status, body) =
                         client.call("BatchWriteItem", &json!({"RequestItems": {table: puts}}))?;
-                    if status != 200 || !body.contains("\"UnprocessedItems\":{}") {
+                    if status != 200 || !all_processed(&body) {
                         return Err(format!("preload: {status} {body}"));
                     }
                 }
@@ -350,7 +358,7 @@ fn run(args: &Args, signer: &Arc<Signer>) -> Result<Vec<ThreadResult>, String> {
                     }
                     for (op, body) in step(&args, &keys, &inserted, &mut rng) {
                         let outcome = client.call(op, &body);
-                        let ok = matches!(&outcome, Ok((200, b)) if op != "BatchWriteItem" || b.contains("\"UnprocessedItems\":{}"));
+                        let ok = matches!(&outcome, Ok((200, b)) if op != "BatchWriteItem" || all_processed(b));
                         result.requests += 1;
                         if !ok {
                             result.errors += 1;
