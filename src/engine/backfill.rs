@@ -1,7 +1,8 @@
 //! Backfilling a GSI added by UpdateTable: a background thread indexes every existing item
 //! while writes go on. Each item is indexed under its lock stripe from a fresh read, and
 //! writes made since the index was published maintain it themselves, so no item is missed
-//! or counted twice however the two race. A restart resumes unfinished backfills.
+//! or counted twice however the two race. A restart resumes unfinished backfills. The item
+//! walk is shared with the TTL backfill.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use super::catalog::TableMeta;
 use super::read::Source;
 use super::Engine;
 use crate::error::Result;
+use crate::model::Item;
 use crate::storage::codec::{self, StoredItem};
 use crate::storage::{Batch, Cf};
 
@@ -16,19 +18,78 @@ use crate::storage::{Batch, Cf};
 const PAGE: usize = 512;
 
 impl Engine {
-    pub(super) fn start_backfill(self: &Arc<Self>, table: &TableMeta, index_id: u32) {
+    /// Runs `work` on a named background thread, logging its failure.
+    pub(super) fn in_background(
+        self: &Arc<Self>,
+        what: String,
+        work: impl FnOnce(&Engine) -> Result<()> + Send + 'static,
+    ) {
         let engine = Arc::clone(self);
-        let (region, name) = (table.region.clone(), table.name.clone());
+        let name = what.clone();
         let spawned = std::thread::Builder::new()
-            .name(format!("backfill-{name}"))
+            .name(what.chars().take(15).collect())
             .spawn(move || {
-                if let Err(e) = engine.backfill(&region, &name, index_id) {
-                    tracing::error!(table = %name, index_id, error = %e, "index backfill failed");
+                if let Err(e) = work(&engine) {
+                    tracing::error!(task = %name, error = %e, "background task failed");
                 }
             });
         if let Err(e) = spawned {
-            tracing::error!(table = %table.name, error = %e, "cannot start index backfill");
+            tracing::error!(task = %what, error = %e, "cannot start background task");
         }
+    }
+
+    /// Visits every item of a table, each under its lock with a fresh read: `visit` gets the
+    /// table's current definition, the item's key and the item as stored now (gone: `None`),
+    /// and returns false to stop. Writes made meanwhile are ordered before or after each visit,
+    /// never interleaved with it. Returns how many items were visited.
+    pub(super) fn walk_items(
+        &self,
+        region: &str,
+        name: &str,
+        mut visit: impl FnMut(&TableMeta, &[u8], Option<Item>) -> Result<bool>,
+    ) -> Result<usize> {
+        let Some(table) = self.catalog.get(region, name) else {
+            return Ok(0);
+        };
+        let source = Source {
+            table: &table,
+            index: None,
+        };
+        let range = source.scan_range(0, 1);
+        let mut after: Option<Vec<u8>> = None;
+        let mut visited = 0;
+        loop {
+            let page = self.read_page(range.clone(), after.take(), Some(PAGE))?;
+            for stored in &page.items {
+                let Some(key) = source.storage_key(&stored.decode()?) else {
+                    continue;
+                };
+                let _guard = self.locks.lock(&key);
+                let Some(latest) = self.latest(&table) else {
+                    return Ok(visited); // the table is gone
+                };
+                let current = self
+                    .store
+                    .get(Cf::Items, &key)?
+                    .map(|b| StoredItem::new(b.to_vec()).decode())
+                    .transpose()?;
+                if !visit(&latest, &key, current)? {
+                    return Ok(visited);
+                }
+                visited += 1;
+                after = Some(key);
+            }
+            if !page.truncated || after.is_none() {
+                return Ok(visited);
+            }
+        }
+    }
+
+    pub(super) fn start_backfill(self: &Arc<Self>, table: &TableMeta, index_id: u32) {
+        let (region, name) = (table.region.clone(), table.name.clone());
+        self.in_background(format!("backfill-{name}"), move |engine| {
+            engine.backfill(&region, &name, index_id)
+        });
     }
 
     /// Restarts the backfills a previous run left unfinished.
@@ -41,66 +102,34 @@ impl Engine {
     }
 
     fn backfill(&self, region: &str, name: &str, index_id: u32) -> Result<()> {
-        let Some(table) = self.catalog.get(region, name) else {
-            return Ok(());
-        };
-        let source = Source {
-            table: &table,
-            index: None,
-        };
-        let range = source.scan_range(0, 1);
-        let mut after: Option<Vec<u8>> = None;
-        let mut items = 0usize;
         tracing::info!(table = name, index_id, "index backfill started");
-        loop {
-            let page = self.read_page(range.clone(), after.take(), Some(PAGE))?;
-            for stored in &page.items {
-                let item = stored.decode()?;
-                let Some(key) = source.storage_key(&item) else {
-                    continue;
-                };
-                if !self.index_one(region, name, index_id, &key)? {
-                    return Ok(()); // the table or the index is gone
-                }
-                after = Some(key);
-                items += 1;
+        let mut gone = false;
+        let items = self.walk_items(region, name, |table, _, item| {
+            let Some(index) = table.global_indexes.iter().find(|i| i.id == index_id) else {
+                gone = true;
+                return Ok(false);
+            };
+            let Some(entry) = item.and_then(|item| index.entry(&table.key_schema, &item)) else {
+                return Ok(true);
+            };
+            // A write since the index was published has already entered the item.
+            if self.store.get(Cf::Indexes, &entry.key)?.is_some() {
+                return Ok(true);
             }
-            if !page.truncated || after.is_none() {
-                break;
-            }
+            let mut batch = Batch::default();
+            let value = codec::encode_item(&entry.item, entry.size);
+            self.store
+                .put(&mut batch, Cf::Indexes, &entry.key, &value)?;
+            self.count(&mut batch, index_id, (None, Some(entry.size)))?;
+            self.store.write(batch)?;
+            Ok(true)
+        })?;
+        if gone {
+            return Ok(());
         }
         self.finish_backfill(region, name, index_id)?;
         tracing::info!(table = name, index_id, items, "index backfill finished");
         Ok(())
-    }
-
-    /// Writes one item's entry in the index unless a write already did. False once the
-    /// index no longer exists.
-    fn index_one(&self, region: &str, name: &str, index_id: u32, key: &[u8]) -> Result<bool> {
-        let _guard = self.locks.lock(key);
-        let Some(table) = self.catalog.get(region, name) else {
-            return Ok(false);
-        };
-        let Some(index) = table.global_indexes.iter().find(|i| i.id == index_id) else {
-            return Ok(false);
-        };
-        let Some(bytes) = self.store.get(Cf::Items, key)? else {
-            return Ok(true);
-        };
-        let item = StoredItem::new(bytes.to_vec()).decode()?;
-        let Some(entry) = index.entry(&table.key_schema, &item) else {
-            return Ok(true);
-        };
-        if self.store.get(Cf::Indexes, &entry.key)?.is_some() {
-            return Ok(true);
-        }
-        let mut batch = Batch::default();
-        let value = codec::encode_item(&entry.item, entry.size);
-        self.store
-            .put(&mut batch, Cf::Indexes, &entry.key, &value)?;
-        self.count(&mut batch, index_id, (None, Some(entry.size)))?;
-        self.store.write(batch)?;
-        Ok(true)
     }
 
     /// Marks the index ACTIVE.

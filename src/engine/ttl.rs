@@ -11,13 +11,12 @@ use serde_json::json;
 
 use super::catalog::TableMeta;
 use super::items::Change;
-use super::read::Source;
 use super::streams::Commit;
 use super::Engine;
 use crate::error::Result;
 use crate::model::{AttributeValue, Item};
 use crate::storage::codec::StoredItem;
-use crate::storage::{Cf, KeyRange};
+use crate::storage::{Batch, Cf, KeyRange};
 
 /// DynamoDB ignores expiry times more than five years in the past.
 const FIVE_YEARS: f64 = 5.0 * 365.0 * 86400.0;
@@ -182,57 +181,29 @@ impl Engine {
     /// under each item's lock from a fresh read, like an index backfill), then marks the
     /// table's TTL as complete.
     pub(super) fn start_ttl_backfill(self: &Arc<Self>, table: &TableMeta) {
-        let engine = Arc::clone(self);
         let (region, name) = (table.region.clone(), table.name.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("ttl-backfill-{name}"))
-            .spawn(move || {
-                if let Err(e) = engine.ttl_backfill(&region, &name) {
-                    tracing::error!(table = %name, error = %e, "TTL backfill failed");
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::error!(table = %table.name, error = %e, "cannot start the TTL backfill");
-        }
+        self.in_background(format!("ttl-{name}"), move |engine| {
+            engine.ttl_backfill(&region, &name)
+        });
     }
 
     fn ttl_backfill(&self, region: &str, name: &str) -> Result<()> {
-        let Some(table) = self.catalog.get(region, name) else {
+        let mut disabled = false;
+        self.walk_items(region, name, |table, key, item| {
+            if table.ttl.is_none() {
+                disabled = true;
+                return Ok(false);
+            }
+            if let Some(at) = item.and_then(|item| expiry_of(table, &item)) {
+                let mut batch = Batch::default();
+                self.store
+                    .put(&mut batch, Cf::Expiry, &expiry_key(at, table.id, key), b"")?;
+                self.store.write(batch)?;
+            }
+            Ok(true)
+        })?;
+        if disabled {
             return Ok(());
-        };
-        let source = Source {
-            table: &table,
-            index: None,
-        };
-        let range = source.scan_range(0, 1);
-        let mut after = None;
-        loop {
-            let page = self.read_page(range.clone(), after.take(), Some(512))?;
-            for stored in &page.items {
-                let Some(key) = source.storage_key(&stored.decode()?) else {
-                    continue;
-                };
-                let _guard = self.locks.lock(&key);
-                let Some(latest) = self.latest(&table) else {
-                    return Ok(());
-                };
-                if latest.ttl.is_none() {
-                    return Ok(());
-                }
-                if let Some(bytes) = self.store.get(Cf::Items, &key)? {
-                    let item = StoredItem::new(bytes.to_vec()).decode()?;
-                    if let Some(at) = expiry_of(&latest, &item) {
-                        let mut commit = Commit::default();
-                        let entry = expiry_key(at, latest.id, &key);
-                        self.store.put(&mut commit.batch, Cf::Expiry, &entry, b"")?;
-                        self.store.write(commit.batch)?;
-                    }
-                }
-                after = Some(key);
-            }
-            if !page.truncated || after.is_none() {
-                break;
-            }
         }
         let change = self.catalog.begin();
         if let Some(current) = change.get(region, name) {
