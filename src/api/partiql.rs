@@ -299,14 +299,7 @@ fn run_select(
         let is_key =
             matches!(path.steps.as_slice(), [PathStep::Attribute(a)] if schema.is_key_attribute(a));
         if !is_key {
-            let shown: Vec<String> = path
-                .steps
-                .iter()
-                .map(|s| match s {
-                    PathStep::Attribute(a) => a.clone(),
-                    PathStep::Index(i) => format!("[{i}]"),
-                })
-                .collect();
+            let shown: Vec<String> = path.steps.iter().map(ToString::to_string).collect();
             return Err(Error::validation(format!(
                 "Variable reference {} in ORDER BY clause must be part of the primary key",
                 shown.join(".")

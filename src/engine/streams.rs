@@ -316,44 +316,26 @@ mod tests {
             engine.put_item(&table, item, None).unwrap();
         };
         let stream = table.active_stream().unwrap().clone();
+        let records_in = |shard: u32| {
+            engine
+                .read_records(stream.id, shard, 0, 10)
+                .unwrap()
+                .records
+                .len()
+        };
         put("a");
         clock.advance(Duration::from_secs(5 * 3600));
         put("b");
         assert_eq!(engine.current_shard(&stream), 1);
-        assert_eq!(
-            engine
-                .read_records(stream.id, 0, 0, 10)
-                .unwrap()
-                .records
-                .len(),
-            1
-        );
-        assert_eq!(
-            engine
-                .read_records(stream.id, 1, 0, 10)
-                .unwrap()
-                .records
-                .len(),
-            1
-        );
+        assert_eq!(records_in(0), 1);
+        assert_eq!(records_in(1), 1);
 
         // Shard 0 ended 4 h after creation: 24 h later it is trimmed, shard 1 is kept.
         clock.advance(Duration::from_secs(24 * 3600));
         engine.trim_streams().unwrap();
         assert_eq!(engine.first_kept_shard(&stream), 1);
-        assert!(engine
-            .read_records(stream.id, 0, 0, 10)
-            .unwrap()
-            .records
-            .is_empty());
-        assert_eq!(
-            engine
-                .read_records(stream.id, 1, 0, 10)
-                .unwrap()
-                .records
-                .len(),
-            1
-        );
+        assert_eq!(records_in(0), 0);
+        assert_eq!(records_in(1), 1);
         assert!(engine.stream_visible(&stream));
 
         // A disabled stream disappears once its last records are past retention.

@@ -9,6 +9,16 @@ pub enum PathStep {
     Index(usize),
 }
 
+impl std::fmt::Display for PathStep {
+    /// `name` or `[3]`, as DynamoDB's messages show path steps.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathStep::Attribute(a) => f.write_str(a),
+            PathStep::Index(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
 /// A document path: `a.b[3].c`. The first step is always an attribute.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Path {

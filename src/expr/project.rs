@@ -24,14 +24,7 @@ pub struct Projection {
 
 /// `[a, b, [3]]`: how DynamoDB prints a path in overlap and conflict errors.
 fn show(path: &Path) -> String {
-    let steps: Vec<String> = path
-        .steps
-        .iter()
-        .map(|s| match s {
-            PathStep::Attribute(a) => a.clone(),
-            PathStep::Index(i) => format!("[{i}]"),
-        })
-        .collect();
+    let steps: Vec<String> = path.steps.iter().map(ToString::to_string).collect();
     format!("[{}]", steps.join(", "))
 }
 
