@@ -1,9 +1,11 @@
 //! SigV4 as DynamoDB Local treats it: a request must carry a well-formed signature (header or
 //! query string), which is not verified; its credential scope picks the region.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use crate::error::{Error, Result};
+
+const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
 
 /// Checks the signature's presence and shape; returns the credential scope's region, if any.
 pub fn check(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>> {
@@ -38,7 +40,7 @@ pub fn check(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>>
             ));
         }
     }
-    if !headers.contains_key("x-amz-date") && !headers.contains_key(http::header::DATE) {
+    if !headers.contains_key(X_AMZ_DATE) && !headers.contains_key(http::header::DATE) {
         missing.push_str(
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ",
         );
@@ -72,13 +74,23 @@ fn query_signature(query: Option<&str>) -> Result<Option<String>> {
 
 /// `AKID/20250101/us-west-2/dynamodb/aws4_request` → `us-west-2`.
 fn credential_region(credential: &str) -> Result<Option<String>> {
-    let parts: Vec<&str> = credential.trim_end_matches('/').split('/').collect();
-    if parts.len() != 5 {
+    let trimmed = credential.trim_end_matches('/');
+    // Byte positions of the slashes (this runs on every request).
+    let mut slashes = [0usize; 4];
+    let mut count = 0;
+    for (i, _) in trimmed.bytes().enumerate().filter(|(_, b)| *b == b'/') {
+        if let Some(slot) = slashes.get_mut(count) {
+            *slot = i;
+        }
+        count += 1;
+    }
+    if count != 4 {
         return Err(Error::IncompleteSignature(format!(
             "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
         )));
     }
-    Ok(Some(parts[2].to_string()).filter(|r| !r.is_empty()))
+    let region = &trimmed[slashes[1] + 1..slashes[2]];
+    Ok(Some(region.to_string()).filter(|r| !r.is_empty()))
 }
 
 #[cfg(test)]

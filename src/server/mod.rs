@@ -11,7 +11,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::Router;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use tokio::net::TcpListener;
 
 use crate::api::{self, input::Input, Context};
@@ -33,7 +33,28 @@ pub struct AppState {
     pub config: ServerConfig,
     request_counter: AtomicU64,
     /// Random per process, so request ids stay unique across restarts.
-    request_id_prefix: String,
+    request_id_prefix: [u8; 32],
+}
+
+/// 52 characters of [A-Z0-9], like DynamoDB's request ids: a random per-process prefix and a
+/// zero-padded counter, built without the formatting machinery (it is on every response).
+struct RequestId([u8; 52]);
+
+impl RequestId {
+    fn new(prefix: &[u8; 32], mut n: u64) -> RequestId {
+        let mut id = [b'0'; 52];
+        id[..32].copy_from_slice(prefix);
+        for digit in id[32..].iter_mut().rev() {
+            *digit = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        RequestId(id)
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and hex letters are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 pub fn router(engine: Arc<Engine>, config: ServerConfig) -> Router {
@@ -41,7 +62,10 @@ pub fn router(engine: Arc<Engine>, config: ServerConfig) -> Router {
         engine,
         config,
         request_counter: AtomicU64::new(0),
-        request_id_prefix: format!("{:032X}", uuid::Uuid::new_v4().as_u128()),
+        request_id_prefix: format!("{:032X}", uuid::Uuid::new_v4().as_u128())
+            .into_bytes()
+            .try_into()
+            .unwrap_or([b'0'; 32]),
     });
     Router::new().fallback(handle).with_state(state)
 }
@@ -56,6 +80,10 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+const X_AMZ_TARGET: HeaderName = HeaderName::from_static("x-amz-target");
+const X_AMZ_CRC32: HeaderName = HeaderName::from_static("x-amz-crc32");
+const X_AMZN_REQUESTID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 
 const JSON_TYPES: [&str; 2] = ["application/x-amz-json-1.0", "application/json"];
 
@@ -82,16 +110,8 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
         .headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
-    let known = content_type
-        .as_deref()
-        .and_then(|t| JSON_TYPES.iter().find(|j| **j == t));
+        .map(|v| v.split(';').next().unwrap_or("").trim());
+    let known = content_type.and_then(|t| JSON_TYPES.iter().find(|j| j.eq_ignore_ascii_case(t)));
     let content_type = match known {
         Some(t) => *t,
         None if parts.method != Method::POST || !body.is_empty() => {
@@ -120,7 +140,7 @@ async fn dispatch(
 ) -> Result<Vec<u8>, Error> {
     let handler = parts
         .headers
-        .get("x-amz-target")
+        .get(X_AMZ_TARGET)
         .and_then(|v| v.to_str().ok())
         .and_then(api::operation)
         .ok_or(Error::UnknownOperation)?;
@@ -195,9 +215,9 @@ fn decompress(headers: &HeaderMap, body: Bytes) -> Result<Bytes, Error> {
     Ok(Bytes::from(out))
 }
 
-fn error_response(e: &Error, content_type: &'static str, request_id: &str) -> Response {
+fn error_response(e: &Error, content_type: &'static str, request_id: &RequestId) -> Response {
     if let Error::Internal(detail) = e {
-        tracing::error!(request_id, "internal error: {detail}");
+        tracing::error!(request_id = request_id.as_str(), "internal error: {detail}");
     }
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     finish(status, content_type, e.to_body(), request_id)
@@ -208,7 +228,7 @@ fn finish(
     status: StatusCode,
     content_type: &'static str,
     body: Vec<u8>,
-    request_id: &str,
+    request_id: &RequestId,
 ) -> Response {
     let crc = crc32fast::hash(&body);
     let mut response = Response::new(Body::from(body));
@@ -218,18 +238,35 @@ fn finish(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static(content_type),
     );
-    h.insert("x-amz-crc32", HeaderValue::from(crc));
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        h.insert("x-amzn-requestid", id);
+    h.insert(X_AMZ_CRC32, HeaderValue::from(crc));
+    if let Ok(id) = HeaderValue::from_bytes(&request_id.0) {
+        h.insert(X_AMZN_REQUESTID, id);
     }
     response
 }
 
 impl AppState {
-    /// 52 characters of [A-Z0-9], like DynamoDB's request ids: a random per-process prefix and
-    /// a counter.
-    fn request_id(&self) -> String {
+    fn request_id(&self) -> RequestId {
         let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
-        format!("{}{n:020}", self.request_id_prefix)
+        RequestId::new(&self.request_id_prefix, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RequestId;
+
+    #[test]
+    fn request_ids_are_the_prefix_and_a_zero_padded_counter() {
+        let prefix = *b"0123456789ABCDEF0123456789ABCDEF";
+        let id = RequestId::new(&prefix, 42);
+        assert_eq!(
+            id.as_str(),
+            format!("{}{:020}", "0123456789ABCDEF0123456789ABCDEF", 42)
+        );
+        assert_eq!(
+            RequestId::new(&prefix, u64::MAX).as_str()[32..],
+            u64::MAX.to_string()
+        );
     }
 }

@@ -9,6 +9,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use std::io::Write;
 
 use crate::error::CorruptRecord;
 use crate::model::{AttributeValue, Item, Number};
@@ -288,7 +289,7 @@ impl Reader<'_> {
     fn number_json(&mut self, out: &mut Vec<u8>) -> Result<(), CorruptRecord> {
         let n = self.number()?;
         out.push(b'"');
-        out.extend_from_slice(n.to_string().as_bytes());
+        write!(out, "{n}").map_err(|_| CorruptRecord("number"))?;
         out.push(b'"');
         Ok(())
     }
@@ -345,7 +346,28 @@ impl Reader<'_> {
     }
 }
 
+/// Whether JSON needs an escape in `s`: 16 bytes at a time, each block without an early exit
+/// so the compiler turns it into SIMD compares.
+fn needs_escape(s: &[u8]) -> bool {
+    let special = |b: u8| u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\');
+    let mut blocks = s.chunks_exact(16);
+    for block in &mut blocks {
+        if block.iter().fold(0, |any, &b| any | special(b)) != 0 {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&b| special(b) != 0)
+}
+
 fn json_str(s: &str, out: &mut Vec<u8>) -> Result<(), CorruptRecord> {
+    // Most strings need no escape: a vectorised check, then a copy.
+    if !needs_escape(s.as_bytes()) {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return Ok(());
+    }
     serde_json::to_writer(out, s).map_err(|_| CorruptRecord("json"))
 }
 
@@ -355,6 +377,15 @@ mod tests {
     use crate::model::{item_from_json, item_size};
     use proptest::prelude::*;
     use serde_json::json;
+
+    proptest! {
+        #[test]
+        fn strings_are_written_as_serde_json_writes_them(s in "\\PC*|[\\x00-\\x7f]*") {
+            let mut out = Vec::new();
+            json_str(&s, &mut out).unwrap();
+            prop_assert_eq!(out, serde_json::to_vec(&s).unwrap());
+        }
+    }
 
     #[test]
     fn round_trips_every_type() {
