@@ -118,7 +118,11 @@ impl Store {
             }
         };
 
-        let cache = Cache::new_lru_cache(64 << 20);
+        // RocksDB's lock-free cache (an LRU cache takes a shard mutex on every hit), sized
+        // automatically per entry.
+        let cache = Cache::new_hyper_clock_cache(64 << 20, 0);
+        // No row cache: RocksDB refuses DeleteRange with one, and table deletion and stream
+        // trimming are range deletes.
         let descriptors = Cf::ALL.iter().map(|cf| {
             let mut cf_opts = Options::default();
             let mut table = BlockBasedOptions::default();
