@@ -2,7 +2,8 @@
 """Runs the same load-generator workloads against dynarock, dynalite (LevelDB and in-memory) and
 moto, one server after another on loopback, and prints one Markdown table: req/s per server with
 dynarock's ratio, p99 latency, server CPU per request, startup time (launch to the first
-successful ListTables), idle RSS and peak RSS.
+successful ListTables), idle RSS, the highest RSS seen under the put load, peak RSS, and the data
+directory's size once the server has stopped (persistent servers).
 
 usage: bench/compare.py [--servers dynarock,dynalite,dynalite-mem,moto] [--items 20000]
                         [--duration 10] [--concurrency 32] [--workloads get,put,query,...]
@@ -16,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -61,6 +63,32 @@ def rss_mib(pid, field):
     return 0.0
 
 
+class RssSampler:
+    """The highest RSS of a process while a block runs, sampled every 50 ms."""
+
+    def __init__(self, pid):
+        self.pid, self.peak, self.stop = pid, 0.0, threading.Event()
+
+    def __enter__(self):
+        def sample():
+            while not self.stop.wait(0.05):
+                self.peak = max(self.peak, rss_mib(self.pid, "VmRSS"))
+        self.thread = threading.Thread(target=sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def dir_mib(path):
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(dirpath, f)) for f in files)
+    return total / (1 << 20)
+
+
 def server_pid(proc):
     """The process doing the work (npm-style launchers may wrap it in a shell)."""
     try:
@@ -102,15 +130,20 @@ def measure(name, args):
         loadgen(url, args, "get", setup=True).get("requests")  # preload + warm-up
         for w in args.workloads:
             before = cpu_seconds(pid)
-            r = loadgen(url, args, w, setup=False)
+            with RssSampler(pid) as rss:
+                r = loadgen(url, args, w, setup=False)
             used = cpu_seconds(pid) - before
             row[w] = {"rps": r["requests_per_second"], "p99": r["latency_ms"]["p99"], "errors": r["errors"],
-                      "cpu_us": used * 1e6 / max(r["requests"], 1)}
+                      "cpu_us": used * 1e6 / max(r["requests"], 1), "rss": rss.peak}
         row["peak_rss"] = rss_mib(pid, "VmHWM")
-        return row
-    finally:
         proc.terminate()
         proc.wait(timeout=30)
+        row["data_mib"] = dir_mib(data) if name in ("dynarock", "dynalite") else None
+        return row
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -146,9 +179,16 @@ def main():
                 cell += f" (dynarock {base[w]['rps'] / r['rps']:.1f}x)"
             cells.append(cell)
         print(f"| {w} | {' | '.join(cells)} |")
+    if "put" in args.workloads:
+        for s in servers:
+            rows[s]["put_rss"] = rows[s]["put"]["rss"]
     for key, label, unit in [("startup_ms", "startup to first answer", "ms"), ("idle_rss", "idle RSS", "MiB"),
-                             ("peak_rss", "peak RSS", "MiB")]:
-        print(f"| {label} | {' | '.join(f'{rows[s][key]:,.0f} {unit}' for s in servers)} |")
+                             ("put_rss", "RSS under the put load", "MiB"), ("peak_rss", "peak RSS", "MiB"),
+                             ("data_mib", "data dir after the run", "MiB")]:
+        if key not in rows[servers[0]]:
+            continue
+        cells = ["-" if rows[s][key] is None else f"{rows[s][key]:,.0f} {unit}" for s in servers]
+        print(f"| {label} | {' | '.join(cells)} |")
     for s, e in failed.items():
         print(f"\n{s} failed: {e}")
 
