@@ -20,6 +20,11 @@ use serde_json::{json, Value};
 use keys::{Keys, Zipfian};
 use sigv4::Signer;
 
+// The client shares the cores with the server under test: the cheaper its requests, the less it
+// bounds the measurement.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Workload {
     Put,
@@ -389,12 +394,12 @@ fn main() {
         .unwrap_or(&args.endpoint)
         .trim_end_matches('/')
         .to_string();
-    let signer = Arc::new(Signer {
-        access_key: args.access_key.clone(),
-        secret_key: args.secret_key.clone(),
-        region: args.region.clone(),
-        host,
-    });
+    let signer = Arc::new(Signer::new(
+        &args.access_key,
+        &args.secret_key,
+        &args.region,
+        &host,
+    ));
     if !args.no_setup {
         if let Err(e) = setup(&args, &signer) {
             eprintln!("setup failed: {e}");

@@ -1,6 +1,8 @@
 //! AWS Signature Version 4 for DynamoDB JSON requests (POST /, service `dynamodb`), so the
 //! generator pays the same signing cost as a real SDK and works against AWS itself.
 
+use std::sync::Mutex;
+
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -13,7 +15,13 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// `(YYYYMMDD'T'HHMMSS'Z', YYYYMMDD)` for seconds since the epoch (UTC).
@@ -41,13 +49,36 @@ pub fn amz_date(epoch_seconds: u64) -> (String, String) {
 }
 
 pub struct Signer {
-    pub access_key: String,
-    pub secret_key: String,
-    pub region: String,
-    pub host: String,
+    access_key: String,
+    secret_key: String,
+    region: String,
+    host: String,
+    /// The signing key depends only on the date: derived once a day, as the AWS SDKs cache it.
+    signing_key: Mutex<(String, Vec<u8>)>,
 }
 
 impl Signer {
+    pub fn new(access_key: &str, secret_key: &str, region: &str, host: &str) -> Signer {
+        Signer {
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            region: region.into(),
+            host: host.into(),
+            signing_key: Mutex::new((String::new(), Vec::new())),
+        }
+    }
+
+    fn signing_key(&self, date: &str) -> Vec<u8> {
+        let mut cached = self.signing_key.lock().unwrap_or_else(|e| e.into_inner());
+        if cached.0 != date {
+            let k_date = hmac(format!("AWS4{}", self.secret_key).as_bytes(), date);
+            let k_region = hmac(&k_date, &self.region);
+            let k_service = hmac(&k_region, "dynamodb");
+            *cached = (date.to_string(), hmac(&k_service, "aws4_request"));
+        }
+        cached.1.clone()
+    }
+
     /// The `X-Amz-Date` and `Authorization` headers for one request.
     pub fn sign(&self, target: &str, body: &[u8], epoch_seconds: u64) -> (String, String) {
         let (stamp, date) = amz_date(epoch_seconds);
@@ -63,11 +94,7 @@ impl Signer {
             "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
             hex(&Sha256::digest(canonical.as_bytes()))
         );
-        let k_date = hmac(format!("AWS4{}", self.secret_key).as_bytes(), &date);
-        let k_region = hmac(&k_date, &self.region);
-        let k_service = hmac(&k_region, "dynamodb");
-        let k_signing = hmac(&k_service, "aws4_request");
-        let signature = hex(&hmac(&k_signing, &to_sign));
+        let signature = hex(&hmac(&self.signing_key(&date), &to_sign));
         let authorization = format!(
             "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed}, Signature={signature}",
             self.access_key
@@ -93,12 +120,7 @@ mod tests {
     #[test]
     fn matches_botocore() {
         // The same request signed by botocore's SigV4Auth at the same instant.
-        let s = Signer {
-            access_key: "AKID".into(),
-            secret_key: "secret".into(),
-            region: "us-east-1".into(),
-            host: "localhost:8000".into(),
-        };
+        let s = Signer::new("AKID", "secret", "us-east-1", "localhost:8000");
         let (date, auth) = s.sign("DynamoDB_20120810.GetItem", b"{}", 1_795_860_928);
         assert_eq!(date, "20261128T101528Z");
         assert_eq!(
@@ -111,18 +133,17 @@ mod tests {
 
     #[test]
     fn signature_is_deterministic_and_depends_on_the_body() {
-        let s = Signer {
-            access_key: "AKID".into(),
-            secret_key: "secret".into(),
-            region: "us-east-1".into(),
-            host: "localhost:8000".into(),
-        };
+        let s = Signer::new("AKID", "secret", "us-east-1", "localhost:8000");
         let a = s.sign("DynamoDB_20120810.GetItem", b"{}", 1_795_860_928);
         assert_eq!(a, s.sign("DynamoDB_20120810.GetItem", b"{}", 1_795_860_928));
         assert_ne!(
             a.1,
             s.sign("DynamoDB_20120810.GetItem", b"{ }", 1_795_860_928).1
         );
+        // The cached signing key follows the date.
+        let next_day = s.sign("DynamoDB_20120810.GetItem", b"{}", 1_795_860_928 + 86_400);
+        assert!(next_day.1.contains("/20261129/us-east-1/"));
+        assert_eq!(a, s.sign("DynamoDB_20120810.GetItem", b"{}", 1_795_860_928));
         assert!(a.1.starts_with(
             "AWS4-HMAC-SHA256 Credential=AKID/20261128/us-east-1/dynamodb/aws4_request, SignedHeaders="
         ));
