@@ -7,6 +7,7 @@ directory's size once the server has stopped (persistent servers).
 
 usage: bench/compare.py [--servers dynarock,dynalite,dynalite-mem,moto] [--items 20000]
                         [--duration 10] [--concurrency 32] [--workloads get,put,query,...]
+                        [--rounds 1]
 Needs: a release build (cargo build --release), the load generator
 (cargo build --release --manifest-path bench/loadgen/Cargo.toml), dynalite (npm) and moto (pip).
 """
@@ -15,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -147,6 +149,24 @@ def measure(name, args):
         shutil.rmtree(data, ignore_errors=True)
 
 
+def median_row(rows, workloads):
+    """One row from several runs of a server: medians, except the highest RSS seen."""
+    errors = [r["error"] for r in rows if "error" in r]
+    if errors:
+        return {"error": errors[0]}
+    med = statistics.median
+    out = {w: {k: med([r[w][k] for r in rows]) for k in ("rps", "p99", "cpu_us")} for w in workloads}
+    for w in workloads:
+        out[w]["errors"] = sum(r[w]["errors"] for r in rows)
+        out[w]["rss"] = max(r[w]["rss"] for r in rows)
+    out["startup_ms"] = med([r["startup_ms"] for r in rows])
+    out["idle_rss"] = med([r["idle_rss"] for r in rows])
+    out["peak_rss"] = max(r["peak_rss"] for r in rows)
+    sizes = [r["data_mib"] for r in rows if r["data_mib"] is not None]
+    out["data_mib"] = med(sizes) if sizes else None
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--servers", default="dynarock,dynalite,dynalite-mem,moto")
@@ -154,15 +174,20 @@ def main():
     ap.add_argument("--items", type=int, default=20_000)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every server this many times, interleaved, and report medians "
+                         "(a noisy spell of the machine then hits every server alike)")
     args = ap.parse_args()
     args.workloads = args.workloads.split(",")
     servers = args.servers.split(",")
-    rows = {}
-    for s in servers:
-        try:
-            rows[s] = measure(s, args)
-        except (RuntimeError, SystemExit) as e:
-            rows[s] = {"error": str(e)}
+    runs = {s: [] for s in servers}
+    for _ in range(args.rounds):
+        for s in servers:
+            try:
+                runs[s].append(measure(s, args))
+            except (RuntimeError, SystemExit) as e:
+                runs[s].append({"error": str(e)})
+    rows = {s: median_row(r, args.workloads) for s, r in runs.items()}
     failed = {s: r["error"] for s, r in rows.items() if "error" in r}
     servers = [s for s in servers if s not in failed]
     base = rows.get("dynarock") if "dynarock" in servers else None
