@@ -75,22 +75,17 @@ fn query_signature(query: Option<&str>) -> Result<Option<String>> {
 /// `AKID/20250101/us-west-2/dynamodb/aws4_request` → `us-west-2`.
 fn credential_region(credential: &str) -> Result<Option<String>> {
     let trimmed = credential.trim_end_matches('/');
-    // Byte positions of the slashes (this runs on every request).
-    let mut slashes = [0usize; 4];
-    let mut count = 0;
-    for (i, _) in trimmed.bytes().enumerate().filter(|(_, b)| *b == b'/') {
-        if let Some(slot) = slashes.get_mut(count) {
-            *slot = i;
-        }
-        count += 1;
-    }
-    if count != 4 {
+    // Counted, not collected: this runs on every request.
+    if trimmed.bytes().filter(|b| *b == b'/').count() != 4 {
         return Err(Error::IncompleteSignature(format!(
             "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
         )));
     }
-    let region = &trimmed[slashes[1] + 1..slashes[2]];
-    Ok(Some(region.to_string()).filter(|r| !r.is_empty()))
+    Ok(trimmed
+        .split('/')
+        .nth(2)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string))
 }
 
 #[cfg(test)]
