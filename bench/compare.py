@@ -204,15 +204,14 @@ def main():
                 cell += f" (dynarock {base[w]['rps'] / r['rps']:.1f}x)"
             cells.append(cell)
         print(f"| {w} | {' | '.join(cells)} |")
+    footer = [("startup to first answer", "ms", lambda r: r["startup_ms"]),
+              ("idle RSS", "MiB", lambda r: r["idle_rss"]),
+              ("peak RSS", "MiB", lambda r: r["peak_rss"]),
+              ("data dir after the run", "MiB", lambda r: r["data_mib"])]
     if "put" in args.workloads:
-        for s in servers:
-            rows[s]["put_rss"] = rows[s]["put"]["rss"]
-    for key, label, unit in [("startup_ms", "startup to first answer", "ms"), ("idle_rss", "idle RSS", "MiB"),
-                             ("put_rss", "RSS under the put load", "MiB"), ("peak_rss", "peak RSS", "MiB"),
-                             ("data_mib", "data dir after the run", "MiB")]:
-        if key not in rows[servers[0]]:
-            continue
-        cells = ["-" if rows[s][key] is None else f"{rows[s][key]:,.0f} {unit}" for s in servers]
+        footer.insert(2, ("RSS under the put load", "MiB", lambda r: r["put"]["rss"]))
+    for label, unit, value in footer if servers else []:
+        cells = ["-" if value(rows[s]) is None else f"{value(rows[s]):,.0f} {unit}" for s in servers]
         print(f"| {label} | {' | '.join(cells)} |")
     for s, e in failed.items():
         print(f"\n{s} failed: {e}")
