@@ -334,6 +334,35 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_durable_writes_commit_whole_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(Some(dir.path()), true).unwrap();
+            std::thread::scope(|s| {
+                for writer in 0..8u8 {
+                    let store = &store;
+                    s.spawn(move || {
+                        for n in 0..25u8 {
+                            let mut batch = Batch::default();
+                            store
+                                .put(&mut batch, Cf::Items, &[writer, n], &[n])
+                                .unwrap();
+                            store
+                                .merge(&mut batch, Cf::Meta, b"c", &encode_counter(1, 2))
+                                .unwrap();
+                            store.write(batch).unwrap();
+                        }
+                    });
+                }
+            });
+        }
+        let store = Store::open(Some(dir.path()), false).unwrap();
+        assert_eq!(store.scan_prefix(Cf::Items, b"").unwrap().len(), 200);
+        let counter = store.get(Cf::Meta, b"c").unwrap().unwrap();
+        assert_eq!(decode_counter(&counter), (200, 400));
+    }
+
+    #[test]
     fn second_open_of_a_directory_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let _first = Store::open(Some(dir.path()), false).unwrap();
