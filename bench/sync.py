@@ -4,19 +4,29 @@ with bench/slowsync adding a delay to every fsync (a disk without a write cache)
 writes share each fdatasync (counted with `perf stat` when perf can trace syscalls). Several
 server binaries can be compared, interleaved over rounds; medians are printed.
 
+The client is the load generator (one thread per writer, signing every request: on 2 cores it
+competes with the server for CPU) or wrk's put scenario (`--client wrk`, event loops costing the
+client little, as when clients run elsewhere).
+
 usage: bench/sync.py [--binaries target/release/dynarock,...] [--fsync-us 0,2000]
-                     [--writers 1,32,64] [--duration 10] [--rounds 1]
-Needs: a release build, the load generator, and cc (the shim is built into a temporary folder).
+                     [--writers 1,32,64] [--duration 10] [--rounds 1] [--client loadgen|wrk]
+Needs: a release build, the load generator or wrk, and cc (the shim is built into a temporary
+folder).
 """
 import argparse
+import json
 import os
 import shutil
 import statistics
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 from compare import LOADGEN, ROOT, free_port, list_tables_ok, loadgen
+from run import run_once
+
+WRK_ITEMS = 2000
 
 SHIM_SOURCE = os.path.join(ROOT, "bench", "slowsync", "slow_fsync.c")
 
@@ -27,7 +37,32 @@ def build_shim(folder):
     return shim
 
 
-def run_one(binary, shim, fsync_us, writers, duration):
+def create_wrk_table(url):
+    """The table of bench/wrk/put.lua (`bench_kv`, hash key `pk`)."""
+    body = json.dumps({"TableName": "bench_kv", "BillingMode": "PAY_PER_REQUEST",
+                       "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                       "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}).encode()
+    req = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.CreateTable",
+        "X-Amz-Date": "20260101T000000Z",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, "
+                         "SignedHeaders=host, Signature=00"})
+    urllib.request.urlopen(req, timeout=10).close()
+
+
+def put_load(url, pid, client, writers, duration):
+    """PutItem at `writers` connections: (requests, req/s, p50 ms, p99 ms)."""
+    if client == "wrk":
+        wrk = argparse.Namespace(threads=min(writers, 2), conns=writers, duration=duration, pid=pid)
+        rps, p50_us, p99_us, _, _ = run_once(url, "put", wrk)
+        return rps * duration, rps, p50_us / 1000, p99_us / 1000
+    load = argparse.Namespace(items=WRK_ITEMS, concurrency=writers, duration=duration)
+    result = loadgen(url, load, "put", setup=False)
+    return (result["requests"], result["requests_per_second"], result["latency_ms"]["p50"],
+            result["latency_ms"]["p99"])
+
+
+def run_one(binary, shim, fsync_us, writers, duration, client):
     port, data = free_port(), tempfile.mkdtemp(prefix="bench-sync-")
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
@@ -42,18 +77,20 @@ def run_one(binary, shim, fsync_us, writers, duration):
             if proc.poll() is not None or time.perf_counter() - started > 60:
                 raise SystemExit(f"{binary} did not start")
             time.sleep(0.01)
-        load = argparse.Namespace(items=2000, concurrency=writers, duration=duration)
-        loadgen(url, load, "put", setup=True)  # tables, preload, warm-up
+        if client == "wrk":
+            create_wrk_table(url)
+            put_load(url, proc.pid, client, writers, 2)  # warm-up
+        else:
+            load = argparse.Namespace(items=WRK_ITEMS, concurrency=writers, duration=2)
+            loadgen(url, load, "put", setup=True)  # tables, preload, warm-up
         perf = subprocess.Popen(["perf", "stat", "-x,", "-e", "syscalls:sys_enter_fdatasync",
                                  "-p", str(proc.pid)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
-        result = loadgen(url, load, "put", setup=False)
+        requests, rps, p50, p99 = put_load(url, proc.pid, client, writers, duration)
         perf.send_signal(2)
         counted = perf.communicate()[1].strip().splitlines()
         fsyncs = int(counted[-1].split(",")[0]) if counted and counted[-1][:1].isdigit() else None
-        return {"rps": result["requests_per_second"], "p50": result["latency_ms"]["p50"],
-                "p99": result["latency_ms"]["p99"],
-                "per_fsync": result["requests"] / fsyncs if fsyncs else None}
+        return {"rps": rps, "p50": p50, "p99": p99, "per_fsync": requests / fsyncs if fsyncs else None}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -67,9 +104,11 @@ def main():
     ap.add_argument("--writers", default="1,32,64")
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--client", choices=["loadgen", "wrk"], default="loadgen")
     args = ap.parse_args()
-    if not os.path.exists(LOADGEN):
+    if args.client == "loadgen" and not os.path.exists(LOADGEN):
         raise SystemExit("build the load generator first")
+    os.environ["BENCH_ITEMS"] = str(WRK_ITEMS)
     binaries = args.binaries.split(",")
     delays = [int(d) for d in args.fsync_us.split(",")]
     writers = [int(w) for w in args.writers.split(",")]
@@ -82,7 +121,7 @@ def main():
                 for n in writers:
                     for binary in binaries:
                         runs.setdefault((delay, n, binary), []).append(
-                            run_one(binary, shim, delay, n, args.duration))
+                            run_one(binary, shim, delay, n, args.duration, args.client))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

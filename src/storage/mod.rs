@@ -2,6 +2,7 @@
 //! deletes and prefix iteration; what the bytes mean lives in `keys` and `codec`.
 
 pub mod codec;
+mod group_commit;
 pub mod keys;
 
 use std::path::Path;
@@ -13,6 +14,7 @@ use rocksdb::{
 };
 
 use crate::error::{Error, Result};
+use group_commit::GroupCommit;
 
 /// The column families; their names are part of the on-disk format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +60,8 @@ pub struct KeyRange {
 pub struct Store {
     db: DB,
     write_options: WriteOptions,
+    /// Durable mode's group commit; without `--sync` writers go to RocksDB directly.
+    group_commit: Option<GroupCommit>,
     /// False for `--in-memory`: nothing to flush, nothing to sync.
     persistent: bool,
 }
@@ -169,6 +173,7 @@ impl Store {
         Ok(Store {
             db,
             write_options,
+            group_commit: sync.then(GroupCommit::default),
             persistent: dir.is_some(),
         })
     }
@@ -198,7 +203,10 @@ impl Store {
     }
 
     pub fn write(&self, batch: Batch) -> Result<()> {
-        Ok(self.db.write_opt(batch.inner, &self.write_options)?)
+        match &self.group_commit {
+            Some(group_commit) => group_commit.write(&self.db, &self.write_options, batch.inner),
+            None => Ok(self.db.write_opt(batch.inner, &self.write_options)?),
+        }
     }
 
     /// Every (key, value) whose key starts with `prefix`, in key order.
