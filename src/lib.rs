@@ -62,7 +62,6 @@ impl Server {
             config: ServerConfig {
                 region: args.region.clone(),
                 account: args.account_id.clone(),
-                sync_writes: args.sync,
             },
         })
     }

@@ -226,6 +226,11 @@ impl Engine {
     pub fn flush(&self) -> Result<()> {
         self.store.flush()
     }
+
+    /// In durable mode (`--sync`), resolves once everything written so far is on disk.
+    pub async fn durable(&self) -> Result<()> {
+        self.store.durable().await
+    }
 }
 
 /// The not-found error of the table-level operations (item operations use a shorter one).

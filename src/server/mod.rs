@@ -24,8 +24,6 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 pub struct ServerConfig {
     pub region: String,
     pub account: String,
-    /// Writes wait for fsync: run them off the async threads so RocksDB can group commits.
-    pub sync_writes: bool,
 }
 
 pub struct AppState {
@@ -159,25 +157,16 @@ async fn dispatch(
         .unwrap_or("localhost")
         .to_string();
 
-    let run = {
-        let state = state.clone();
-        move || {
-            let ctx = Context {
-                engine: &state.engine,
-                region: &region,
-                account: &state.config.account,
-                host: &host,
-            };
-            handler(&ctx, Input::new(&json)?)
-        }
+    let ctx = Context {
+        engine: &state.engine,
+        region: &region,
+        account: &state.config.account,
+        host: &host,
     };
-    if state.config.sync_writes {
-        tokio::task::spawn_blocking(run)
-            .await
-            .map_err(|e| Error::Internal(format!("request task: {e}")))?
-    } else {
-        run()
-    }
+    let result = handler(&ctx, Input::new(&json)?);
+    // Durable mode: no answer (an error included) reveals a write before it is on disk.
+    state.engine.durable().await?;
+    result
 }
 
 fn content_length(headers: &HeaderMap) -> Option<usize> {

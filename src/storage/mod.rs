@@ -2,19 +2,20 @@
 //! deletes and prefix iteration; what the bytes mean lives in `keys` and `codec`.
 
 pub mod codec;
-mod group_commit;
+mod durability;
 pub mod keys;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
     DBPinnableSlice, DataBlockIndexType, Direction, Env, IteratorMode, MergeOperands, Options,
-    ReadOptions, WriteBatch, WriteOptions, DB,
+    ReadOptions, WriteBatch, DB,
 };
 
 use crate::error::{Error, Result};
-use group_commit::GroupCommit;
+use durability::Durability;
 
 /// The column families; their names are part of the on-disk format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,10 +59,9 @@ pub struct KeyRange {
 }
 
 pub struct Store {
-    db: DB,
-    write_options: WriteOptions,
-    /// Durable mode's group commit; without `--sync` writers go to RocksDB directly.
-    group_commit: Option<GroupCommit>,
+    db: Arc<DB>,
+    /// Durable mode's log syncer, which answers wait for (`durable`).
+    durability: Option<Durability>,
     /// False for `--in-memory`: nothing to flush, nothing to sync.
     persistent: bool,
 }
@@ -103,8 +103,9 @@ fn add_counters(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) 
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir`, or a purely in-memory one. `sync` makes
-    /// every commit wait for fsync; without it the WAL still survives a process crash.
+    /// Opens (creating if needed) the store in `dir`, or a purely in-memory one. With `sync`,
+    /// `durable` waits for the write-ahead log's fsync; without it the log still survives a
+    /// process crash.
     pub fn open(dir: Option<&Path>, sync: bool) -> Result<Store> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
@@ -168,12 +169,17 @@ impl Store {
                 ))
             }
         })?;
-        let mut write_options = WriteOptions::default();
-        write_options.set_sync(sync);
+        let db = Arc::new(db);
+        let durability = if sync {
+            let syncer = Durability::start(db.clone())
+                .map_err(|e| Error::Internal(format!("cannot start the log syncer: {e}")))?;
+            Some(syncer)
+        } else {
+            None
+        };
         Ok(Store {
             db,
-            write_options,
-            group_commit: sync.then(GroupCommit::default),
+            durability,
             persistent: dir.is_some(),
         })
     }
@@ -203,9 +209,14 @@ impl Store {
     }
 
     pub fn write(&self, batch: Batch) -> Result<()> {
-        match &self.group_commit {
-            Some(group_commit) => group_commit.write(&self.db, &self.write_options, batch.inner),
-            None => Ok(self.db.write_opt(batch.inner, &self.write_options)?),
+        Ok(self.db.write(batch.inner)?)
+    }
+
+    /// In durable mode, resolves once everything written so far is on disk; at once otherwise.
+    pub async fn durable(&self) -> Result<()> {
+        match &self.durability {
+            Some(durability) => durability.wait().await,
+            None => Ok(()),
         }
     }
 
@@ -252,7 +263,7 @@ impl Store {
         let handle = self.cf(cf)?;
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(handle, from, to);
-        self.db.write_opt(batch, &self.write_options)?;
+        self.db.write(batch)?;
         self.db.compact_range_cf(handle, Some(from), Some(to));
         Ok(())
     }
