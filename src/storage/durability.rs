@@ -9,8 +9,8 @@
 //!
 //! Clients that wait for their answer before writing again would settle into two cohorts, one
 //! syncing and one queued behind it, each write paying for two syncs; so the syncer may first
-//! wait (at most half a sync) for as many requests as its last sync answered plus those that
-//! queued during it, and the writers just answered all share the next sync (`Gather`).
+//! wait (at most as long as a sync) for as many requests as its last sync answered plus those
+//! that queued during it, and the writers just answered all share the next sync (`Gather`).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -29,7 +29,7 @@ struct Synced {
 }
 
 /// The longest the syncer waits for more requests, whatever a sync costs.
-const MAX_GATHER: Duration = Duration::from_millis(2);
+const MAX_GATHER: Duration = Duration::from_millis(4);
 /// How long each mode is measured, and windows in the chosen mode between probes of the other.
 const WINDOW: Duration = Duration::from_millis(200);
 const PROBE_EVERY: u32 = 8;
@@ -223,7 +223,7 @@ impl Default for Gather {
 impl Gather {
     /// Until when the syncer waits for `expected` requests.
     fn deadline(&self) -> Instant {
-        Instant::now() + (self.last_sync / 2).min(MAX_GATHER)
+        Instant::now() + self.last_sync.min(MAX_GATHER)
     }
 
     /// Accounts `answers` made by `now`, and picks the mode at the end of each window.
@@ -291,12 +291,12 @@ mod tests {
     }
 
     #[test]
-    fn the_syncer_waits_at_most_half_a_sync() {
+    fn the_syncer_waits_at_most_as_long_as_a_sync() {
         let mut gather = Gather {
             last_sync: Duration::from_micros(800),
             ..Gather::default()
         };
-        assert!(gather.deadline() - Instant::now() <= Duration::from_micros(400));
+        assert!(gather.deadline() - Instant::now() <= Duration::from_micros(800));
         gather.last_sync = Duration::from_secs(1);
         let wait = gather.deadline() - Instant::now();
         assert!(wait <= MAX_GATHER && wait > MAX_GATHER / 2);
