@@ -45,13 +45,18 @@ def command(name, port, data):
     }[name]
 
 
-def list_tables_ok(url):
-    req = urllib.request.Request(url, data=b"{}", method="POST", headers={
-        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.ListTables",
-        "X-Amz-Date": "20260101T000000Z", "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, "
+def dynamodb_request(url, operation, body):
+    """A DynamoDB request with a well-formed (unchecked) SigV4 header, as local servers accept."""
+    return urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
+        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{operation}",
+        "X-Amz-Date": "20260101T000000Z",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, "
                          "SignedHeaders=host, Signature=00"})
+
+
+def list_tables_ok(url):
     try:
-        with urllib.request.urlopen(req, timeout=1) as r:
+        with urllib.request.urlopen(dynamodb_request(url, "ListTables", {}), timeout=1) as r:
             return r.status == 200
     except OSError:
         return False

@@ -14,7 +14,6 @@ Needs: a release build, the load generator or wrk, and cc (the shim is built int
 folder).
 """
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -23,7 +22,7 @@ import tempfile
 import time
 import urllib.request
 
-from compare import LOADGEN, ROOT, free_port, list_tables_ok, loadgen
+from compare import LOADGEN, ROOT, dynamodb_request, free_port, list_tables_ok, loadgen
 from run import run_once
 
 WRK_ITEMS = 2000
@@ -39,15 +38,10 @@ def build_shim(folder):
 
 def create_wrk_table(url):
     """The table of bench/wrk/put.lua (`bench_kv`, hash key `pk`)."""
-    body = json.dumps({"TableName": "bench_kv", "BillingMode": "PAY_PER_REQUEST",
-                       "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-                       "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}).encode()
-    req = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.CreateTable",
-        "X-Amz-Date": "20260101T000000Z",
-        "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, "
-                         "SignedHeaders=host, Signature=00"})
-    urllib.request.urlopen(req, timeout=10).close()
+    body = {"TableName": "bench_kv", "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}
+    urllib.request.urlopen(dynamodb_request(url, "CreateTable", body), timeout=10).close()
 
 
 def put_load(url, pid, client, writers, duration):
