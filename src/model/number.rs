@@ -215,8 +215,8 @@ impl Number {
         out.push(if self.negative { 0x01 } else { 0x03 });
         let start = out.len();
         out.push((self.scientific_exponent() - MIN_EXPONENT) as u8);
-        let digits = self.coefficient.to_string();
-        let mut nibbles = digits
+        let mut buf = [0u8; 39];
+        let mut nibbles = coefficient_digits(self.coefficient, &mut buf)
             .bytes()
             .map(|d| d - b'0' + 1)
             .chain(std::iter::once(0));
@@ -414,45 +414,62 @@ impl PartialOrd for Number {
     }
 }
 
-/// Plain decimal notation, as DynamoDB returns numbers (`1E+3` comes back as `1000`).
+/// Plain decimal notation, as DynamoDB returns numbers (`1E+3` comes back as `1000`). Written
+/// straight to the formatter: every number in every answer goes through here.
 impl fmt::Display for Number {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_zero() {
             return f.write_str("0");
         }
-        let mut buf = itoa_u128(self.coefficient);
-        let n = buf.len() as i32;
-        if self.exponent >= 0 {
-            buf.extend(std::iter::repeat_n(b'0', self.exponent as usize));
-        } else if n + self.exponent > 0 {
-            buf.insert((n + self.exponent) as usize, b'.');
-        } else {
-            let zeros = (-(n + self.exponent)) as usize;
-            let mut s = Vec::with_capacity(zeros + buf.len() + 2);
-            s.extend_from_slice(b"0.");
-            s.extend(std::iter::repeat_n(b'0', zeros));
-            s.extend_from_slice(&buf);
-            buf = s;
-        }
         if self.negative {
             f.write_str("-")?;
         }
-        // Only ASCII digits, '.' and '0' were written.
-        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+        let mut buf = [0u8; 39];
+        let digits = coefficient_digits(self.coefficient, &mut buf);
+        let n = digits.len() as i32;
+        if self.exponent >= 0 {
+            f.write_str(digits)?;
+            write_zeros(f, self.exponent as usize)
+        } else if n + self.exponent > 0 {
+            let (int, frac) = digits.split_at((n + self.exponent) as usize);
+            f.write_str(int)?;
+            f.write_str(".")?;
+            f.write_str(frac)
+        } else {
+            f.write_str("0.")?;
+            write_zeros(f, (-(n + self.exponent)) as usize)?;
+            f.write_str(digits)
+        }
     }
 }
 
-fn itoa_u128(mut v: u128) -> Vec<u8> {
-    let mut out = Vec::with_capacity(40);
+fn write_zeros(f: &mut fmt::Formatter<'_>, n: usize) -> fmt::Result {
+    (0..n).try_for_each(|_| f.write_str("0"))
+}
+
+/// The decimal digits of `v`, written into the tail of `buf` (39 digits hold any u128).
+fn coefficient_digits(v: u128, buf: &mut [u8; 39]) -> &str {
+    let mut i = buf.len();
+    let mut push = |digit: u8| {
+        i -= 1;
+        buf[i] = b'0' + digit;
+    };
+    // A u128 division is a library call; nearly every coefficient fits in 64 bits.
+    let mut wide = v;
+    while wide > u128::from(u64::MAX) {
+        push((wide % 10) as u8);
+        wide /= 10;
+    }
+    let mut narrow = wide as u64;
     loop {
-        out.push(b'0' + (v % 10) as u8);
-        v /= 10;
-        if v == 0 {
+        push((narrow % 10) as u8);
+        narrow /= 10;
+        if narrow == 0 {
             break;
         }
     }
-    out.reverse();
-    out
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[i..]).unwrap_or_default()
 }
 
 #[cfg(test)]
