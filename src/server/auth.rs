@@ -1,6 +1,8 @@
 //! SigV4 as DynamoDB Local treats it: a request must carry a well-formed signature (header or
 //! query string), which is not verified; its credential scope picks the region.
 
+use std::borrow::Cow;
+
 use http::{HeaderMap, HeaderName};
 
 use crate::error::{Error, Result};
@@ -8,10 +10,12 @@ use crate::error::{Error, Result};
 const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
 
 /// Checks the signature's presence and shape; returns the credential scope's region, if any.
-pub fn check(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>> {
+pub fn check<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Result<Option<Cow<'a, str>>> {
+    // UTF-8 validation runs a word at a time, unlike `HeaderValue::to_str`'s per-byte check:
+    // this header is long and on every request.
     let auth = headers
         .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
         .map(str::trim);
     let Some(auth) = auth.filter(|a| a.starts_with("AWS4-")) else {
         return query_signature(query);
@@ -50,11 +54,11 @@ pub fn check(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>>
             "{missing}Authorization={auth}"
         )));
     }
-    credential_region(credential.unwrap_or(""))
+    Ok(credential_region(credential.unwrap_or(""))?.map(Cow::Borrowed))
 }
 
 /// A presigned request: `X-Amz-Algorithm`, `X-Amz-Credential`, `X-Amz-Signature` in the URL.
-fn query_signature(query: Option<&str>) -> Result<Option<String>> {
+fn query_signature(query: Option<&str>) -> Result<Option<Cow<'_, str>>> {
     let pairs: Vec<(&str, &str)> = query
         .unwrap_or("")
         .split('&')
@@ -62,7 +66,10 @@ fn query_signature(query: Option<&str>) -> Result<Option<String>> {
         .collect();
     let get = |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
     match (get("X-Amz-Algorithm"), get("X-Amz-Credential"), get("X-Amz-Signature")) {
-        (Some(_), Some(cred), Some(_)) => credential_region(&cred.replace("%2F", "/")),
+        (Some(_), Some(cred), Some(_)) => {
+            let cred = cred.replace("%2F", "/");
+            Ok(credential_region(&cred)?.map(|r| Cow::Owned(r.to_string())))
+        }
         (None, None, None) => Err(Error::MissingAuthenticationToken(
             "Request is missing Authentication Token".into(),
         )),
@@ -73,19 +80,26 @@ fn query_signature(query: Option<&str>) -> Result<Option<String>> {
 }
 
 /// `AKID/20250101/us-west-2/dynamodb/aws4_request` → `us-west-2`.
-fn credential_region(credential: &str) -> Result<Option<String>> {
+fn credential_region(credential: &str) -> Result<Option<&str>> {
     let trimmed = credential.trim_end_matches('/');
-    // Counted, not collected: this runs on every request.
-    if trimmed.bytes().filter(|b| *b == b'/').count() != 4 {
+    // One pass over the bytes, noting the slashes around the region (the third element).
+    let (mut slashes, mut region) = (0, 0..0);
+    for (i, b) in trimmed.bytes().enumerate() {
+        if b == b'/' {
+            slashes += 1;
+            match slashes {
+                2 => region = i + 1..i + 1,
+                3 => region.end = i,
+                _ => {}
+            }
+        }
+    }
+    if slashes != 4 {
         return Err(Error::IncompleteSignature(format!(
             "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
         )));
     }
-    Ok(trimmed
-        .split('/')
-        .nth(2)
-        .filter(|r| !r.is_empty())
-        .map(str::to_string))
+    Ok(Some(&trimmed[region]).filter(|r| !r.is_empty()))
 }
 
 #[cfg(test)]
@@ -126,11 +140,13 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.code(), "IncompleteSignatureException");
         assert!(e.to_string().starts_with("Authorization header requires 'Credential' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."), "{e}");
-        let bad = GOOD.replace("/eu-west-1/dynamodb/aws4_request", "/x");
-        assert_eq!(
-            check(&headers(Some(&bad), true), None).unwrap_err().code(),
-            "IncompleteSignatureException"
-        );
+        for scope in ["/x", "/eu-west-1/dynamodb/aws4_request/extra"] {
+            let bad = GOOD.replace("/eu-west-1/dynamodb/aws4_request", scope);
+            assert_eq!(
+                check(&headers(Some(&bad), true), None).unwrap_err().code(),
+                "IncompleteSignatureException"
+            );
+        }
     }
 
     #[test]

@@ -142,8 +142,8 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .and_then(api::operation)
         .ok_or(Error::UnknownOperation)?;
-    let region = auth::check(&parts.headers, parts.uri.query())?
-        .unwrap_or_else(|| state.config.region.clone());
+    let region = auth::check(&parts.headers, parts.uri.query())?;
+    let region = region.as_deref().unwrap_or(&state.config.region);
     let body = decompress(&parts.headers, body)?;
     if body.is_empty() {
         return Err(Error::Serialization("Request body is empty".into()));
@@ -154,14 +154,13 @@ async fn dispatch(
         .headers
         .get(http::header::HOST)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost")
-        .to_string();
+        .unwrap_or("localhost");
 
     let ctx = Context {
         engine: &state.engine,
-        region: &region,
+        region,
         account: &state.config.account,
-        host: &host,
+        host,
     };
     let result = handler(&ctx, Input::new(&json)?);
     // Durable mode: no answer (an error included) reveals a write before it is on disk.
