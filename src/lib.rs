@@ -75,7 +75,7 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), String> {
-        let app = server::router(self.engine.clone(), self.config);
+        let app = server::app(self.engine.clone(), self.config);
         server::serve(self.listener, app, shutdown)
             .await
             .map_err(|e| e.to_string())?;

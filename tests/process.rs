@@ -205,6 +205,30 @@ fn sigterm_shuts_down_cleanly_and_keeps_data() {
 }
 
 #[test]
+fn shutdown_closes_idle_keep_alive_connections_without_waiting_for_them() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Dynarock::start(&dir.path().join("data"));
+    // A client that made a request and keeps its connection open, as SDK pools do.
+    let mut idle = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut answer = [0u8; 512];
+    let n = idle.read(&mut answer).unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(server.terminate()));
+    let (status, log) = finished
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the server kept running for an idle connection");
+    assert!(status.success() && log.contains("stopped cleanly"), "{log}");
+    idle.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(idle.read(&mut answer).unwrap(), 0, "connection closed");
+}
+
+#[test]
 fn a_second_server_on_the_same_data_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -1,17 +1,22 @@
 //! HTTP: one route, `POST /`, checked in DynamoDB's order (content type → target → auth →
-//! decompression → JSON), then handed to the API's operation table.
+//! decompression → JSON), then handed to the API's operation table. Served by hyper directly:
+//! with a single route, a router framework would only add work to every request.
 
 pub mod auth;
 
+use std::convert::Infallible;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::response::Response;
-use axum::Router;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::api::{self, input::Input, Context};
@@ -55,8 +60,11 @@ impl RequestId {
     }
 }
 
-pub fn router(engine: Arc<Engine>, config: ServerConfig) -> Router {
-    let state = Arc::new(AppState {
+type Request = http::Request<Incoming>;
+type Response = http::Response<Full<Bytes>>;
+
+pub fn app(engine: Arc<Engine>, config: ServerConfig) -> Arc<AppState> {
+    Arc::new(AppState {
         engine,
         config,
         request_counter: AtomicU64::new(0),
@@ -64,19 +72,49 @@ pub fn router(engine: Arc<Engine>, config: ServerConfig) -> Router {
             .into_bytes()
             .try_into()
             .unwrap_or([b'0'; 32]),
-    });
-    Router::new().fallback(handle).with_state(state)
+    })
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, typically: wait for connections to close
+                    // rather than spin.
+                    tracing::error!("accept error: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let state = state.clone();
+        let service = service_fn(move |request| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(handle(&state, request).await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client going away mid-request is not the server's error.
+            if let Err(e) = connection.await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 const X_AMZ_TARGET: HeaderName = HeaderName::from_static("x-amz-target");
@@ -85,7 +123,7 @@ const X_AMZN_REQUESTID: HeaderName = HeaderName::from_static("x-amzn-requestid")
 
 const JSON_TYPES: [&str; 2] = ["application/x-amz-json-1.0", "application/json"];
 
-async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
+async fn handle(state: &Arc<AppState>, request: Request) -> Response {
     let request_id = state.request_id();
     let (parts, body) = request.into_parts();
 
@@ -99,8 +137,8 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
             return error_response(&too_large(), JSON_TYPES[0], &request_id);
         }
     }
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(b) => b,
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
         Err(_) => return error_response(&too_large(), JSON_TYPES[0], &request_id),
     };
 
@@ -124,7 +162,7 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
         None => JSON_TYPES[0],
     };
 
-    let result = dispatch(&state, &parts, body).await;
+    let result = dispatch(state, &parts, body).await;
     match result {
         Ok(bytes) => finish(StatusCode::OK, content_type, bytes, &request_id),
         Err(e) => error_response(&e, content_type, &request_id),
@@ -219,7 +257,7 @@ fn finish(
     request_id: &RequestId,
 ) -> Response {
     let crc = crc32fast::hash(&body);
-    let mut response = Response::new(Body::from(body));
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let h = response.headers_mut();
     h.insert(
