@@ -87,6 +87,8 @@ pub async fn serve(
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
+                // A client that gave up before being accepted.
+                Err(e) if is_connection_error(&e) => continue,
                 Err(e) => {
                     // Out of file descriptors, typically: wait for connections to close
                     // rather than spin.
@@ -115,6 +117,14 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    )
 }
 
 const X_AMZ_TARGET: HeaderName = HeaderName::from_static("x-amz-target");
