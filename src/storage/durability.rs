@@ -1,4 +1,12 @@
-//! Durable mode (`--sync`): answers wait until what they reveal is on disk.
+//! When an answer may go out: once the write-ahead log holds everything it reveals.
+//!
+//! RocksDB keeps the log in its own buffer (`manual_wal_flush`) until one of these writes it.
+//! By default (`LogWriter`) the log need only reach the operating system, which then outlives a
+//! process crash; a request that finds the log behind yields once, so the other requests ready
+//! on its thread make their writes first, and the first of them to resume writes the log for
+//! all: one `write` syscall per group instead of one per request.
+//!
+//! Durable mode (`--sync`, `Durability`): answers wait until what they reveal is on disk.
 //!
 //! Writes go to RocksDB's write-ahead log without a sync of their own, so no request blocks a
 //! thread; one syncer thread makes the log durable up to the newest sequence number any waiting
@@ -12,6 +20,7 @@
 //! wait (at most as long as a sync) for as many requests as its last sync answered plus those
 //! that queued during it, and the writers just answered all share the next sync (`Gather`).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -20,6 +29,37 @@ use rocksdb::DB;
 use tokio::sync::watch;
 
 use crate::error::{Error, Result};
+
+pub struct LogWriter {
+    db: Arc<DB>,
+    /// The log is written up to this sequence number.
+    written: AtomicU64,
+}
+
+impl LogWriter {
+    pub fn new(db: Arc<DB>) -> LogWriter {
+        let written = AtomicU64::new(db.latest_sequence_number());
+        LogWriter { db, written }
+    }
+
+    /// Resolves once the log is written up to every write visible now (a read may have seen
+    /// one still in the buffer).
+    pub async fn wait(&self) -> Result<()> {
+        let target = self.db.latest_sequence_number();
+        if self.written.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        tokio::task::yield_now().await;
+        if self.written.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        // A write is visible only once it is in the buffer, so this flush covers `upto`.
+        let upto = self.db.latest_sequence_number();
+        self.db.flush_wal(false)?;
+        self.written.fetch_max(upto, Ordering::AcqRel);
+        Ok(())
+    }
+}
 
 /// How far the log is durable, and how many syncs have failed (a waiter then fails too).
 #[derive(Clone, Copy, Default)]
