@@ -227,9 +227,14 @@ impl Engine {
         self.store.flush()
     }
 
-    /// In durable mode (`--sync`), resolves once everything written so far is on disk.
+    /// Resolves once everything written so far survives a crash (see `Store::durable`).
     pub async fn durable(&self) -> Result<()> {
         self.store.durable().await
+    }
+
+    /// Counts a request as under way while the guard lives.
+    pub fn underway(&self) -> crate::storage::Underway<'_> {
+        self.store.underway()
     }
 }
 

@@ -172,7 +172,10 @@ async fn handle(state: &Arc<AppState>, request: Request) -> Response {
         None => JSON_TYPES[0],
     };
 
-    let result = dispatch(state, &parts, body).await;
+    let result = {
+        let _underway = state.engine.underway();
+        dispatch(state, &parts, body).await
+    };
     match result {
         Ok(bytes) => finish(StatusCode::OK, content_type, bytes, &request_id),
         Err(e) => error_response(&e, content_type, &request_id),

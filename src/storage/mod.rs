@@ -6,6 +6,7 @@ mod durability;
 pub mod keys;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rocksdb::{
@@ -62,8 +63,19 @@ pub struct Store {
     db: Arc<DB>,
     /// What answers wait for (`durable`).
     log: Log,
+    /// Requests under way (`Underway`).
+    underway: AtomicUsize,
     /// False for `--in-memory`: nothing to flush, nothing to sync.
     persistent: bool,
+}
+
+/// A request under way: its answer may share a log write with others (`Store::underway`).
+pub struct Underway<'a>(&'a AtomicUsize);
+
+impl Drop for Underway<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// How far an answer waits for the write-ahead log.
@@ -199,6 +211,7 @@ impl Store {
         Ok(Store {
             db,
             log,
+            underway: AtomicUsize::new(0),
             persistent: dir.is_some(),
         })
     }
@@ -231,12 +244,18 @@ impl Store {
         Ok(self.db.write(batch.inner)?)
     }
 
+    /// Counts a request as under way until the guard drops.
+    pub fn underway(&self) -> Underway<'_> {
+        self.underway.fetch_add(1, Ordering::Relaxed);
+        Underway(&self.underway)
+    }
+
     /// Resolves once everything written so far survives a crash: of the machine in durable
     /// mode, of the process otherwise.
     pub async fn durable(&self) -> Result<()> {
         match &self.log {
             Log::Synced(durability) => durability.wait().await,
-            Log::Written(writer) => writer.wait().await,
+            Log::Written(writer) => writer.wait(self.underway.load(Ordering::Relaxed) > 1).await,
             Log::Volatile => Ok(()),
         }
     }
