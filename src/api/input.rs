@@ -4,24 +4,143 @@
 //! does: `2 validation errors detected: Value null at 'tableName' failed to satisfy constraint:
 //! Member must not be null; ...`.
 
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::model::item_from_json;
+use crate::model::parse::{self, Got};
 use crate::model::wire::{type_mismatch, JsonKind};
+use crate::model::Item;
+
+/// A request body: its members as JSON, except a top-level `Item` (PutItem's, most of a
+/// write's bytes), which is read straight into an item without a JSON tree in between.
+pub struct Body {
+    json: Value,
+    /// The `Item` member (absent if null), until a handler takes it.
+    item: Option<Cell<Option<Result<Item>>>>,
+}
+
+impl Body {
+    pub fn parse(bytes: &[u8]) -> serde_json::Result<Body> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+impl<'de> Deserialize<'de> for Body {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Body, D::Error> {
+        d.deserialize_any(BodyVisitor)
+    }
+}
+
+struct BodyVisitor;
+
+impl BodyVisitor {
+    fn json<E>(json: Value) -> std::result::Result<Body, E> {
+        Ok(Body { json, item: None })
+    }
+}
+
+/// Anything but an object is kept as JSON, for `Input::body` to refuse as it would any body.
+impl<'de> Visitor<'de> for BodyVisitor {
+    type Value = Body;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON request body")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Body, A::Error> {
+        let (mut members, mut item) = (Map::new(), None);
+        while let Some(name) = map.next_key::<String>()? {
+            if name == "Item" {
+                item = match map.next_value_seed(parse::item_seed())? {
+                    Got::Null => None,
+                    got => Some(Cell::new(Some(parse::item(got)))),
+                };
+            } else {
+                members.insert(name, map.next_value()?);
+            }
+        }
+        Ok(Body {
+            json: Value::Object(members),
+            item,
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Body, A::Error> {
+        let seq = serde::de::value::SeqAccessDeserializer::new(seq);
+        Self::json(Value::Array(Vec::deserialize(seq)?))
+    }
+
+    fn visit_bool<E>(self, b: bool) -> std::result::Result<Body, E> {
+        Self::json(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> std::result::Result<Body, E> {
+        Self::json(n.into())
+    }
+
+    fn visit_u64<E>(self, n: u64) -> std::result::Result<Body, E> {
+        Self::json(n.into())
+    }
+
+    fn visit_f64<E>(self, n: f64) -> std::result::Result<Body, E> {
+        Self::json(n.into())
+    }
+
+    fn visit_str<E>(self, s: &str) -> std::result::Result<Body, E> {
+        Self::json(s.into())
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Body, E> {
+        Self::json(Value::Null)
+    }
+}
 
 /// One JSON object of a request (the body, or a nested structure).
 #[derive(Clone, Copy)]
 pub struct Input<'a> {
     obj: &'a Map<String, Value>,
+    /// The body's `Item`, read already (see `Body`).
+    item: Option<&'a Cell<Option<Result<Item>>>>,
+}
+
+/// A member holding an item, read on demand.
+pub enum ItemMember<'a> {
+    Json(&'a Value),
+    Read(&'a Cell<Option<Result<Item>>>),
+}
+
+impl ItemMember<'_> {
+    pub fn read(self) -> Result<Item> {
+        match self {
+            ItemMember::Json(v) => item_from_json(v),
+            ItemMember::Read(item) => item
+                .take()
+                .unwrap_or_else(|| Err(Error::Internal("an item member read twice".into()))),
+        }
+    }
 }
 
 static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
 
 impl<'a> Input<'a> {
+    /// The request body.
+    pub fn body(body: &'a Body) -> Result<Input<'a>> {
+        Ok(Input {
+            item: body.item.as_ref(),
+            ..Input::new(&body.json)?
+        })
+    }
+
     pub fn new(body: &'a Value) -> Result<Input<'a>> {
+        let obj = |obj| Input { obj, item: None };
         match body {
-            Value::Object(obj) => Ok(Input { obj }),
-            Value::Null => Ok(Input { obj: &EMPTY }),
+            Value::Object(o) => Ok(obj(o)),
+            Value::Null => Ok(obj(&EMPTY)),
             _ => Err(Error::Serialization(
                 "Start of structure or map found where not expected".into(),
             )),
@@ -31,6 +150,14 @@ impl<'a> Input<'a> {
     /// A member, with JSON `null` read as absent (as DynamoDB does).
     pub fn raw(&self, name: &str) -> Option<&'a Value> {
         self.obj.get(name).filter(|v| !v.is_null())
+    }
+
+    /// A member holding an item (`Item`, `Key`), with JSON `null` read as absent.
+    pub fn item(&self, name: &str) -> Option<ItemMember<'a>> {
+        match self.item {
+            Some(item) if name == "Item" => Some(ItemMember::Read(item)),
+            _ => self.raw(name).map(ItemMember::Json),
+        }
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -85,7 +212,7 @@ impl<'a> Input<'a> {
     /// An element of a list of structures.
     pub fn element(v: &'a Value, class: &'static str) -> Result<Input<'a>> {
         match v {
-            Value::Object(obj) => Ok(Input { obj }),
+            Value::Object(obj) => Ok(Input { obj, item: None }),
             other => Err(type_mismatch(other, JsonKind::Structure(class))),
         }
     }
@@ -273,5 +400,34 @@ mod tests {
             Input::new(&json!([1])).err().unwrap().code(),
             "SerializationException"
         );
+    }
+
+    #[test]
+    fn the_body_item_is_read_straight_and_the_rest_kept_as_json() {
+        let body = Body::parse(br#"{"TableName": "t", "Item": {"k": {"S": "v"}}}"#).unwrap();
+        let input = Input::body(&body).unwrap();
+        assert_eq!(input.str("TableName").unwrap(), Some("t"));
+        let item = input.item("Item").unwrap().read().unwrap();
+        assert_eq!(item_from_json(&json!({"k": {"S": "v"}})).unwrap(), item);
+        // A null item is absent; an item of the wrong kind fails when read, not when parsed.
+        let body = Body::parse(br#"{"Item": null}"#).unwrap();
+        assert!(Input::body(&body).unwrap().item("Item").is_none());
+        let body = Body::parse(br#"{"Item": "x", "TableName": 5}"#).unwrap();
+        let input = Input::body(&body).unwrap();
+        assert_eq!(
+            input.str("TableName").unwrap_err().code(),
+            "SerializationException"
+        );
+        let e = input.item("Item").unwrap().read().unwrap_err();
+        assert_eq!(e.to_string(), "Unexpected field type");
+        // Bodies that are not objects fail as they did as JSON trees.
+        for bytes in [&b"[1]"[..], b"5", b"\"x\"", b"true"] {
+            let body = Body::parse(bytes).unwrap();
+            assert_eq!(
+                Input::body(&body).err().unwrap().code(),
+                "SerializationException"
+            );
+        }
+        assert!(Input::body(&Body::parse(b"null").unwrap()).is_ok());
     }
 }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::expressions::Expressions;
-use super::input::{present, Constraints, Input};
+use super::input::{present, Constraints, Input, ItemMember};
 use super::legacy;
 use super::{to_body, Context};
 use crate::capacity::{read_units, write_units, ReturnCapacity, RETURN_CAPACITY_VALUES};
@@ -110,9 +110,9 @@ fn single_write(
 ) -> Result<Vec<u8>> {
     let mut c = Constraints::default();
     let table = ctx.table_ref(input, &mut c)?;
-    let value = c.not_null(input.raw(member), path);
+    let value = c.not_null(input.item(member), path);
     let options = read_write_options(input, &mut c)?;
-    let value = value.map(item_from_json).transpose()?;
+    let value = value.map(ItemMember::read).transpose()?;
     c.finish()?;
     check_return_values(input)?;
     let mut expressions = Expressions::read(input)?;

@@ -2,9 +2,11 @@
 //! `error`.
 
 pub mod number;
+pub mod parse;
 pub mod schema;
 pub mod value;
 pub mod wire;
 
 pub use number::Number;
-pub use value::{item_from_json, item_size, AttributeValue, Item, ScalarType};
+pub use parse::item_from_json;
+pub use value::{item_size, AttributeValue, Item, ScalarType};

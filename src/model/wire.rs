@@ -45,30 +45,61 @@ impl JsonKind {
     }
 }
 
-fn token(v: &Value) -> &'static str {
-    match v {
-        Value::Bool(true) => "TRUE_VALUE",
-        Value::Bool(false) => "FALSE_VALUE",
-        Value::Number(n) if n.is_f64() => "DECIMAL_VALUE",
-        Value::Number(_) => "NUMBER_VALUE",
-        Value::String(_) => "STRING_VALUE",
-        _ => "VALUE",
+/// The kind of JSON value a parser met, as far as the messages tell kinds apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    True,
+    False,
+    Integer,
+    Decimal,
+    String,
+    Null,
+    Array,
+    Object,
+}
+
+impl Found {
+    pub fn of(v: &Value) -> Found {
+        match v {
+            Value::Bool(true) => Found::True,
+            Value::Bool(false) => Found::False,
+            Value::Number(n) if n.is_f64() => Found::Decimal,
+            Value::Number(_) => Found::Integer,
+            Value::String(_) => Found::String,
+            Value::Null => Found::Null,
+            Value::Array(_) => Found::Array,
+            Value::Object(_) => Found::Object,
+        }
+    }
+
+    fn token(self) -> &'static str {
+        match self {
+            Found::True => "TRUE_VALUE",
+            Found::False => "FALSE_VALUE",
+            Found::Decimal => "DECIMAL_VALUE",
+            Found::Integer => "NUMBER_VALUE",
+            Found::String => "STRING_VALUE",
+            _ => "VALUE",
+        }
     }
 }
 
 /// The error for `found` appearing where a member of kind `expected` belongs.
 pub fn type_mismatch(found: &Value, expected: JsonKind) -> Error {
+    mismatch(Found::of(found), expected)
+}
+
+/// `type_mismatch` for a value known by its kind only (read without a JSON tree).
+pub fn mismatch(found: Found, expected: JsonKind) -> Error {
     let msg = match (found, expected) {
-        (Value::Object(_), _) => "Start of structure or map found where not expected".to_string(),
-        (Value::Array(_), JsonKind::List) => "Unexpected field type".to_string(),
-        (Value::Array(_), k) => format!("Unrecognized collection type class {}", k.java_class()),
+        (Found::Object, _) => "Start of structure or map found where not expected".to_string(),
+        (Found::Array, JsonKind::List) => "Unexpected field type".to_string(),
+        (Found::Array, k) => format!("Unrecognized collection type class {}", k.java_class()),
         (_, JsonKind::List | JsonKind::Map | JsonKind::Structure(_)) => {
             "Unexpected field type".to_string()
         }
-        (Value::String(_), JsonKind::Boolean) => {
-            "Unexpected token received from parser".to_string()
-        }
-        (v, k) => format!("{} cannot be converted to {}", token(v), k.scalar_name()),
+        (Found::String, JsonKind::Boolean) => "Unexpected token received from parser".to_string(),
+        (f, k) => format!("{} cannot be converted to {}", f.token(), k.scalar_name()),
     };
     Error::Serialization(msg)
 }

@@ -19,7 +19,8 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::api::{self, input::Input, Context};
+use crate::api::input::{Body, Input};
+use crate::api::{self, Context};
 use crate::engine::Engine;
 use crate::error::Error;
 
@@ -199,7 +200,7 @@ async fn dispatch(
     if body.is_empty() {
         return Err(Error::Serialization("Request body is empty".into()));
     }
-    let json: serde_json::Value = serde_json::from_slice(&body)
+    let json = Body::parse(&body)
         .map_err(|e| Error::Serialization(format!("Malformed JSON request: {e}")))?;
     let host = parts
         .headers
@@ -213,7 +214,7 @@ async fn dispatch(
         account: &state.config.account,
         host,
     };
-    let result = handler(&ctx, Input::new(&json)?);
+    let result = handler(&ctx, Input::body(&json)?);
     // Durable mode: no answer (an error included) reveals a write before it is on disk.
     state.engine.durable().await?;
     result
