@@ -9,8 +9,31 @@ use dynarock::Server;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    one_malloc_arena();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(run());
+}
+
+/// RocksDB allocates through glibc's malloc (the Rust code uses mimalloc), which gives every
+/// thread that meets contention an arena of its own, reusing memory freed into an arena only
+/// there. Under a sustained write load one arena peaks ~15 MB lower (177 against 188-193 MB)
+/// at no cost in speed. Set before any thread starts.
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+async fn run() {
     let Cli {
         command: Command::Serve(args),
     } = Cli::parse();
