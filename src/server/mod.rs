@@ -215,7 +215,8 @@ async fn dispatch(
         host,
     };
     let result = handler(&ctx, Input::body(&json)?);
-    // Durable mode: no answer (an error included) reveals a write before it is on disk.
+    // No answer (an error included) reveals a write before the log holds it: written to the
+    // operating system, or on disk in durable mode.
     state.engine.durable().await?;
     result
 }

@@ -31,6 +31,7 @@ use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 
+/// The default mode: answers wait until the log is written to the operating system.
 pub struct LogWriter {
     db: Arc<DB>,
     /// The log is written up to this sequence number.
