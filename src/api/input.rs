@@ -16,6 +16,9 @@ use crate::model::parse::{self, Got};
 use crate::model::wire::{type_mismatch, JsonKind};
 use crate::model::Item;
 
+/// The one member a `Body` reads without a JSON tree.
+const ITEM: &str = "Item";
+
 /// A request body: its members as JSON, except a top-level `Item` (PutItem's, most of a
 /// write's bytes), which is read straight into an item without a JSON tree in between.
 pub struct Body {
@@ -55,7 +58,7 @@ impl<'de> Visitor<'de> for BodyVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Body, A::Error> {
         let (mut members, mut item) = (Map::new(), None);
         while let Some(name) = map.next_key::<String>()? {
-            if name == "Item" {
+            if name == ITEM {
                 item = match map.next_value_seed(parse::item_seed())? {
                     Got::Null => None,
                     got => Some(Cell::new(Some(parse::item(got)))),
@@ -155,7 +158,7 @@ impl<'a> Input<'a> {
     /// A member holding an item (`Item`, `Key`), with JSON `null` read as absent.
     pub fn item(&self, name: &str) -> Option<ItemMember<'a>> {
         match self.item {
-            Some(item) if name == "Item" => Some(ItemMember::Read(item)),
+            Some(item) if name == ITEM => Some(ItemMember::Read(item)),
             _ => self.raw(name).map(ItemMember::Json),
         }
     }

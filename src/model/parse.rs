@@ -218,16 +218,15 @@ impl<'de> Expect<'de> for Attribute {
         let (mut count, mut error) = (0, None);
         while let Some(tag) = map.next_key::<Tag>()? {
             let parsed = match tag {
-                Tag::S => string(map.next_value_seed(Expecting(Str))?, JsonKind::String)
-                    .map(|s| s.map(AttributeValue::S)),
-                Tag::N => string(map.next_value_seed(Expecting(Str))?, JsonKind::String)
-                    .and_then(|s| s.map(|s| number(&s).map(AttributeValue::N)).transpose()),
-                Tag::B => {
-                    string(map.next_value_seed(Expecting(Str))?, JsonKind::Blob).and_then(|s| {
-                        s.map(|s| decode_base64(&s).map(AttributeValue::B))
-                            .transpose()
-                    })
+                Tag::S => {
+                    next_string(&mut map, JsonKind::String)?.map(|s| s.map(AttributeValue::S))
                 }
+                Tag::N => next_string(&mut map, JsonKind::String)?
+                    .and_then(|s| s.map(|s| number(&s).map(AttributeValue::N)).transpose()),
+                Tag::B => next_string(&mut map, JsonKind::Blob)?.and_then(|s| {
+                    s.map(|s| decode_base64(&s).map(AttributeValue::B))
+                        .transpose()
+                }),
                 Tag::Bool => boolean(map.next_value_seed(Expecting(Bool))?)
                     .map(|b| b.map(AttributeValue::Bool)),
                 Tag::Null => boolean(map.next_value_seed(Expecting(Bool))?).and_then(|b| match b {
@@ -236,21 +235,13 @@ impl<'de> Expect<'de> for Attribute {
                     )),
                     b => Ok(b.map(|_| AttributeValue::Null)),
                 }),
-                Tag::SS => strings(
-                    map.next_value_seed(Expecting(List(Expecting(Str))))?,
-                    JsonKind::String,
-                )
-                .and_then(|s| s.map(string_set).transpose()),
-                Tag::NS => strings(
-                    map.next_value_seed(Expecting(List(Expecting(Str))))?,
-                    JsonKind::String,
-                )
-                .and_then(|s| s.map(number_set).transpose()),
-                Tag::BS => strings(
-                    map.next_value_seed(Expecting(List(Expecting(Str))))?,
-                    JsonKind::Blob,
-                )
-                .and_then(|s| s.map(binary_set).transpose()),
+                Tag::SS => next_set(&mut map, JsonKind::String)?
+                    .and_then(|s| s.map(string_set).transpose()),
+                Tag::NS => next_set(&mut map, JsonKind::String)?
+                    .and_then(|s| s.map(number_set).transpose()),
+                Tag::BS => {
+                    next_set(&mut map, JsonKind::Blob)?.and_then(|s| s.map(binary_set).transpose())
+                }
                 Tag::L => {
                     let element = Expecting(Attribute {
                         depth: self.depth + 1,
@@ -301,6 +292,25 @@ impl<'de> Expect<'de> for Attribute {
             )),
         }))
     }
+}
+
+/// The next map value as a string member (`None` for JSON null).
+fn next_string<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    kind: JsonKind,
+) -> StdResult<Result<Option<String>>, A::Error> {
+    Ok(string(map.next_value_seed(Expecting(Str))?, kind))
+}
+
+/// The next map value as the elements of a set (`None` for JSON null).
+fn next_set<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    kind: JsonKind,
+) -> StdResult<Result<Option<Vec<String>>>, A::Error> {
+    Ok(strings(
+        map.next_value_seed(Expecting(List(Expecting(Str))))?,
+        kind,
+    ))
 }
 
 /// An attribute value read at `depth`; anything but an object is refused (nesting first).
