@@ -4,9 +4,9 @@ with bench/slowsync adding a delay to every fsync (a disk without a write cache)
 writes share each fdatasync (counted with `perf stat` when perf can trace syscalls). Several
 server binaries can be compared, interleaved over rounds; medians are printed.
 
-The client is the load generator (one thread per writer, signing every request: on 2 cores it
-competes with the server for CPU) or wrk's put scenario (`--client wrk`, event loops costing the
-client little, as when clients run elsewhere).
+The client is the load generator (a connection per writer on two threads, signing every
+request: on 2 cores it competes with the server for CPU) or wrk's put scenario (`--client wrk`,
+unsigned requests costing the client less still, as when clients run elsewhere).
 
 usage: bench/sync.py [--binaries target/release/dynarock,...] [--fsync-us 0,2000]
                      [--writers 1,32,64] [--duration 10] [--rounds 1] [--client loadgen|wrk]

@@ -4,12 +4,13 @@
 //! cannot hide its stall: no coordinated omission), signs every request with SigV4, and reports
 //! req/s, latency percentiles and errors, optionally as JSON.
 
+mod client;
 mod keys;
 mod sigv4;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
@@ -17,8 +18,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
+use client::Client;
 use keys::{Keys, Zipfian};
-use sigv4::Signer;
 
 // The client shares the cores with the server under test: the cheaper its requests, the less it
 // bounds the measurement.
@@ -72,9 +73,12 @@ struct Args {
     /// Approximate item size in bytes.
     #[arg(long, default_value_t = 200)]
     item_size: usize,
-    /// Concurrent connections (one thread each).
+    /// Concurrent connections, each sending its next request once the last one is answered.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Threads the connections share.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
     /// Seconds to run.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -98,52 +102,9 @@ struct Args {
 const KV: &str = "loadgen_kv";
 const Q: &str = "loadgen_q";
 
-/// One signed DynamoDB call; returns the HTTP status and body.
-struct Client {
-    agent: ureq::Agent,
-    endpoint: String,
-    signer: Arc<Signer>,
-}
-
-impl Client {
-    fn new(args: &Args, signer: Arc<Signer>) -> Client {
-        Client {
-            agent: ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(30))
-                .max_idle_connections_per_host(1)
-                .build(),
-            endpoint: args.endpoint.clone(),
-            signer,
-        }
-    }
-
-    fn call(&self, op: &str, body: &Value) -> Result<(u16, String), String> {
-        let target = format!("DynamoDB_20120810.{op}");
-        let body = body.to_string();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|e| e.to_string())?
-            .as_secs();
-        let (date, auth) = self.signer.sign(&target, body.as_bytes(), now);
-        let response = self
-            .agent
-            .post(&self.endpoint)
-            .set("Content-Type", "application/x-amz-json-1.0")
-            .set("X-Amz-Target", &target)
-            .set("X-Amz-Date", &date)
-            .set("Authorization", &auth)
-            .send_string(&body);
-        match response {
-            Ok(r) => Ok((r.status(), r.into_string().unwrap_or_default())),
-            Err(ureq::Error::Status(code, r)) => Ok((code, r.into_string().unwrap_or_default())),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-}
-
 /// Whether a BatchWriteItem answer left nothing unprocessed.
-fn all_processed(body: &str) -> bool {
-    serde_json::from_str::<Value>(body)
+fn all_processed(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("UnprocessedItems")?.as_object().map(|m| m.is_empty()))
         .unwrap_or(false)
@@ -165,8 +126,7 @@ fn kv_item(i: u64, size: usize, rng: &mut impl Rng) -> Value {
 }
 
 /// Creates the tables if missing and loads them with BatchWriteItem from all connections.
-fn setup(args: &Args, signer: &Arc<Signer>) -> Result<(), String> {
-    let client = Client::new(args, signer.clone());
+async fn setup(args: &Arc<Args>, client: &Client) -> Result<(), String> {
     for (name, keys) in [
         (KV, vec![("pk", "HASH")]),
         (Q, vec![("pk", "HASH"), ("sk", "RANGE")]),
@@ -179,30 +139,34 @@ fn setup(args: &Args, signer: &Arc<Signer>) -> Result<(), String> {
             .iter()
             .map(|(n, _)| json!({"AttributeName": n, "AttributeType": if *n == "sk" { "N" } else { "S" }}))
             .collect();
-        let (status, body) = client.call(
-            "CreateTable",
-            &json!({"TableName": name, "KeySchema": schema, "AttributeDefinitions": defs,
-                    "BillingMode": "PAY_PER_REQUEST"}),
-        )?;
+        let (status, body) = client
+            .call(
+                "CreateTable",
+                &json!({"TableName": name, "KeySchema": schema, "AttributeDefinitions": defs,
+                        "BillingMode": "PAY_PER_REQUEST"}),
+            )
+            .await?;
+        let body = String::from_utf8_lossy(&body);
         if status != 200 && !body.contains("ResourceInUseException") {
             return Err(format!("CreateTable {name}: {status} {body}"));
         }
         for _ in 0..600 {
-            let (_, d) = client.call("DescribeTable", &json!({"TableName": name}))?;
-            if d.contains("\"TableStatus\":\"ACTIVE\"") {
+            let (_, d) = client
+                .call("DescribeTable", &json!({"TableName": name}))
+                .await?;
+            if String::from_utf8_lossy(&d).contains("\"TableStatus\":\"ACTIVE\"") {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
     let started = Instant::now();
     let partitions = (args.items / 10).max(1);
     let batches: u64 = args.items.div_ceil(25) + (partitions * 10).div_ceil(25);
-    let threads: Vec<_> = (0..args.concurrency as u64)
+    let loaders: Vec<_> = (0..args.concurrency as u64)
         .map(|t| {
-            let (args, signer) = (args.clone(), signer.clone());
-            std::thread::spawn(move || -> Result<(), String> {
-                let client = Client::new(&args, signer);
+            let (args, client) = (args.clone(), client.clone());
+            tokio::spawn(async move {
                 let mut rng = StdRng::seed_from_u64(t);
                 let kv_batches = args.items.div_ceil(25);
                 for b in (t..batches).step_by(args.concurrency) {
@@ -218,19 +182,21 @@ fn setup(args: &Args, signer: &Arc<Signer>) -> Result<(), String> {
                         });
                         (Q, items.collect())
                     };
-                    let (status, body) =
-                        client.call("BatchWriteItem", &json!({"RequestItems": {table: puts}}))?;
+                    let (status, body) = client
+                        .call("BatchWriteItem", &json!({"RequestItems": {table: puts}}))
+                        .await?;
                     if status != 200 || !all_processed(&body) {
-                        return Err(format!("preload: {status} {body}"));
+                        return Err(format!("preload: {status} {}", String::from_utf8_lossy(&body)));
                     }
                 }
                 Ok(())
             })
         })
         .collect();
-    for t in threads {
-        t.join()
-            .map_err(|_| "preload thread panicked".to_string())??;
+    for loader in loaders {
+        loader
+            .await
+            .map_err(|_| "preload task panicked".to_string())??;
     }
     eprintln!(
         "preloaded {} + {} items in {:.1} s",
@@ -319,14 +285,14 @@ fn step(
     }
 }
 
-struct ThreadResult {
+struct ConnectionResult {
     latencies: Histogram<u64>,
     requests: u64,
     errors: u64,
     first_error: Option<String>,
 }
 
-fn run(args: &Args, signer: &Arc<Signer>) -> Result<Vec<ThreadResult>, String> {
+async fn run(args: &Arc<Args>, client: &Client) -> Result<Vec<ConnectionResult>, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let inserted = Arc::new(std::sync::atomic::AtomicU64::new(args.items));
     let keys = Arc::new(match args.distribution {
@@ -334,14 +300,13 @@ fn run(args: &Args, signer: &Arc<Signer>) -> Result<Vec<ThreadResult>, String> {
         Distribution::Zipfian => Keys::Zipfian(Zipfian::new(args.items)),
     });
     let start = Instant::now();
-    let threads: Vec<_> = (0..args.concurrency)
+    let connections: Vec<_> = (0..args.concurrency)
         .map(|t| {
-            let (args, signer, stop, keys, inserted) =
-                (args.clone(), signer.clone(), stop.clone(), keys.clone(), inserted.clone());
-            std::thread::spawn(move || {
-                let client = Client::new(&args, signer);
+            let (args, client, stop, keys, inserted) =
+                (args.clone(), client.clone(), stop.clone(), keys.clone(), inserted.clone());
+            tokio::spawn(async move {
                 let mut rng = StdRng::seed_from_u64(1000 + t as u64);
-                let mut result = ThreadResult {
+                let mut result = ConnectionResult {
                     latencies: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
                     requests: 0,
                     errors: 0,
@@ -352,17 +317,22 @@ fn run(args: &Args, signer: &Arc<Signer>) -> Result<Vec<ThreadResult>, String> {
                     .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate));
                 let mut due = start;
                 while !stop.load(Ordering::Relaxed) {
-                    if let Some(i) = interval {
-                        due += i;
-                        let now = Instant::now();
-                        if due > now {
-                            std::thread::sleep(due - now);
+                    // A request is timed from when it was due if the connection was still busy
+                    // then (the server's stall), else from when the timer let it go.
+                    let sent = match interval {
+                        Some(i) => {
+                            due += i;
+                            if due > Instant::now() {
+                                tokio::time::sleep_until(due.into()).await;
+                                Instant::now()
+                            } else {
+                                due
+                            }
                         }
-                    } else {
-                        due = Instant::now();
-                    }
+                        None => Instant::now(),
+                    };
                     for (op, body) in step(&args, &keys, &inserted, &mut rng) {
-                        let outcome = client.call(op, &body);
+                        let outcome = client.call(op, &body).await;
                         let ok = matches!(&outcome, Ok((200, b)) if op != "BatchWriteItem" || all_processed(b));
                         result.requests += 1;
                         if !ok {
@@ -370,50 +340,54 @@ fn run(args: &Args, signer: &Arc<Signer>) -> Result<Vec<ThreadResult>, String> {
                             result.first_error.get_or_insert_with(|| format!("{op}: {outcome:?}"));
                         }
                     }
-                    let micros = due.elapsed().as_micros().max(1) as u64;
+                    let micros = sent.elapsed().as_micros().max(1) as u64;
                     result.latencies.saturating_record(micros);
                 }
                 result
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs_f64(args.duration));
+    tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
     stop.store(true, Ordering::Relaxed);
-    threads
-        .into_iter()
-        .map(|t| t.join().map_err(|_| "worker panicked".to_string()))
-        .collect()
+    let mut results = Vec::with_capacity(connections.len());
+    for connection in connections {
+        results.push(
+            connection
+                .await
+                .map_err(|_| "connection task panicked".to_string())?,
+        );
+    }
+    Ok(results)
+}
+
+fn fail(what: &str, error: impl std::fmt::Display) -> ! {
+    eprintln!("{what}: {error}");
+    std::process::exit(1);
 }
 
 fn main() {
-    let args = Args::parse();
-    let host = args
-        .endpoint
-        .split("://")
-        .nth(1)
-        .unwrap_or(&args.endpoint)
-        .trim_end_matches('/')
-        .to_string();
-    let signer = Arc::new(Signer::new(
+    let args = Arc::new(Args::parse());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail("cannot start the runtime", e));
+    let client = Client::new(
+        &args.endpoint,
         &args.access_key,
         &args.secret_key,
         &args.region,
-        &host,
-    ));
+    )
+    .unwrap_or_else(|e| fail("bad endpoint", e));
     if !args.no_setup {
-        if let Err(e) = setup(&args, &signer) {
-            eprintln!("setup failed: {e}");
-            std::process::exit(1);
+        if let Err(e) = runtime.block_on(setup(&args, &client)) {
+            fail("setup failed", e);
         }
     }
     let started = Instant::now();
-    let results = match run(&args, &signer) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("run failed: {e}");
-            std::process::exit(1);
-        }
-    };
+    let results = runtime
+        .block_on(run(&args, &client))
+        .unwrap_or_else(|e| fail("run failed", e));
     let seconds = started.elapsed().as_secs_f64();
     let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
     let (mut requests, mut errors, mut first_error) = (0, 0, None);
@@ -448,8 +422,7 @@ fn main() {
     }
     if let Some(path) = &args.json {
         if let Err(e) = std::fs::write(path, report.to_string()) {
-            eprintln!("cannot write {path}: {e}");
-            std::process::exit(1);
+            fail(&format!("cannot write {path}"), e);
         }
     }
 }
