@@ -3,7 +3,7 @@
 //! more CPU per request than the server it measured, on the same two cores.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -14,6 +14,8 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use crate::sigv4::Signer;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct Client {
@@ -69,18 +71,23 @@ impl Client {
             .header("authorization", auth)
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let response = self
-            .http
-            .request(request)
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((status, body.to_bytes()))
+        };
+        // A server that stops answering fails the request rather than hanging the run.
+        tokio::time::timeout(TIMEOUT, exchange)
             .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok((status, body))
+            .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))?
     }
 }
