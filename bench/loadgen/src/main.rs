@@ -73,7 +73,7 @@ struct Args {
     /// Approximate item size in bytes.
     #[arg(long, default_value_t = 200)]
     item_size: usize,
-    /// Concurrent connections, each sending its next request once the last one is answered.
+    /// Concurrent connections, each with at most one request in flight.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
     /// Threads the connections share.
@@ -380,9 +380,9 @@ fn main() {
     )
     .unwrap_or_else(|e| fail("bad endpoint", e));
     if !args.no_setup {
-        if let Err(e) = runtime.block_on(setup(&args, &client)) {
-            fail("setup failed", e);
-        }
+        runtime
+            .block_on(setup(&args, &client))
+            .unwrap_or_else(|e| fail("setup failed", e));
     }
     let started = Instant::now();
     let results = runtime
