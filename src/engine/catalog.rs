@@ -1,7 +1,9 @@
 //! The catalog: every table's definition, persisted in the `meta` column family and cached in
 //! memory as an immutable snapshot, so the request path finds a table without taking a lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -155,7 +157,9 @@ pub fn table_arn(region: &str, account: &str, name: &str) -> String {
 }
 
 /// Region → table name → definition.
-type Tables = HashMap<String, HashMap<String, Arc<TableMeta>>>;
+/// Region → table name → definition. Looked up on every request: Fx hashing, as the names
+/// are the operator's own, not an attacker's.
+type Tables = FxHashMap<String, FxHashMap<String, Arc<TableMeta>>>;
 
 /// The in-memory catalog over its persisted form.
 pub struct Catalog {
@@ -200,7 +204,7 @@ pub struct CatalogChange<'a> {
 
 impl Catalog {
     pub fn load(store: &Store) -> Result<Catalog> {
-        let mut tables = Tables::new();
+        let mut tables = Tables::default();
         for (_, value) in store.scan_prefix(Cf::Meta, TABLE_PREFIX)? {
             let meta: TableMeta = serde_json::from_slice(&value)
                 .map_err(|e| Error::Internal(format!("catalog record: {e}")))?;
@@ -258,7 +262,7 @@ impl CatalogChange<'_> {
             .tables
             .load()
             .get(region)
-            .map_or(0, HashMap::len)
+            .map_or(0, |t| t.len())
     }
 
     /// Allocates `n` fresh ids (never reused, so a re-created table never sees old data).
