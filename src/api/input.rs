@@ -16,15 +16,18 @@ use crate::model::parse::{self, Got};
 use crate::model::wire::{type_mismatch, JsonKind};
 use crate::model::Item;
 
-/// The one member a `Body` reads without a JSON tree.
-const ITEM: &str = "Item";
+/// The top-level members holding an item: PutItem's `Item` (most of a write's bytes) and the
+/// `Key` of GetItem, UpdateItem and DeleteItem. A `Body` reads them without a JSON tree.
+const ITEM_MEMBERS: [&str; 2] = ["Item", "Key"];
 
-/// A request body: its members as JSON, except a top-level `Item` (PutItem's, most of a
-/// write's bytes), which is read straight into an item without a JSON tree in between.
+/// An item member read from the body, until a handler takes it.
+type ReadItem = Cell<Option<Result<Item>>>;
+
+/// A request body: its members as JSON, except the item members, which are read straight into
+/// items (absent if null).
 pub struct Body {
     json: Value,
-    /// The `Item` member (absent if null), until a handler takes it.
-    item: Option<Cell<Option<Result<Item>>>>,
+    items: [Option<ReadItem>; ITEM_MEMBERS.len()],
 }
 
 impl Body {
@@ -43,7 +46,10 @@ struct BodyVisitor;
 
 impl BodyVisitor {
     fn json<E>(json: Value) -> std::result::Result<Body, E> {
-        Ok(Body { json, item: None })
+        Ok(Body {
+            json,
+            items: Default::default(),
+        })
     }
 }
 
@@ -56,20 +62,26 @@ impl<'de> Visitor<'de> for BodyVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Body, A::Error> {
-        let (mut members, mut item) = (Map::new(), None);
+        let (mut members, mut items) = (
+            Map::new(),
+            <[Option<ReadItem>; ITEM_MEMBERS.len()]>::default(),
+        );
         while let Some(name) = map.next_key::<String>()? {
-            if name == ITEM {
-                item = match map.next_value_seed(parse::item_seed())? {
-                    Got::Null => None,
-                    got => Some(Cell::new(Some(parse::item(got)))),
-                };
-            } else {
-                members.insert(name, map.next_value()?);
+            match ITEM_MEMBERS.iter().position(|m| *m == name) {
+                Some(i) => {
+                    items[i] = match map.next_value_seed(parse::item_seed())? {
+                        Got::Null => None,
+                        got => Some(Cell::new(Some(parse::item(got)))),
+                    }
+                }
+                None => {
+                    members.insert(name, map.next_value()?);
+                }
             }
         }
         Ok(Body {
             json: Value::Object(members),
-            item,
+            items,
         })
     }
 
@@ -107,14 +119,14 @@ impl<'de> Visitor<'de> for BodyVisitor {
 #[derive(Clone, Copy)]
 pub struct Input<'a> {
     obj: &'a Map<String, Value>,
-    /// The body's `Item`, read already (see `Body`).
-    item: Option<&'a Cell<Option<Result<Item>>>>,
+    /// The body's item members, read already (see `Body`).
+    items: Option<&'a [Option<ReadItem>; ITEM_MEMBERS.len()]>,
 }
 
 /// A member holding an item, read on demand.
 pub enum ItemMember<'a> {
     Json(&'a Value),
-    Read(&'a Cell<Option<Result<Item>>>),
+    Read(&'a ReadItem),
 }
 
 impl ItemMember<'_> {
@@ -134,13 +146,13 @@ impl<'a> Input<'a> {
     /// The request body.
     pub fn body(body: &'a Body) -> Result<Input<'a>> {
         Ok(Input {
-            item: body.item.as_ref(),
+            items: Some(&body.items),
             ..Input::new(&body.json)?
         })
     }
 
     pub fn new(body: &'a Value) -> Result<Input<'a>> {
-        let obj = |obj| Input { obj, item: None };
+        let obj = |obj| Input { obj, items: None };
         match body {
             Value::Object(o) => Ok(obj(o)),
             Value::Null => Ok(obj(&EMPTY)),
@@ -157,8 +169,9 @@ impl<'a> Input<'a> {
 
     /// A member holding an item (`Item`, `Key`), with JSON `null` read as absent.
     pub fn item(&self, name: &str) -> Option<ItemMember<'a>> {
-        match self.item {
-            Some(item) if name == ITEM => Some(ItemMember::Read(item)),
+        let read = ITEM_MEMBERS.iter().position(|m| *m == name);
+        match (self.items, read) {
+            (Some(items), Some(i)) => items[i].as_ref().map(ItemMember::Read),
             _ => self.raw(name).map(ItemMember::Json),
         }
     }
@@ -215,7 +228,7 @@ impl<'a> Input<'a> {
     /// An element of a list of structures.
     pub fn element(v: &'a Value, class: &'static str) -> Result<Input<'a>> {
         match v {
-            Value::Object(obj) => Ok(Input { obj, item: None }),
+            Value::Object(obj) => Ok(Input { obj, items: None }),
             other => Err(type_mismatch(other, JsonKind::Structure(class))),
         }
     }
@@ -406,12 +419,22 @@ mod tests {
     }
 
     #[test]
-    fn the_body_item_is_read_straight_and_the_rest_kept_as_json() {
-        let body = Body::parse(br#"{"TableName": "t", "Item": {"k": {"S": "v"}}}"#).unwrap();
+    fn the_body_items_are_read_straight_and_the_rest_kept_as_json() {
+        let body = Body::parse(
+            br#"{"TableName": "t", "Item": {"k": {"S": "v"}}, "Key": {"k": {"N": "1"}}}"#,
+        )
+        .unwrap();
         let input = Input::body(&body).unwrap();
         assert_eq!(input.str("TableName").unwrap(), Some("t"));
         let item = input.item("Item").unwrap().read().unwrap();
         assert_eq!(item_from_json(&json!({"k": {"S": "v"}})).unwrap(), item);
+        let key = input.item("Key").unwrap().read().unwrap();
+        assert_eq!(item_from_json(&json!({"k": {"N": "1"}})).unwrap(), key);
+        assert!(input.raw("Key").is_none(), "not kept twice");
+        // A nested structure's `Key` (a batch's or a transaction's) stays JSON, read on demand.
+        let nested = json!({"Key": {"k": {"S": "v"}}});
+        let nested = Input::new(&nested).unwrap();
+        assert!(matches!(nested.item("Key"), Some(ItemMember::Json(_))));
         // A null item is absent; an item of the wrong kind fails when read, not when parsed.
         let body = Body::parse(br#"{"Item": null}"#).unwrap();
         assert!(Input::body(&body).unwrap().item("Item").is_none());

@@ -15,7 +15,7 @@ use crate::expr::ast::Condition;
 use crate::expr::project::Projection;
 use crate::expr::update;
 use crate::expr::ExpressionKind;
-use crate::model::{item_from_json, Item};
+use crate::model::Item;
 
 const RETURN_VALUES: &[&str] = &["NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW"];
 
@@ -157,9 +157,9 @@ pub fn delete_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
 pub fn update_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let mut c = Constraints::default();
     let table = ctx.table_ref(input, &mut c)?;
-    let key = c.not_null(input.raw("Key"), "key");
+    let key = c.not_null(input.item("Key"), "key");
     let options = read_write_options(input, &mut c)?;
-    let key = key.map(item_from_json).transpose()?;
+    let key = key.map(ItemMember::read).transpose()?;
     c.finish()?;
     let mut expressions = Expressions::read(input)?;
     let actions = match expressions.update(input)? {
@@ -216,11 +216,11 @@ pub fn update_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
 pub fn get_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let mut c = Constraints::default();
     let table = ctx.table_ref(input, &mut c)?;
-    let key = c.not_null(input.raw("Key"), "key");
+    let key = c.not_null(input.item("Key"), "key");
     let consistent = input.bool("ConsistentRead")?.unwrap_or(false);
     let capacity = input.str("ReturnConsumedCapacity")?;
     c.one_of(capacity, "returnConsumedCapacity", RETURN_CAPACITY_VALUES);
-    let key = key.map(item_from_json).transpose()?;
+    let key = key.map(ItemMember::read).transpose()?;
     c.finish()?;
     legacy::refuse_mixing(
         input,
