@@ -224,7 +224,13 @@ impl Store {
 
     /// A point read; the value stays pinned in RocksDB's memory (no copy) while borrowed.
     pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<DBPinnableSlice<'_>>> {
-        Ok(self.db.get_pinned_cf(self.cf(cf)?, key)?)
+        thread_local! {
+            // Default options, made once per thread: creating and freeing them (C++ heap) cost
+            // ~230 instructions per cached point read, 2.4% of it.
+            static DEFAULT_READ: ReadOptions = ReadOptions::default();
+        }
+        let cf = self.cf(cf)?;
+        Ok(DEFAULT_READ.with(|opts| self.db.get_pinned_cf_opt(cf, key, opts))?)
     }
 
     /// Point reads of several keys from one consistent snapshot: a write batch committed
