@@ -156,6 +156,22 @@ def test_lsi_item_collection_metrics(client, indexed):
     assert r["ItemCollectionMetrics"][indexed] == [{"ItemCollectionKey": {"p": s(p)}, "SizeEstimateRangeGB": [0.0, 1.0]}]
 
 
+def test_lsi_item_collection_metrics_of_update_and_delete(client, indexed):
+    p = random_string()
+    key = {"p": s(p), "c": n(1)}
+    metrics = {"ItemCollectionKey": {"p": s(p)}, "SizeEstimateRangeGB": [0.0, 1.0]}
+    r = client.put_item(TableName=indexed, Item={**key, "l": n(1)})
+    assert "ItemCollectionMetrics" not in r
+    r = client.update_item(TableName=indexed, Key=key, UpdateExpression="SET l = :v",
+                           ExpressionAttributeValues={":v": n(2)}, ReturnItemCollectionMetrics="SIZE")
+    assert r["ItemCollectionMetrics"] == metrics
+    r = client.update_item(TableName=indexed, Key=key, UpdateExpression="SET l = :v",
+                           ExpressionAttributeValues={":v": n(3)}, ReturnItemCollectionMetrics="NONE")
+    assert "ItemCollectionMetrics" not in r
+    r = client.delete_item(TableName=indexed, Key=key, ReturnItemCollectionMetrics="SIZE")
+    assert r["ItemCollectionMetrics"] == metrics
+
+
 def gsi_of(client, table, name):
     for i in client.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", []):
         if i["IndexName"] == name:

@@ -124,7 +124,8 @@ fn single_write(
         condition,
         return_item_on_failure: options.return_item_on_failure,
     });
-    let key = meta.key_schema.key_item(&value);
+    // The key, kept for the item collection metrics only if they were asked for.
+    let key = options.metrics.then(|| meta.key_schema.key_item(&value));
     let outcome = write(&meta, value, condition)?;
     let old = match (&outcome.old, options.return_values) {
         (Some(stored), Some("ALL_OLD")) => Some(stored.decode()?),
@@ -135,10 +136,7 @@ fn single_write(
         consumed: options
             .capacity
             .report(&meta.name, write_units(outcome.charged_size)),
-        metrics: options
-            .metrics
-            .then(|| collection_metrics(&meta, &key, &outcome))
-            .flatten(),
+        metrics: key.and_then(|key| collection_metrics(&meta, &key, &outcome)),
     })
 }
 
@@ -175,7 +173,7 @@ pub fn update_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         condition,
         return_item_on_failure: options.return_item_on_failure,
     });
-    let key_item = meta.key_schema.key_item(&key);
+    let key_item = options.metrics.then(|| meta.key_schema.key_item(&key));
     let outcome = ctx.engine.update_item(&meta, key, &actions, condition)?;
 
     // UPDATED_* return only the top-level attributes the update touched.
@@ -206,10 +204,7 @@ pub fn update_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         consumed: options
             .capacity
             .report(&meta.name, write_units(outcome.charged_size)),
-        metrics: options
-            .metrics
-            .then(|| collection_metrics(&meta, &key_item, &outcome))
-            .flatten(),
+        metrics: key_item.and_then(|key| collection_metrics(&meta, &key, &outcome)),
     })
 }
 
