@@ -2,11 +2,10 @@
 //! memory as an immutable snapshot, so the request path finds a table without taking a lock.
 
 use std::collections::BTreeMap;
-
-use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -156,9 +155,9 @@ pub fn table_arn(region: &str, account: &str, name: &str) -> String {
     format!("arn:aws:dynamodb:{region}:{account}:table/{name}")
 }
 
-/// Region → table name → definition.
-/// Region → table name → definition. Looked up on every request: Fx hashing, as the names
-/// are the operator's own, not an attacker's.
+/// Region → table name → definition. Looked up on every request, so hashed with Fx rather than
+/// SipHash: the names come from clients that may create and delete tables anyway, and a region's
+/// tables are capped (`--max-tables`).
 type Tables = FxHashMap<String, FxHashMap<String, Arc<TableMeta>>>;
 
 /// The in-memory catalog over its persisted form.
