@@ -47,6 +47,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DYNAROCK_SYNC")]
     pub sync: bool,
 
+    /// Memory for a cache of recently read and written items, in MiB (0 turns it off). Reads
+    /// stay strongly consistent: a write replaces its item's cached copy as it commits.
+    #[arg(long, env = "DYNAROCK_ITEM_CACHE_MB", default_value_t = 64)]
+    pub item_cache_mb: usize,
+
     /// Region used when a request's credential scope names none (it appears in ARNs).
     #[arg(long, env = "DYNAROCK_REGION", default_value = "us-east-1")]
     pub region: String,

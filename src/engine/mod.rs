@@ -26,6 +26,8 @@ pub struct EngineConfig {
     /// `None` keeps everything in memory.
     pub data_dir: Option<PathBuf>,
     pub sync: bool,
+    /// How many bytes of items are cached in front of RocksDB.
+    pub item_cache_bytes: usize,
     pub max_tables_per_region: usize,
     /// Largest item collection of a table with LSIs (DynamoDB: 10 GB).
     pub item_collection_limit: u64,
@@ -61,7 +63,11 @@ pub struct Usage {
 
 impl Engine {
     pub fn open(config: &EngineConfig, clock: Arc<dyn Clock>) -> Result<Engine> {
-        let store = Store::open(config.data_dir.as_deref(), config.sync)?;
+        let store = Store::open(
+            config.data_dir.as_deref(),
+            config.sync,
+            config.item_cache_bytes,
+        )?;
         let catalog = Catalog::load(&store)?;
         Ok(Engine {
             store,
