@@ -1,8 +1,11 @@
 """PutItem, GetItem, DeleteItem: values of every type, keys, limits and errors."""
 
+import threading
 from decimal import Decimal
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from util import Raw, error_of, expect_error, random_string
 
@@ -239,3 +242,52 @@ def test_consumed_capacity(client, table_s):
     assert r["ConsumedCapacity"]["Table"] == {"CapacityUnits": 1.0}
     r = client.get_item(TableName=table_s, Key={"p": {"S": p}})
     assert "ConsumedCapacity" not in r
+
+
+def test_consistent_reads_follow_concurrent_writes(url, region, client, table_s):
+    """A strongly consistent read returns at least every write acknowledged before it began, and
+    a reader never sees an item go back in time, whatever the interleaving of writes and reads
+    (dynarock serves recently used items from a cache, which must never lag behind)."""
+    p, writes = random_string(), 400
+    client.put_item(TableName=table_s, Item={"p": {"S": p}, "n": {"N": "0"}})
+    acknowledged = [0]
+    errors = []
+
+    def new_client():
+        return boto3.client("dynamodb", endpoint_url=url, region_name=region, aws_access_key_id="testing",
+                            aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}))
+
+    def writer():
+        c = new_client()
+        try:
+            for n in range(1, writes + 1):
+                if n % 3:
+                    c.put_item(TableName=table_s, Item={"p": {"S": p}, "n": {"N": str(n)}, "pad": {"S": "x" * n}})
+                else:
+                    c.update_item(TableName=table_s, Key={"p": {"S": p}}, UpdateExpression="SET n = :n",
+                                  ExpressionAttributeValues={":n": {"N": str(n)}})
+                acknowledged[0] = n
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    def reader():
+        c = new_client()
+        last = 0
+        try:
+            while last < writes:
+                floor = acknowledged[0]
+                n = int(c.get_item(TableName=table_s, Key={"p": {"S": p}}, ConsistentRead=True)["Item"]["n"]["N"])
+                assert n >= floor and n >= last, f"read {n} after {last}, {floor} acknowledged"
+                last = n
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    item = get(client, table_s, {"p": {"S": p}})
+    last_put = max(n for n in range(1, writes + 1) if n % 3)
+    assert item["n"] == {"N": str(writes)} and item["pad"] == {"S": "x" * last_put}
