@@ -14,10 +14,10 @@
 //! commit never lands after it, and between a commit and its `finish` nothing stale is served.
 //! Marks are never evicted.
 
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use lru::LruCache;
-use rustc_hash::FxBuildHasher;
+use lru::{DefaultHasher, LruCache};
 
 /// Shards keep lock waits rare: two requests meet only on the same shard.
 const SHARDS: usize = 64;
@@ -29,10 +29,13 @@ const ENTRY_OVERHEAD: usize = 112;
 pub struct ItemCache {
     shards: Box<[Mutex<Shard>]>,
     shard_capacity: usize,
+    /// Picks a key's shard. Seeded per process, as the maps' own hashers are: item keys come
+    /// from clients, who must not be able to pile them into one shard or one hash chain.
+    shard_hasher: DefaultHasher,
 }
 
 struct Shard {
-    entries: LruCache<Box<[u8]>, Slot, FxBuildHasher>,
+    entries: LruCache<Box<[u8]>, Slot>,
     bytes: usize,
     epoch: u64,
 }
@@ -60,7 +63,7 @@ impl ItemCache {
         let shards = (0..SHARDS)
             .map(|_| {
                 Mutex::new(Shard {
-                    entries: LruCache::unbounded_with_hasher(FxBuildHasher),
+                    entries: LruCache::unbounded(),
                     bytes: 0,
                     epoch: 0,
                 })
@@ -69,11 +72,12 @@ impl ItemCache {
         ItemCache {
             shards,
             shard_capacity: capacity / SHARDS,
+            shard_hasher: DefaultHasher::default(),
         }
     }
 
     pub fn get(&self, key: &[u8]) -> Lookup {
-        let shard = shard_of(key);
+        let shard = self.shard_of(key);
         let mut s = self.lock(shard);
         match s.entries.get(key) {
             Some(Slot::Value(value)) => Lookup::Hit(value.clone()),
@@ -95,7 +99,7 @@ impl ItemCache {
     /// Before a write of `key` commits.
     pub fn begin(&self, key: &[u8]) {
         if self.shard_capacity > 0 {
-            let mut s = self.lock(shard_of(key));
+            let mut s = self.lock(self.shard_of(key));
             s.epoch += 1;
             self.set(&mut s, key, Slot::Writing);
         }
@@ -104,7 +108,7 @@ impl ItemCache {
     /// After the write of `key` committed with `value` (`None`: deleted, or the commit failed).
     pub fn finish(&self, key: &[u8], value: Option<Arc<[u8]>>) {
         if self.shard_capacity > 0 {
-            let mut s = self.lock(shard_of(key));
+            let mut s = self.lock(self.shard_of(key));
             s.epoch += 1;
             match value {
                 Some(value) => self.set(&mut s, key, Slot::Value(value)),
@@ -159,6 +163,10 @@ impl ItemCache {
         }
     }
 
+    fn shard_of(&self, key: &[u8]) -> usize {
+        self.shard_hasher.hash_one(key) as usize % SHARDS
+    }
+
     fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
         // A panic under the lock leaves a shard whose entries are still each a committed value.
         self.shards[shard].lock().unwrap_or_else(|p| p.into_inner())
@@ -171,12 +179,6 @@ fn weight(key: &[u8], slot: &Slot) -> usize {
         Slot::Writing => 0,
     };
     key.len() + value + ENTRY_OVERHEAD
-}
-
-fn shard_of(key: &[u8]) -> usize {
-    use std::hash::BuildHasher;
-    // The high bits: the map inside the shard uses the low ones of the same hash.
-    (FxBuildHasher.hash_one(key) >> 58) as usize % SHARDS
 }
 
 #[cfg(test)]
