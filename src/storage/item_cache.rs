@@ -23,8 +23,9 @@ use lru::{DefaultHasher, LruCache};
 const SHARDS: usize = 64;
 
 /// What an entry costs beyond its key and value bytes: the LRU node and its links, the hash
-/// slot, the `Arc` counts and the allocator's rounding.
-const ENTRY_OVERHEAD: usize = 112;
+/// slot, the `Arc` counts and the allocator's rounding. Measured: caching 100,000 items of 224
+/// bytes (key and value) grows the process by ~400 bytes each.
+const ENTRY_OVERHEAD: usize = 176;
 
 pub struct ItemCache {
     shards: Box<[Mutex<Shard>]>,
