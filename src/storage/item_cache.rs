@@ -77,6 +77,11 @@ impl ItemCache {
         }
     }
 
+    /// False when sized 0: callers then skip the lookups and the copies a fill would need.
+    pub fn enabled(&self) -> bool {
+        self.shard_capacity > 0
+    }
+
     pub fn get(&self, key: &[u8]) -> Lookup {
         let shard = self.shard_of(key);
         let mut s = self.lock(shard);
@@ -99,7 +104,7 @@ impl ItemCache {
 
     /// Before a write of `key` commits.
     pub fn begin(&self, key: &[u8]) {
-        if self.shard_capacity > 0 {
+        if self.enabled() {
             let mut s = self.lock(self.shard_of(key));
             s.epoch += 1;
             self.set(&mut s, key, Slot::Writing);
@@ -108,16 +113,12 @@ impl ItemCache {
 
     /// After the write of `key` committed with `value` (`None`: deleted, or the commit failed).
     pub fn finish(&self, key: &[u8], value: Option<Arc<[u8]>>) {
-        if self.shard_capacity > 0 {
+        if self.enabled() {
             let mut s = self.lock(self.shard_of(key));
             s.epoch += 1;
             match value {
                 Some(value) => self.set(&mut s, key, Slot::Value(value)),
-                None => {
-                    if let Some(old) = s.entries.pop(key) {
-                        s.bytes -= weight(key, &old);
-                    }
-                }
+                None => s.remove(key),
             }
         }
     }
@@ -136,9 +137,7 @@ impl ItemCache {
     fn set(&self, s: &mut Shard, key: &[u8], slot: Slot) {
         let added = weight(key, &slot);
         if added > self.shard_capacity {
-            if let Some(old) = s.entries.pop(key) {
-                s.bytes -= weight(key, &old);
-            }
+            s.remove(key);
             return;
         }
         s.bytes += added;
@@ -171,6 +170,14 @@ impl ItemCache {
     fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
         // A panic under the lock leaves a shard whose entries are still each a committed value.
         self.shards[shard].lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Shard {
+    fn remove(&mut self, key: &[u8]) {
+        if let Some(old) = self.entries.pop(key) {
+            self.bytes -= weight(key, &old);
+        }
     }
 }
 
