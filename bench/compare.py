@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Runs the same load-generator workloads against dynarock, dynalite (LevelDB and in-memory) and
 moto, one server after another on loopback, and prints one Markdown table: req/s per server with
-dynarock's ratio, p99 latency, server CPU per request, startup time (launch to the first
+dynarock's ratio, p50/p99 latency, server CPU per request, startup time (launch to the first
 successful ListTables), idle RSS, the highest RSS seen under the put load, peak RSS, and the data
-directory's size once the server has stopped (persistent servers).
+directory's size once the server has stopped (persistent servers). Then dynarock's performance
+targets, each with the figure measured and whether it is met.
 
-usage: bench/compare.py [--servers dynarock,dynalite,dynalite-mem,moto] [--items 20000]
-                        [--duration 10] [--concurrency 32] [--workloads get,put,query,...]
+A workload `NAME@C` runs with C connections instead of --concurrency (`get@1`: one client).
+The server `bare` is the floor, the load generator's `bare-http` (a fixed answer to every
+request): it runs the GetItem workloads only.
+
+usage: bench/compare.py [--servers dynarock,dynalite,dynalite-mem,moto,bare] [--items 20000]
+                        [--duration 10] [--concurrency 32] [--workloads get,put,query,get@1,...]
                         [--rounds 1]
 Needs: a release build (cargo build --release), the load generator
 (cargo build --release --manifest-path bench/loadgen/Cargo.toml), dynalite (npm) and moto (pip).
@@ -27,6 +32,7 @@ from procstat import cpu_seconds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOADGEN = os.path.join(ROOT, "bench", "loadgen", "target", "release", "dynarock-loadgen")
+BARE = os.path.join(ROOT, "bench", "loadgen", "target", "release", "bare-http")
 
 
 def free_port():
@@ -42,6 +48,7 @@ def command(name, port, data):
         "dynalite": ["dynalite", "--port", str(port), "--path", data],
         "dynalite-mem": ["dynalite", "--port", str(port)],
         "moto": ["moto_server", "-p", str(port)],
+        "bare": [BARE, str(port)],
     }[name]
 
 
@@ -105,10 +112,17 @@ def server_pid(proc):
     return int(children[0]) if children else proc.pid
 
 
+def split_workload(workload):
+    """`get@1` -> ("get", 1); `get` -> ("get", None)."""
+    name, _, conns = workload.partition("@")
+    return name, int(conns) if conns else None
+
+
 def loadgen(url, args, workload, setup):
     out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
-    cmd = [LOADGEN, url, "--workload", workload, "--items", str(args.items),
-           "--concurrency", str(args.concurrency), "--duration", str(args.duration), "--json", out]
+    name, conns = split_workload(workload)
+    cmd = [LOADGEN, url, "--workload", name, "--items", str(args.items),
+           "--concurrency", str(conns or args.concurrency), "--duration", str(args.duration), "--json", out]
     if not setup:
         cmd.append("--no-setup")
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -134,13 +148,17 @@ def measure(name, args):
         time.sleep(1)
         pid = server_pid(proc)
         row["idle_rss"] = rss_mib(pid, "VmRSS")
-        loadgen(url, args, "get", setup=True).get("requests")  # preload + warm-up
+        bare = name == "bare"
+        loadgen(url, args, "get", setup=not bare)  # preload + warm-up
         for w in args.workloads:
+            if bare and split_workload(w)[0] != "get":
+                continue
             before = cpu_seconds(pid)
             with RssSampler(pid) as rss:
                 r = loadgen(url, args, w, setup=False)
             used = cpu_seconds(pid) - before
-            row[w] = {"rps": r["requests_per_second"], "p99": r["latency_ms"]["p99"], "errors": r["errors"],
+            row[w] = {"rps": r["requests_per_second"], "p50": r["latency_ms"]["p50"],
+                      "p99": r["latency_ms"]["p99"], "errors": r["errors"],
                       "cpu_us": used * 1e6 / max(r["requests"], 1), "rss": rss.peak}
         row["peak_rss"] = rss_mib(pid, "VmHWM")
         proc.terminate()
@@ -160,7 +178,8 @@ def median_row(rows, workloads):
     if errors:
         return {"error": errors[0]}
     med = statistics.median
-    out = {w: {k: med([r[w][k] for r in rows]) for k in ("rps", "p99", "cpu_us")} for w in workloads}
+    workloads = [w for w in workloads if w in rows[0]]
+    out = {w: {k: med([r[w][k] for r in rows]) for k in ("rps", "p50", "p99", "cpu_us")} for w in workloads}
     for w in workloads:
         out[w]["errors"] = sum(r[w]["errors"] for r in rows)
         out[w]["rss"] = max(r[w]["rss"] for r in rows)
@@ -201,11 +220,14 @@ def main():
     for w in args.workloads:
         cells = []
         for s in servers:
-            r = rows[s][w]
-            cell = f"{r['rps']:,.0f} req/s, p99 {r['p99']:.2f} ms, {r['cpu_us']:.0f} µs CPU"
+            r = rows[s].get(w)
+            if r is None:
+                cells.append("-")
+                continue
+            cell = f"{r['rps']:,.0f} req/s, p50 {r['p50']:.2f} / p99 {r['p99']:.2f} ms, {r['cpu_us']:.0f} µs CPU"
             if r["errors"]:
                 cell += f", {r['errors']} errors"
-            if base and s != "dynarock" and r["rps"] > 0:
+            if base and s != "dynarock" and r["rps"] > 0 and w in base:
                 cell += f" (dynarock {base[w]['rps'] / r['rps']:.1f}x)"
             cells.append(cell)
         print(f"| {w} | {' | '.join(cells)} |")
@@ -214,12 +236,63 @@ def main():
               ("peak RSS", "MiB", lambda r: r["peak_rss"]),
               ("data dir after the run", "MiB", lambda r: r["data_mib"])]
     if "put" in args.workloads:
-        footer.insert(2, ("RSS under the put load", "MiB", lambda r: r["put"]["rss"]))
+        footer.insert(2, ("RSS under the put load", "MiB", lambda r: r["put"]["rss"] if "put" in r else None))
     for label, unit, value in footer if servers else []:
         cells = ["-" if value(rows[s]) is None else f"{value(rows[s]):,.0f} {unit}" for s in servers]
         print(f"| {label} | {' | '.join(cells)} |")
     for s, e in failed.items():
         print(f"\n{s} failed: {e}")
+    if base:
+        print_targets(base, {s: rows[s] for s in servers})
+
+
+def targets(dr, rows):
+    """dynarock's performance targets, as (target, measured figure or None, met)."""
+    def figure(workload, key):
+        return dr[workload][key] if workload in dr else None
+
+    def ratio(workload, other, times):
+        o = rows.get(other, {}).get(workload)
+        if workload not in dr or not o or o["rps"] <= 0:
+            return None
+        r = dr[workload]["rps"] / o["rps"]
+        return (f"{r:.1f}x" if times else f"{r:.0%}"), r
+    out = []
+    for w, limit in (("get", 20), ("put", 30), ("query", 50)):
+        v = figure(w, "cpu_us")
+        out.append((f"{w}: server CPU per request at most {limit} µs",
+                    None if v is None else (f"{v:.1f} µs", v <= limit)))
+    for w, times in (("get", 6), ("put", 6), ("query", 10)):
+        r = ratio(w, "dynalite", True)
+        out.append((f"{w}: at least {times}x dynalite's req/s",
+                    None if r is None else (r[0], r[1] >= times)))
+    r = ratio("get", "bare", False)
+    out.append(("get: at least 60% of the bare HTTP server's req/s",
+                None if r is None else (r[0], r[1] >= 0.6)))
+    for w in ("get@1", "put@1"):
+        p50, p99 = figure(w, "p50"), figure(w, "p99")
+        out.append((f"{w}: p50 under 0.1 ms, p99 under 1 ms",
+                    None if p50 is None else (f"{p50:.3f} / {p99:.3f} ms", p50 < 0.1 and p99 < 1)))
+    out.append(("startup to first answer, empty data dir, under 50 ms",
+                (f"{dr['startup_ms']:.0f} ms", dr["startup_ms"] < 50)))
+    out.append(("idle RSS under 30 MB", (f"{dr['idle_rss']:.0f} MiB", dr["idle_rss"] * 1.048576 < 30)))
+    rss = figure("put", "rss")
+    out.append(("RSS under the put load under 200 MB",
+                None if rss is None else (f"{rss:.0f} MiB", rss * 1.048576 < 200)))
+    dl = rows.get("dynalite", {}).get("data_mib")
+    out.append(("data dir no larger than dynalite's",
+                None if dl is None or dr["data_mib"] is None
+                else (f"{dr['data_mib']:.0f} against {dl:.0f} MiB", dr["data_mib"] <= dl)))
+    return out
+
+
+def print_targets(dr, rows):
+    print("\n| target | dynarock | met |\n|---|---:|---|")
+    for target, measured in targets(dr, rows):
+        if measured is None:
+            print(f"| {target} | not measured | - |")
+        else:
+            print(f"| {target} | {measured[0]} | {'yes' if measured[1] else '**no**'} |")
 
 
 if __name__ == "__main__":
