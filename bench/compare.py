@@ -293,6 +293,11 @@ def print_targets(dr, rows):
             print(f"| {target} | not measured | - |")
         else:
             print(f"| {target} | {measured[0]} | {'yes' if measured[1] else '**no**'} |")
+    bare = rows.get("bare", {}).get("get")
+    if bare and "get" in dr and dr["get"]["rps"] >= 0.9 * bare["rps"]:
+        print("\nGetItem ran nearly as fast against dynarock as against the bare server: the load "
+              "generator, on the same cores, bounds both, so the req/s ratios understate dynarock's "
+              "lead. Compare CPU per request, or use a cheaper client (wrk: bench/rounds.sh).")
 
 
 if __name__ == "__main__":
