@@ -77,7 +77,8 @@ impl ItemCache {
         }
     }
 
-    /// False when sized 0: callers then skip the lookups and the copies a fill would need.
+    /// False when sized 0: callers then skip the lookups, the marks of writes and the copies a
+    /// fill would need. (A cache sized 0 that is used anyway keeps nothing: see `set`.)
     pub fn enabled(&self) -> bool {
         self.shard_capacity > 0
     }
@@ -104,22 +105,18 @@ impl ItemCache {
 
     /// Before a write of `key` commits.
     pub fn begin(&self, key: &[u8]) {
-        if self.enabled() {
-            let mut s = self.lock(self.shard_of(key));
-            s.epoch += 1;
-            self.set(&mut s, key, Slot::Writing);
-        }
+        let mut s = self.lock(self.shard_of(key));
+        s.epoch += 1;
+        self.set(&mut s, key, Slot::Writing);
     }
 
     /// After the write of `key` committed with `value` (`None`: deleted, or the commit failed).
     pub fn finish(&self, key: &[u8], value: Option<Arc<[u8]>>) {
-        if self.enabled() {
-            let mut s = self.lock(self.shard_of(key));
-            s.epoch += 1;
-            match value {
-                Some(value) => self.set(&mut s, key, Slot::Value(value)),
-                None => s.remove(key),
-            }
+        let mut s = self.lock(self.shard_of(key));
+        s.epoch += 1;
+        match value {
+            Some(value) => self.set(&mut s, key, Slot::Value(value)),
+            None => s.remove(key),
         }
     }
 
