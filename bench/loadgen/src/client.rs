@@ -1,27 +1,34 @@
-//! One signed DynamoDB call over HTTP/1.1 keep-alive connections (https too, so the generator
-//! runs against AWS). Async on a few threads, as wrk is: a thread per connection cost the client
-//! more CPU per request than the server it measured, on the same two cores.
+//! Signed DynamoDB calls over HTTP/1.1 keep-alive connections (https too, so the generator runs
+//! against AWS). Async on a few threads, as wrk is: a thread per connection cost the client more
+//! CPU per request than the server it measured, on the same two cores. Each load connection owns
+//! its HTTP connection outright: a shared pool's checkout, hashing and channels cost the client
+//! more than the server spends on a GetItem.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::Request;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use serde_json::Value;
+use tower_service::Service;
 
 use crate::sigv4::Signer;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+const JSON: HeaderValue = HeaderValue::from_static("application/x-amz-json-1.0");
+const X_AMZ_TARGET: HeaderName = HeaderName::from_static("x-amz-target");
+const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
 
+/// Where to connect and how to sign; cheap to clone.
 #[derive(Clone)]
 pub struct Client {
-    http: hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    connector: HttpsConnector<HttpConnector>,
     endpoint: hyper::Uri,
-    host: String,
+    host: HeaderValue,
     signer: Arc<Signer>,
 }
 
@@ -41,53 +48,93 @@ impl Client {
             .ok_or_else(|| format!("endpoint {endpoint} has no host"))?
             .to_string();
         let signer = Arc::new(Signer::new(access_key, secret_key, region, &host));
-        let https = HttpsConnectorBuilder::new()
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        let connector = HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
             .enable_http1()
-            .build();
-        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(https);
+            .wrap_connector(tcp);
         Ok(Client {
-            http,
+            connector,
             endpoint,
-            host,
+            host: HeaderValue::from_str(&host).map_err(|e| format!("host {host}: {e}"))?,
             signer,
         })
     }
 
-    pub async fn call(&self, op: &str, body: &Value) -> Result<(u16, Bytes), String> {
+    /// A connection of its own, opened at its first call.
+    pub fn connection(&self) -> Connection {
+        Connection {
+            client: self.clone(),
+            sender: None,
+        }
+    }
+
+    async fn connect(&mut self) -> Result<SendRequest<Full<Bytes>>, String> {
+        let io = self
+            .connector
+            .call(self.endpoint.clone())
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let (sender, connection) = http1::handshake(io)
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        // The connection's I/O runs as its own task; it ends when the sender is dropped.
+        tokio::spawn(connection);
+        Ok(sender)
+    }
+}
+
+/// One keep-alive connection, with at most one request in flight; reconnects after the server
+/// closes it.
+pub struct Connection {
+    client: Client,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Connection {
+    /// Calls operation `op` with a JSON `body`; the answer's status and body.
+    pub async fn call(&mut self, op: &str, body: String) -> Result<(u16, Bytes), String> {
         let target = format!("DynamoDB_20120810.{op}");
-        let body = body.to_string();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_err(|e| e.to_string())?
             .as_secs();
-        let (date, auth) = self.signer.sign(&target, body.as_bytes(), now);
-        let request = Request::post(&self.endpoint)
-            .header("host", &self.host)
-            .header("content-type", "application/x-amz-json-1.0")
-            .header("x-amz-target", target)
-            .header("x-amz-date", date)
-            .header("authorization", auth)
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let exchange = async {
-            let response = self
-                .http
-                .request(request)
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok((status, body.to_bytes()))
-        };
+        let (date, auth) = self.client.signer.sign(&target, body.as_bytes(), now);
+        let header = |value: String| HeaderValue::try_from(value).map_err(|e| e.to_string());
+        let mut request = Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = hyper::Uri::from_static("/");
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.client.host.clone());
+        headers.insert(CONTENT_TYPE, JSON);
+        headers.insert(X_AMZ_TARGET, header(target)?);
+        headers.insert(X_AMZ_DATE, header(date)?);
+        headers.insert(AUTHORIZATION, header(auth)?);
         // A server that stops answering fails the request rather than hanging the run.
-        tokio::time::timeout(TIMEOUT, exchange)
+        tokio::time::timeout(TIMEOUT, self.exchange(request))
             .await
             .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))?
+    }
+
+    async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
+        let sender = match &mut self.sender {
+            Some(sender) if !sender.is_closed() => sender,
+            _ => self.sender.insert(self.client.connect().await?),
+        };
+        let outcome = async {
+            sender.ready().await?;
+            let response = sender.send_request(request).await?;
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await?;
+            Ok::<_, hyper::Error>((status, body.to_bytes()))
+        }
+        .await;
+        if outcome.is_err() {
+            self.sender = None; // the next call opens a new connection
+        }
+        outcome.map_err(|e| e.to_string())
     }
 }

@@ -110,8 +110,11 @@ fn all_processed(body: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-fn kv_key(i: u64) -> Value {
-    json!({"pk": {"S": format!("k{i:010}")}})
+// Request bodies are written as JSON text directly: building `Value`s cost the client more than
+// the server spends parsing them. Keys and payloads are letters and digits, never escaped.
+
+fn kv_key(i: u64) -> String {
+    format!(r#"{{"pk":{{"S":"k{i:010}"}}}}"#)
 }
 
 fn payload(size: usize, rng: &mut impl Rng) -> String {
@@ -120,13 +123,23 @@ fn payload(size: usize, rng: &mut impl Rng) -> String {
         .collect()
 }
 
-fn kv_item(i: u64, size: usize, rng: &mut impl Rng) -> Value {
-    json!({"pk": {"S": format!("k{i:010}")}, "n": {"N": rng.gen_range(0..1_000_000).to_string()},
-           "data": {"S": payload(size, rng)}})
+fn kv_item(i: u64, size: usize, rng: &mut impl Rng) -> String {
+    let n = rng.gen_range(0..1_000_000);
+    let data = payload(size, rng);
+    format!(r#"{{"pk":{{"S":"k{i:010}"}},"n":{{"N":"{n}"}},"data":{{"S":"{data}"}}}}"#)
+}
+
+/// A BatchWriteItem body putting `items` into `table`.
+fn batch_write(table: &str, items: impl Iterator<Item = String>) -> String {
+    let puts: Vec<String> = items
+        .map(|item| format!(r#"{{"PutRequest":{{"Item":{item}}}}}"#))
+        .collect();
+    format!(r#"{{"RequestItems":{{"{table}":[{}]}}}}"#, puts.join(","))
 }
 
 /// Creates the tables if missing and loads them with BatchWriteItem from all connections.
 async fn setup(args: &Arc<Args>, client: &Client) -> Result<(), String> {
+    let mut connection = client.connection();
     for (name, keys) in [
         (KV, vec![("pk", "HASH")]),
         (Q, vec![("pk", "HASH"), ("sk", "RANGE")]),
@@ -139,21 +152,16 @@ async fn setup(args: &Arc<Args>, client: &Client) -> Result<(), String> {
             .iter()
             .map(|(n, _)| json!({"AttributeName": n, "AttributeType": if *n == "sk" { "N" } else { "S" }}))
             .collect();
-        let (status, body) = client
-            .call(
-                "CreateTable",
-                &json!({"TableName": name, "KeySchema": schema, "AttributeDefinitions": defs,
-                        "BillingMode": "PAY_PER_REQUEST"}),
-            )
-            .await?;
+        let create = json!({"TableName": name, "KeySchema": schema, "AttributeDefinitions": defs,
+                            "BillingMode": "PAY_PER_REQUEST"});
+        let (status, body) = connection.call("CreateTable", create.to_string()).await?;
         let body = String::from_utf8_lossy(&body);
         if status != 200 && !body.contains("ResourceInUseException") {
             return Err(format!("CreateTable {name}: {status} {body}"));
         }
         for _ in 0..600 {
-            let (_, d) = client
-                .call("DescribeTable", &json!({"TableName": name}))
-                .await?;
+            let describe = json!({"TableName": name}).to_string();
+            let (_, d) = connection.call("DescribeTable", describe).await?;
             if String::from_utf8_lossy(&d).contains("\"TableStatus\":\"ACTIVE\"") {
                 break;
             }
@@ -167,24 +175,23 @@ async fn setup(args: &Arc<Args>, client: &Client) -> Result<(), String> {
         .map(|t| {
             let (args, client) = (args.clone(), client.clone());
             tokio::spawn(async move {
+                let mut connection = client.connection();
                 let mut rng = StdRng::seed_from_u64(t);
                 let kv_batches = args.items.div_ceil(25);
                 for b in (t..batches).step_by(args.concurrency) {
-                    let (table, puts): (&str, Vec<Value>) = if b < kv_batches {
+                    let body = if b < kv_batches {
                         let items = (b * 25..((b + 1) * 25).min(args.items))
-                            .map(|i| json!({"PutRequest": {"Item": kv_item(i, args.item_size, &mut rng)}}));
-                        (KV, items.collect())
+                            .map(|i| kv_item(i, args.item_size, &mut rng));
+                        batch_write(KV, items)
                     } else {
                         let first = (b - kv_batches) * 25;
                         let items = (first..(first + 25).min(partitions * 10)).map(|i| {
-                            json!({"PutRequest": {"Item": {"pk": {"S": format!("p{:08}", i / 10)},
-                                   "sk": {"N": (i % 10).to_string()}, "data": {"S": payload(args.item_size, &mut rng)}}}})
+                            let (p, s, data) = (i / 10, i % 10, payload(args.item_size, &mut rng));
+                            format!(r#"{{"pk":{{"S":"p{p:08}"}},"sk":{{"N":"{s}"}},"data":{{"S":"{data}"}}}}"#)
                         });
-                        (Q, items.collect())
+                        batch_write(Q, items)
                     };
-                    let (status, body) = client
-                        .call("BatchWriteItem", &json!({"RequestItems": {table: puts}}))
-                        .await?;
+                    let (status, body) = connection.call("BatchWriteItem", body).await?;
                     if status != 200 || !all_processed(&body) {
                         return Err(format!("preload: {status} {}", String::from_utf8_lossy(&body)));
                     }
@@ -213,19 +220,23 @@ fn step(
     keys: &Keys,
     inserted: &std::sync::atomic::AtomicU64,
     rng: &mut StdRng,
-) -> Vec<(&'static str, Value)> {
-    let read = |k: u64| ("GetItem", json!({"TableName": KV, "Key": kv_key(k)}));
+) -> Vec<(&'static str, String)> {
+    let read = |k: u64| {
+        let key = kv_key(k);
+        ("GetItem", format!(r#"{{"TableName":"{KV}","Key":{key}}}"#))
+    };
     let update = |k: u64| {
-        (
-            "UpdateItem",
-            json!({"TableName": KV, "Key": kv_key(k), "UpdateExpression": "SET n = n + :one",
-                              "ExpressionAttributeValues": {":one": {"N": "1"}}}),
-        )
+        let key = kv_key(k);
+        let body = format!(
+            r#"{{"TableName":"{KV}","Key":{key},"UpdateExpression":"SET n = n + :one","ExpressionAttributeValues":{{":one":{{"N":"1"}}}}}}"#
+        );
+        ("UpdateItem", body)
     };
     let put = |k: u64, rng: &mut StdRng| {
+        let item = kv_item(k, args.item_size, rng);
         (
             "PutItem",
-            json!({"TableName": KV, "Item": kv_item(k, args.item_size, rng)}),
+            format!(r#"{{"TableName":"{KV}","Item":{item}}}"#),
         )
     };
     let insert = |rng: &mut StdRng| {
@@ -233,11 +244,12 @@ fn step(
         put(k, rng)
     };
     let query = |p: u64, limit: Option<u64>| {
-        let mut body = json!({"TableName": Q, "KeyConditionExpression": "pk = :p",
-                              "ExpressionAttributeValues": {":p": {"S": format!("p{p:08}")}}});
-        if let Some(l) = limit {
-            body["Limit"] = json!(l);
-        }
+        let limit = limit
+            .map(|l| format!(r#","Limit":{l}"#))
+            .unwrap_or_default();
+        let body = format!(
+            r#"{{"TableName":"{Q}","KeyConditionExpression":"pk = :p","ExpressionAttributeValues":{{":p":{{"S":"p{p:08}"}}}}{limit}}}"#
+        );
         ("Query", body)
     };
     let roll: f64 = rng.gen();
@@ -248,10 +260,9 @@ fn step(
         Workload::Query => vec![query(k % (args.items / 10).max(1), None)],
         Workload::Update => vec![update(k)],
         Workload::BatchWrite => {
-            let puts: Vec<Value> = (0..25u64)
-                .map(|i| json!({"PutRequest": {"Item": kv_item((k + i * 3989) % args.items, args.item_size, rng)}}))
-                .collect();
-            vec![("BatchWriteItem", json!({"RequestItems": {KV: puts}}))]
+            let items =
+                (0..25u64).map(|i| kv_item((k + i * 3989) % args.items, args.item_size, rng));
+            vec![("BatchWriteItem", batch_write(KV, items))]
         }
         Workload::Mix => vec![if roll < 0.9 { read(k) } else { put(k, rng) }],
         Workload::YcsbA => vec![if roll < 0.5 { read(k) } else { update(k) }],
@@ -305,6 +316,7 @@ async fn run(args: &Arc<Args>, client: &Client) -> Result<Vec<ConnectionResult>,
             let (args, client, stop, keys, inserted) =
                 (args.clone(), client.clone(), stop.clone(), keys.clone(), inserted.clone());
             tokio::spawn(async move {
+                let mut connection = client.connection();
                 let mut rng = StdRng::seed_from_u64(1000 + t as u64);
                 let mut result = ConnectionResult {
                     latencies: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
@@ -332,7 +344,7 @@ async fn run(args: &Arc<Args>, client: &Client) -> Result<Vec<ConnectionResult>,
                         None => Instant::now(),
                     };
                     for (op, body) in step(&args, &keys, &inserted, &mut rng) {
-                        let outcome = client.call(op, &body).await;
+                        let outcome = connection.call(op, body).await;
                         let ok = matches!(&outcome, Ok((200, b)) if op != "BatchWriteItem" || all_processed(b));
                         result.requests += 1;
                         if !ok {
@@ -423,6 +435,58 @@ fn main() {
     if let Some(path) = &args.json {
         if let Err(e) = std::fs::write(path, report.to_string()) {
             fail(&format!("cannot write {path}"), e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn every_workload_sends_the_requests_it_names() {
+        let base = Args::parse_from(["loadgen", "http://localhost", "--items", "1000"]);
+        for &workload in Workload::value_variants() {
+            let args = Args {
+                workload,
+                ..base.clone()
+            };
+            let (keys, inserted) = (Keys::Uniform(1000), AtomicU64::new(1000));
+            let mut rng = StdRng::seed_from_u64(7);
+            for _ in 0..50 {
+                for (op, body) in step(&args, &keys, &inserted, &mut rng) {
+                    let v: Value = serde_json::from_str(&body)
+                        .unwrap_or_else(|e| panic!("{workload:?} {op}: {e}: {body}"));
+                    let key = |v: &Value| v["pk"]["S"].as_str().map(str::len);
+                    match op {
+                        "GetItem" | "UpdateItem" => {
+                            assert_eq!(v["TableName"], KV);
+                            assert_eq!(key(&v["Key"]), Some(11), "{body}");
+                        }
+                        "PutItem" => {
+                            let item = &v["Item"];
+                            assert_eq!(key(item), Some(11), "{body}");
+                            assert!(item["n"]["N"].as_str().unwrap().parse::<u32>().is_ok());
+                            assert_eq!(item["data"]["S"].as_str().unwrap().len(), 200 - 30);
+                        }
+                        "Query" => {
+                            assert_eq!(v["TableName"], Q);
+                            let p = &v["ExpressionAttributeValues"][":p"]["S"];
+                            assert!(p.as_str().unwrap().starts_with('p'), "{body}");
+                            if workload == Workload::YcsbE {
+                                assert!((1..=100).contains(&v["Limit"].as_u64().unwrap()));
+                            }
+                        }
+                        "BatchWriteItem" => {
+                            let puts = v["RequestItems"][KV].as_array().unwrap();
+                            assert_eq!(puts.len(), 25);
+                            assert_eq!(key(&puts[0]["PutRequest"]["Item"]), Some(11));
+                        }
+                        other => panic!("unexpected operation {other}"),
+                    }
+                }
+            }
         }
     }
 }
