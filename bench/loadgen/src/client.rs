@@ -119,22 +119,47 @@ impl Connection {
             .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))?
     }
 
-    async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Result<(u16, Bytes), String> {
-        let sender = match &mut self.sender {
-            Some(sender) if !sender.is_closed() => sender,
-            _ => self.sender.insert(self.client.connect().await?),
-        };
-        let outcome = async {
-            sender.ready().await?;
-            let response = sender.send_request(request).await?;
+    async fn exchange(
+        &mut self,
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<(u16, Bytes), String> {
+        loop {
+            // A server may close a kept-alive connection between requests (moto answers
+            // `Connection: close`); a request that was not sent then goes on a new connection.
+            let reused = self.sender.as_ref().is_some_and(|s| !s.is_closed());
+            let sender = match &mut self.sender {
+                Some(sender) if reused => sender,
+                _ => self.sender.insert(self.client.connect().await?),
+            };
+            let sent = match sender.ready().await {
+                Ok(()) => sender.try_send_request(request).await,
+                Err(_) if reused => {
+                    self.sender = None;
+                    continue;
+                }
+                Err(e) => return Err(e.to_string()),
+            };
+            let response = match sent {
+                Ok(response) => response,
+                Err(mut e) => {
+                    self.sender = None;
+                    match e.take_message() {
+                        Some(unsent) if reused => {
+                            request = unsent;
+                            continue;
+                        }
+                        _ => return Err(e.error().to_string()),
+                    }
+                }
+            };
             let status = response.status().as_u16();
-            let body = response.into_body().collect().await?;
-            Ok::<_, hyper::Error>((status, body.to_bytes()))
+            return match response.into_body().collect().await {
+                Ok(body) => Ok((status, body.to_bytes())),
+                Err(e) => {
+                    self.sender = None;
+                    Err(e.to_string())
+                }
+            };
         }
-        .await;
-        if outcome.is_err() {
-            self.sender = None; // the next call opens a new connection
-        }
-        outcome.map_err(|e| e.to_string())
     }
 }

@@ -162,7 +162,8 @@ async fn setup(args: &Arc<Args>, client: &Client) -> Result<(), String> {
         for _ in 0..600 {
             let describe = json!({"TableName": name}).to_string();
             let (_, d) = connection.call("DescribeTable", describe).await?;
-            if String::from_utf8_lossy(&d).contains("\"TableStatus\":\"ACTIVE\"") {
+            let table = serde_json::from_slice::<Value>(&d).unwrap_or_default();
+            if table["Table"]["TableStatus"] == "ACTIVE" {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
