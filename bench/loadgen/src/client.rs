@@ -163,3 +163,55 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server that answers one request per connection and closes it, as moto does.
+    async fn one_answer_per_connection(listener: tokio::net::TcpListener) {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Until the request's body, `{}`, has arrived.
+                while !request.ends_with(b"{}") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}";
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_the_server_closed_is_replaced() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(one_answer_per_connection(listener));
+        let client = Client::new(&endpoint, "AKID", "secret", "us-east-1").unwrap();
+        // Several connections at once, each replaced after every answer.
+        let callers: Vec<_> = (0..8)
+            .map(|_| {
+                let mut connection = client.connection();
+                tokio::spawn(async move {
+                    for _ in 0..100 {
+                        let (status, body) = connection.call("ListTables", "{}".into()).await?;
+                        assert_eq!((status, &body[..]), (200, &b"{}"[..]));
+                    }
+                    Ok::<_, String>(())
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.await.unwrap().unwrap();
+        }
+    }
+}
