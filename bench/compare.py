@@ -19,6 +19,7 @@ Needs: a release build (cargo build --release), the load generator
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -215,6 +216,7 @@ def main():
     failed = {s: r["error"] for s, r in rows.items() if "error" in r}
     servers = [s for s in servers if s not in failed]
     base = rows.get("dynarock") if "dynarock" in servers else None
+    print(machine() + "\n")
     print(f"| | {' | '.join(servers)} |")
     print(f"|---|{'---:|' * len(servers)}")
     for w in args.workloads:
@@ -249,6 +251,30 @@ def main():
 MB_PER_MIB = 1.048576
 
 
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def machine():
+    """What decides the figures besides the servers. One-connection latency is mostly the time to
+    wake a thread on an idle core: in a virtual machine that idles its vCPUs by halting, each wake
+    costs tens of microseconds unless the guest polls before halting (haltpoll)."""
+    cpuinfo = read_text("/proc/cpuinfo") or ""
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    idle = read_text("/sys/devices/system/cpu/cpuidle/current_driver")
+    poll_ns = read_text("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+    out = f"machine: {os.cpu_count()} CPUs, {model.group(1) if model else 'unknown model'}"
+    if idle:
+        out += f", cpuidle {idle}"
+    if poll_ns is not None:
+        out += f", guest halt polling {int(poll_ns) // 1000} µs"
+    return out
+
+
 def targets(dr, rows):
     """dynarock's performance targets: (target, None if not measured, else (figure, met))."""
     def figure(workload, key):
@@ -270,10 +296,14 @@ def targets(dr, rows):
     r = ratio("get", "bare")
     out.append(("get: at least 60% of the bare HTTP server's req/s",
                 None if r is None else (f"{r:.0%}", r >= 0.6)))
+    floor = rows.get("bare", {}).get("get@1")
     for w in ("get@1", "put@1"):
         p50, p99 = figure(w, "p50"), figure(w, "p99")
+        shown = None if p50 is None else f"{p50:.3f} / {p99:.3f} ms"
+        if shown and floor:
+            shown += f" (bare server's GetItem: {floor['p50']:.3f} / {floor['p99']:.3f})"
         out.append((f"{w}: p50 under 0.1 ms, p99 under 1 ms",
-                    None if p50 is None else (f"{p50:.3f} / {p99:.3f} ms", p50 < 0.1 and p99 < 1)))
+                    None if p50 is None else (shown, p50 < 0.1 and p99 < 1)))
     out.append(("startup to first answer, empty data dir, under 50 ms",
                 (f"{dr['startup_ms']:.0f} ms", dr["startup_ms"] < 50)))
     out.append(("idle RSS under 30 MB", (f"{dr['idle_rss']:.0f} MiB", dr["idle_rss"] * MB_PER_MIB < 30)))
