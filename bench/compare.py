@@ -4,8 +4,8 @@ moto, one server after another on loopback, and prints the machine (CPUs, idle d
 guest's halt polling, which decides one-connection latency) and one Markdown table: req/s per
 server with dynarock's ratio, p50/p99 latency, server CPU per request, startup time (launch to
 the first successful ListTables), idle RSS, the highest RSS seen under the put load, peak RSS,
-and the data directory's size once the server has stopped (persistent servers). Then dynarock's performance
-targets, each with the figure measured and whether it is met.
+and the data directory's size once the server has stopped (persistent servers). Then dynarock's
+performance targets, each with the figure measured and whether it is met.
 
 A workload `NAME@C` runs with C connections instead of --concurrency (`get@1`: one client).
 The server `bare` is the floor, the load generator's `bare-http` (a fixed answer to every
