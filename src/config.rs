@@ -82,6 +82,13 @@ pub struct ServeArgs {
     #[arg(long, env = "DYNAROCK_TTL_INTERVAL_SECONDS", default_value_t = 1.0)]
     pub ttl_interval_seconds: f64,
 
+    /// Microseconds an idle worker thread may poll for the next request before it sleeps
+    /// (0: never). Where waking a sleeping CPU is slow, as in many virtual machines, this
+    /// answers a client that waits for each answer about twice as fast. The time adapts: a
+    /// client that pauses longer between requests soon costs no polling.
+    #[arg(long, env = "DYNAROCK_IDLE_POLL_US", default_value_t = 200)]
+    pub idle_poll_us: u64,
+
     /// Log filter: error, warn, info, debug, trace (or a tracing directive).
     #[arg(long, env = "DYNAROCK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,

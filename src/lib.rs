@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use clock::SystemClock;
 use config::ServeArgs;
 use engine::{Engine, EngineConfig};
+use server::idle_poll::IdlePoll;
 use server::ServerConfig;
 
 /// A server bound to its port, ready to run.
@@ -72,12 +73,14 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then flushes and closes the storage.
+    /// `idle` is the runtime's polling before its workers sleep, told of every connection.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        idle: Option<Arc<IdlePoll>>,
     ) -> Result<(), String> {
         let app = server::app(self.engine.clone(), self.config);
-        server::serve(self.listener, app, shutdown)
+        server::serve(self.listener, app, shutdown, idle)
             .await
             .map_err(|e| e.to_string())?;
         self.engine.flush().map_err(|e| e.to_string())

@@ -1,7 +1,12 @@
+use std::sync::Arc;
+use std::time::Duration;
+
 use clap::Parser;
+use tokio::runtime::Runtime;
 use tracing_subscriber::EnvFilter;
 
-use dynarock::config::{Cli, Command};
+use dynarock::config::{Cli, Command, ServeArgs};
+use dynarock::server::idle_poll::IdlePoll;
 use dynarock::Server;
 
 // The request path allocates many small, short-lived objects; mimalloc's thread-local free lists
@@ -11,14 +16,53 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     one_malloc_arena();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let Cli {
+        command: Command::Serve(args),
+    } = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+
+    let idle = idle_poll(args.idle_poll_us);
+    let runtime = match runtime(idle.clone()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
             std::process::exit(1);
         }
     };
-    runtime.block_on(run());
+    runtime.block_on(run(args, idle));
+}
+
+fn idle_poll(max_us: u64) -> Option<Arc<IdlePoll>> {
+    if max_us == 0 {
+        return None;
+    }
+    match IdlePoll::new(Duration::from_micros(max_us)) {
+        Ok(idle) => Some(Arc::new(idle)),
+        Err(e) => {
+            tracing::warn!("idle workers will sleep at once: {e}");
+            None
+        }
+    }
+}
+
+/// Tokio's multi-threaded runtime (`TOKIO_WORKER_THREADS` sets its size), its workers polling
+/// before they sleep when `idle` is set.
+fn runtime(idle: Option<Arc<IdlePoll>>) -> std::io::Result<Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(idle) = idle {
+        let unparked = idle.clone();
+        builder
+            .on_thread_park(move || idle.before_park())
+            .on_thread_unpark(move || unparked.after_unpark());
+    }
+    builder.build()
 }
 
 /// RocksDB allocates through glibc's malloc (the Rust code uses mimalloc), which gives every
@@ -33,18 +77,7 @@ fn one_malloc_arena() {
     }
 }
 
-async fn run() {
-    let Cli {
-        command: Command::Serve(args),
-    } = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
-
+async fn run(args: ServeArgs, idle: Option<Arc<IdlePoll>>) {
     let server = match Server::bind(&args).await {
         Ok(s) => s,
         Err(e) => {
@@ -66,7 +99,7 @@ async fn run() {
         args.region
     );
 
-    if let Err(e) = server.run(shutdown_signal()).await {
+    if let Err(e) = server.run(shutdown_signal(), idle).await {
         tracing::error!("{e}");
         std::process::exit(1);
     }

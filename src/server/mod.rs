@@ -3,6 +3,7 @@
 //! with a single route, a router framework would only add work to every request.
 
 pub mod auth;
+pub mod idle_poll;
 
 use std::convert::Infallible;
 use std::io::Read;
@@ -23,6 +24,7 @@ use crate::api::input::{Body, Input};
 use crate::api::{self, Context};
 use crate::engine::Engine;
 use crate::error::Error;
+use idle_poll::IdlePoll;
 
 /// DynamoDB's request size limit.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -81,8 +83,12 @@ pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    idle: Option<Arc<IdlePoll>>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
+    if let Some(idle) = &idle {
+        idle.watch(&listener);
+    }
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -100,6 +106,9 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        if let Some(idle) = &idle {
+            idle.watch(&stream);
+        }
         let state = state.clone();
         let service = service_fn(move |request| {
             let state = state.clone();
