@@ -83,11 +83,12 @@ pub struct ServeArgs {
     pub ttl_interval_seconds: f64,
 
     /// Microseconds an idle worker thread may poll for the next request before it sleeps
-    /// (0: never). Where waking a sleeping CPU is slow, as in many virtual machines, this
-    /// answers a client that waits for each answer about twice as fast. The time adapts: a
-    /// client that pauses longer between requests soon costs no polling.
-    #[arg(long, env = "DYNAROCK_IDLE_POLL_US", default_value_t = 200)]
-    pub idle_poll_us: u64,
+    /// (0: never). By default 200 in a virtual machine whose kernel does not poll before it
+    /// halts an idle CPU, where waking it again is slow; there, polling answers a client that
+    /// waits for each answer about twice as fast. Elsewhere 0. The time adapts: a client that
+    /// pauses longer between requests soon costs no polling.
+    #[arg(long, env = "DYNAROCK_IDLE_POLL_US")]
+    pub idle_poll_us: Option<u64>,
 
     /// Log filter: error, warn, info, debug, trace (or a tracing directive).
     #[arg(long, env = "DYNAROCK_LOG_LEVEL", default_value = "info")]

@@ -27,7 +27,10 @@ fn main() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
 
-    let idle = idle_poll(args.idle_poll_us);
+    let idle = idle_poll(args.idle_poll_us.map_or_else(
+        dynarock::server::idle_poll::default_max,
+        Duration::from_micros,
+    ));
     let runtime = match runtime(idle.clone()) {
         Ok(r) => r,
         Err(e) => {
@@ -38,11 +41,11 @@ fn main() {
     runtime.block_on(run(args, idle));
 }
 
-fn idle_poll(max_us: u64) -> Option<Arc<IdlePoll>> {
-    if max_us == 0 {
+fn idle_poll(max: Duration) -> Option<Arc<IdlePoll>> {
+    if max.is_zero() {
         return None;
     }
-    match IdlePoll::new(Duration::from_micros(max_us)) {
+    match IdlePoll::new(max) {
         Ok(idle) => Some(Arc::new(idle)),
         Err(e) => {
             tracing::warn!("idle workers will sleep at once: {e}");
