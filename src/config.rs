@@ -86,8 +86,8 @@ pub struct ServeArgs {
     /// (0: never). By default 200 in a virtual machine whose kernel does not poll before it
     /// halts an idle CPU, where waking it again is slow; there, polling answers a client that
     /// waits for each answer about twice as fast. Elsewhere 0. The time adapts: a client that
-    /// pauses longer between requests soon costs no polling.
-    #[arg(long, env = "DYNAROCK_IDLE_POLL_US")]
+    /// pauses longer between requests soon costs no polling. At most 1000000.
+    #[arg(long, env = "DYNAROCK_IDLE_POLL_US", value_parser = clap::value_parser!(u64).range(..=1_000_000))]
     pub idle_poll_us: Option<u64>,
 
     /// Log filter: error, warn, info, debug, trace (or a tracing directive).
