@@ -259,7 +259,6 @@ mod tests {
     #[test]
     fn every_polling_worker_stops_at_an_event_only_one_of_them_saw() {
         let idle = Arc::new(IdlePoll::new(MAX).unwrap());
-        idle.set_limit(Duration::from_secs(60));
         let (mut client, server) = UnixStream::pair().unwrap();
         idle.watch(&server);
         let workers: Vec<_> = (0..3)
