@@ -70,6 +70,18 @@ def client(url, region):
 
 
 @pytest.fixture(scope="session")
+def lam(url, region):
+    """Lambda: a longer read timeout than botocore's 60 s is never needed (functions here time out
+    in seconds), so the default stays."""
+    return _session(region).client("lambda", endpoint_url=url, config=NO_RETRIES)
+
+
+@pytest.fixture(scope="session")
+def logs(url, region):
+    return _session(region).client("logs", endpoint_url=url, config=NO_RETRIES)
+
+
+@pytest.fixture(scope="session")
 def client_in(url):
     """A client for another region: tables are per region."""
     def make(region):

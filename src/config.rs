@@ -90,6 +90,20 @@ pub struct ServeArgs {
     #[arg(long, env = "DYNAROCK_IDLE_POLL_US", value_parser = clap::value_parser!(u64).range(..=1_000_000))]
     pub idle_poll_us: Option<u64>,
 
+    /// Most function invocations running at once, over all functions (Lambda's account
+    /// concurrency, 1000 by default; lower it on a small machine).
+    #[arg(long, env = "DYNAROCK_FUNCTION_CONCURRENCY", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub function_concurrency: u32,
+
+    /// Seconds an unused function instance stays warm before it is stopped.
+    #[arg(long, env = "DYNAROCK_FUNCTION_IDLE_SECONDS", default_value_t = 300.0)]
+    pub function_idle_seconds: f64,
+
+    /// Seconds before the first retry of a failed asynchronous invocation (Lambda: 60); each
+    /// later retry waits twice as long. Shorter values make retries testable.
+    #[arg(long, env = "DYNAROCK_FUNCTION_RETRY_SECONDS", default_value_t = 60.0)]
+    pub function_retry_seconds: f64,
+
     /// Log filter: error, warn, info, debug, trace (or a tracing directive).
     #[arg(long, env = "DYNAROCK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,

@@ -4,12 +4,14 @@
 //! leaves that every layer uses.
 
 pub mod api;
+pub mod auth;
 pub mod capacity;
 pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod expr;
+pub mod functions;
 pub mod model;
 pub mod partiql;
 pub mod server;
@@ -17,12 +19,14 @@ pub mod storage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use clock::SystemClock;
 use config::ServeArgs;
 use engine::{Engine, EngineConfig};
+use functions::Functions;
 use server::idle_poll::IdlePoll;
 use server::ServerConfig;
 
@@ -30,6 +34,7 @@ use server::ServerConfig;
 pub struct Server {
     listener: TcpListener,
     engine: Arc<Engine>,
+    functions: Arc<Functions>,
     config: ServerConfig,
 }
 
@@ -53,6 +58,22 @@ impl Server {
             .await
             .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
         let engine = Arc::new(engine);
+        let port = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the listening address: {e}"))?
+            .port();
+        let functions = Functions::open(
+            engine.clone(),
+            (!args.in_memory).then_some(args.data_dir.as_path()),
+            functions::Settings {
+                endpoint: format!("http://{}:{port}", loopback(&args.host)),
+                region: args.region.clone(),
+                account: args.account_id.clone(),
+                concurrency: args.function_concurrency,
+                idle: Duration::from_secs_f64(args.function_idle_seconds.max(0.001)),
+                retry: Duration::from_secs_f64(args.function_retry_seconds.max(0.001)),
+            },
+        )?;
         engine.resume_backfills();
         engine.resume_ttl_backfills();
         engine.start_expirer(std::time::Duration::from_secs_f64(
@@ -61,6 +82,7 @@ impl Server {
         Ok(Server {
             listener,
             engine,
+            functions,
             config: ServerConfig {
                 region: args.region.clone(),
                 account: args.account_id.clone(),
@@ -79,10 +101,21 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
         idle: Option<Arc<IdlePoll>>,
     ) -> Result<(), String> {
-        let app = server::app(self.engine.clone(), self.config);
-        server::serve(self.listener, app, shutdown, idle)
-            .await
-            .map_err(|e| e.to_string())?;
+        self.functions.start();
+        let rest = server::rest::router(self.functions.clone());
+        let app = server::app(self.engine.clone(), self.config, rest);
+        let served = server::serve(self.listener, app, shutdown, idle).await;
+        self.functions.stop();
+        served.map_err(|e| e.to_string())?;
         self.engine.flush().map_err(|e| e.to_string())
+    }
+}
+
+/// The address a local process uses to reach a server listening on `host`.
+fn loopback(host: &str) -> &str {
+    match host {
+        "0.0.0.0" | "" => "127.0.0.1",
+        "::" | "[::]" => "[::1]",
+        other => other,
     }
 }

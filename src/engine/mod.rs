@@ -7,6 +7,7 @@ pub mod indexes;
 pub mod items;
 mod locks;
 pub mod read;
+pub mod records;
 pub mod streams;
 #[cfg(test)]
 pub(crate) mod testing;

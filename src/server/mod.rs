@@ -1,9 +1,10 @@
-//! HTTP: one route, `POST /`, checked in DynamoDB's order (content type → target → auth →
-//! decompression → JSON), then handed to the API's operation table. Served by hyper directly:
-//! with a single route, a router framework would only add work to every request.
+//! HTTP: DynamoDB's `POST /`, checked in DynamoDB's order (content type → target → auth →
+//! decompression → JSON), then handed to the API's operation table, served by hyper directly
+//! (a router would only add work to every request); every other path goes to the axum router
+//! of the REST surfaces (Lambda, ...).
 
-pub mod auth;
 pub mod idle_poll;
+pub mod rest;
 
 use std::convert::Infallible;
 use std::io::Read;
@@ -13,12 +14,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 use crate::api::input::{Body, Input};
 use crate::api::{self, Context};
@@ -37,6 +39,8 @@ pub struct ServerConfig {
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub config: ServerConfig,
+    /// Every REST surface (Lambda, ...): requests to any path but `/`.
+    rest: axum::Router,
     request_counter: AtomicU64,
     /// Random per process, so request ids stay unique across restarts.
     request_id_prefix: [u8; 32],
@@ -65,11 +69,14 @@ impl RequestId {
 
 type Request = http::Request<Incoming>;
 type Response = http::Response<Full<Bytes>>;
+/// DynamoDB's answers are built here; the REST surfaces' by axum.
+type AnyResponse = http::Response<Either<Full<Bytes>, axum::body::Body>>;
 
-pub fn app(engine: Arc<Engine>, config: ServerConfig) -> Arc<AppState> {
+pub fn app(engine: Arc<Engine>, config: ServerConfig, rest: axum::Router) -> Arc<AppState> {
     Arc::new(AppState {
         engine,
         config,
+        rest,
         request_counter: AtomicU64::new(0),
         request_id_prefix: format!("{:032X}", uuid::Uuid::new_v4().as_u128())
             .into_bytes()
@@ -112,7 +119,7 @@ pub async fn serve(
         let state = state.clone();
         let service = service_fn(move |request| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(&state, request).await) }
+            async move { Ok::<_, Infallible>(route(&state, request).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(stream), service);
@@ -142,8 +149,28 @@ const X_AMZ_CRC32: HeaderName = HeaderName::from_static("x-amz-crc32");
 const X_AMZN_REQUESTID: HeaderName = HeaderName::from_static("x-amzn-requestid");
 
 const JSON_TYPES: [&str; 2] = ["application/x-amz-json-1.0", "application/json"];
+const JSON_11: &str = "application/x-amz-json-1.1";
 
-async fn handle(state: &Arc<AppState>, request: Request) -> Response {
+/// `/` is DynamoDB's (the hot path, untouched); every other path is a REST surface's.
+async fn route(state: &Arc<AppState>, request: Request) -> AnyResponse {
+    if request.uri().path() == "/" {
+        return handle(state, request).await;
+    }
+    rest(state, request).await
+}
+
+async fn rest<B>(state: &Arc<AppState>, request: http::Request<B>) -> AnyResponse
+where
+    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    match state.rest.clone().oneshot(request).await {
+        Ok(response) => response.map(Either::Right),
+        Err(never) => match never {},
+    }
+}
+
+async fn handle(state: &Arc<AppState>, request: Request) -> AnyResponse {
     let request_id = state.request_id();
     let (parts, body) = request.into_parts();
 
@@ -170,6 +197,10 @@ async fn handle(state: &Arc<AppState>, request: Request) -> Response {
     let known = content_type.and_then(|t| JSON_TYPES.iter().find(|j| j.eq_ignore_ascii_case(t)));
     let content_type = match known {
         Some(t) => *t,
+        // The JSON 1.1 services (CloudWatch Logs, ...) share DynamoDB's `POST /`.
+        None if content_type.is_some_and(|t| t.eq_ignore_ascii_case(JSON_11)) => {
+            return rest(state, http::Request::from_parts(parts, Full::new(body))).await;
+        }
         None if parts.method != Method::POST || !body.is_empty() => {
             // What DynamoDB sends for a request that is not its JSON protocol.
             return finish(
@@ -203,7 +234,7 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .and_then(api::operation)
         .ok_or(Error::UnknownOperation)?;
-    let region = auth::check(&parts.headers, parts.uri.query())?;
+    let region = crate::auth::check(&parts.headers, parts.uri.query())?;
     let region = region.as_deref().unwrap_or(&state.config.region);
     let body = decompress(&parts.headers, body)?;
     if body.is_empty() {
@@ -265,7 +296,7 @@ fn decompress(headers: &HeaderMap, body: Bytes) -> Result<Bytes, Error> {
     Ok(Bytes::from(out))
 }
 
-fn error_response(e: &Error, content_type: &'static str, request_id: &RequestId) -> Response {
+fn error_response(e: &Error, content_type: &'static str, request_id: &RequestId) -> AnyResponse {
     if let Error::Internal(detail) = e {
         tracing::error!(request_id = request_id.as_str(), "internal error: {detail}");
     }
@@ -279,7 +310,7 @@ fn finish(
     content_type: &'static str,
     body: Vec<u8>,
     request_id: &RequestId,
-) -> Response {
+) -> AnyResponse {
     let crc = crc32fast::hash(&body);
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
@@ -292,7 +323,7 @@ fn finish(
     if let Ok(id) = HeaderValue::from_bytes(&request_id.0) {
         h.insert(X_AMZN_REQUESTID, id);
     }
-    response
+    response.map(Either::Left)
 }
 
 impl AppState {
