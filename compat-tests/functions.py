@@ -4,9 +4,12 @@ import base64
 import contextlib
 import io
 import json
-import time
 import zipfile
 
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from util import random_string
@@ -61,16 +64,13 @@ def log_tail(response):
     return base64.b64decode(response["LogResult"]).decode()
 
 
-def wait_for(check, timeout=30.0, interval=0.05):
-    """Polls `check` until it returns something truthy, bounded in time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)
+def rest(url, method, path, body=None, region="us-east-1", headers=None):
+    """A signed Lambda REST request the SDK would refuse to send; returns (status, json)."""
+    data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+    req = AWSRequest(method=method, url=url + path, data=data, headers=headers or {})
+    SigV4Auth(Credentials("testing", "testing"), "lambda", region).add_auth(req)
+    r = requests.request(method, url + path, data=data, headers=dict(req.headers.items()), timeout=30)
+    return r.status_code, (r.json() if r.content else None), r.headers
 
 
 ECHO_PY = """

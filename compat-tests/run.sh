@@ -14,7 +14,7 @@ target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
-"$target_dir/release/dynarock" serve --in-memory --port "$port" --log-level warn --stream-shard-seconds 2 >"$log" 2>&1 &
+"$target_dir/release/dynarock" serve --in-memory --port "$port" --log-level warn --stream-shard-seconds 2 --function-retry-seconds 0.5 >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -f "$log"' EXIT
 
