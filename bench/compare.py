@@ -33,8 +33,14 @@ import urllib.request
 from procstat import cpu_seconds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LOADGEN = os.path.join(ROOT, "bench", "loadgen", "target", "release", "dynarock-loadgen")
-BARE = os.path.join(ROOT, "bench", "loadgen", "target", "release", "bare-http")
+# Built where cargo puts them: CARGO_TARGET_DIR when set, else each crate's own target/.
+TARGET = os.environ.get("CARGO_TARGET_DIR")
+RELEASE = os.path.join(TARGET or os.path.join(ROOT, "target"), "release")
+LOADGEN_RELEASE = os.path.join(TARGET or os.path.join(ROOT, "bench", "loadgen", "target"), "release")
+LOADGEN = os.path.join(LOADGEN_RELEASE, "dynarock-loadgen")
+BARE = os.path.join(LOADGEN_RELEASE, "bare-http")
+# Other dynarock builds to measure beside this one (`--binary NAME=PATH`).
+BINARIES = {}
 
 
 def free_port():
@@ -44,8 +50,10 @@ def free_port():
 
 
 def command(name, port, data):
+    if name in BINARIES:
+        return [BINARIES[name], "serve", "--port", str(port), "--data-dir", data, "--log-level", "warn"]
     return {
-        "dynarock": [os.path.join(ROOT, "target", "release", "dynarock"), "serve", "--port", str(port),
+        "dynarock": [os.path.join(RELEASE, "dynarock"), "serve", "--port", str(port),
                      "--data-dir", data, "--log-level", "warn"],
         "dynalite": ["dynalite", "--port", str(port), "--path", data],
         "dynalite-mem": ["dynalite", "--port", str(port)],
@@ -203,7 +211,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=1,
                     help="measure every server this many times, interleaved, and report medians "
                          "(a noisy spell of the machine then hits every server alike)")
+    ap.add_argument("--binary", action="append", default=[], metavar="NAME=PATH",
+                    help="another dynarock binary, measured as server NAME (name it in --servers), "
+                         "e.g. a build from before a change")
     args = ap.parse_args()
+    for spec in args.binary:
+        name, _, path = spec.partition("=")
+        BINARIES[name] = os.path.abspath(path)
     args.workloads = args.workloads.split(",")
     servers = args.servers.split(",")
     runs = {s: [] for s in servers}

@@ -24,4 +24,4 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-python3 -m pytest "$here" --url "http://127.0.0.1:$port" "$@"
+DYNAROCK_BIN="$target_dir/release/dynarock" python3 -m pytest "$here" --url "http://127.0.0.1:$port" "$@"

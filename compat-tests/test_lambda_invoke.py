@@ -141,6 +141,47 @@ def test_crash_mid_invocation(lam):
         assert invoke(lam, name, {})[1] == "ok"
 
 
+def test_a_response_that_is_not_json_passes_as_it_is(lam):
+    bootstrap = ECHO_BOOTSTRAP.replace('-d "{\\"echo\\": $EVENT, \\"handler\\": \\"$_HANDLER\\"}"', "-d 'plain text'")
+    assert "plain text" in bootstrap
+    with function(lam, {"bootstrap": bootstrap}, runtime="provided.al2023") as name:
+        r = lam.invoke(FunctionName=name, Payload=b"{}")
+        assert "FunctionError" not in r
+        assert r["Payload"].read() == b"plain text"
+
+
+def test_a_runtime_that_never_asks_for_work_times_out(lam):
+    # Lambda gives init 10 s, then the invocation's own timeout, before it gives up.
+    with function(lam, {"bootstrap": "#!/bin/sh\nexec sleep 600\n"}, runtime="provided.al2023", Timeout=1) as name:
+        started = time.monotonic()
+        r, out = invoke(lam, name)
+        assert 10 <= time.monotonic() - started < 20
+        assert (r["FunctionError"], out["errorType"]) == ("Unhandled", "Sandbox.Timedout")
+
+
+def test_megabytes_of_output(lam, logs):
+    code = {"app.py": "def handler(e, c):\n    for i in range(20000):\n        print('line', i, 'x' * 1000)\n    return 'done'\n"}
+    with function(lam, code, Timeout=60) as name:
+        r, out = invoke(lam, name, LogType="Tail")
+        assert out == "done"
+        tail = log_tail(r)
+        assert len(tail) <= 4096 and tail.rstrip("\n").split("\n")[-1].startswith("REPORT RequestId:")
+        found = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}", filterPattern='"line 19999"')["events"]
+        assert len(found) == 1
+
+
+def test_memory_size_is_a_limit(lam):
+    code = {"app.py": "def handler(e, c):\n    block = b'x' * (e['mb'] * 1024 * 1024)\n    return len(block)\n"}
+    with function(lam, code, MemorySize=128) as name:
+        r, out = invoke(lam, name, {"mb": 40}, LogType="Tail")
+        assert out == 40 * 1024 * 1024
+        used = int(log_tail(r).split("Max Memory Used: ")[1].split(" MB")[0])
+        assert 40 <= used <= 128
+        r, out = invoke(lam, name, {"mb": 300})
+        assert (r["FunctionError"], out["errorType"]) == ("Unhandled", "Runtime.OutOfMemory")
+        assert invoke(lam, name, {"mb": 1})[1] == 1024 * 1024
+
+
 def test_response_too_large(lam):
     code = {"app.py": "def handler(e, c):\n    return 'x' * (7 * 1024 * 1024)\n"}
     with function(lam, code) as name:
@@ -270,6 +311,24 @@ def test_logs_api_reads_function_logs(lam, logs):
         assert len(found) == 2 and all(e["logStreamName"] == streams[0]["logStreamName"] for e in found)
         with expect_error("ResourceNotFoundException"):
             logs.get_log_events(logGroupName="/aws/lambda/compat-none", logStreamName="x")
+
+
+@pytest.mark.dynarock_only  # `dynarock logs` is the server's own command.
+@pytest.mark.skipif("DYNAROCK_BIN" not in os.environ, reason="needs the dynarock binary (compat-tests/run.sh sets it)")
+def test_dynarock_logs_command(lam, url):
+    marker = uuid.uuid4().hex
+    with function(lam, {"app.py": f"def handler(e, c):\n    print('hello {marker}')\n"}) as name:
+        _, _ = invoke(lam, name)
+        result = subprocess.run([os.environ["DYNAROCK_BIN"], "logs", name, "--endpoint", url],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert any(line.endswith(f"hello {marker}") for line in lines), lines
+        assert any("START RequestId:" in line for line in lines)
+        assert all("[$LATEST]" in line.split(" ")[1] for line in lines)
+    missing = subprocess.run([os.environ["DYNAROCK_BIN"], "logs", "compat-fn-none", "--endpoint", url],
+                             capture_output=True, text=True, timeout=30)
+    assert missing.returncode == 1 and "ResourceNotFoundException" in missing.stderr
 
 
 @pytest.mark.dynarock_only  # On Lambda the sandbox is frozen, not killed; here nothing may outlive it.

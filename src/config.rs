@@ -22,6 +22,34 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Print a function's logs from a running server (`--follow` keeps printing new lines).
+    Logs(LogsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LogsArgs {
+    /// The function whose log group (`/aws/lambda/NAME`) to print.
+    pub function: String,
+
+    /// Keep printing new log lines until interrupted.
+    #[arg(long, short)]
+    pub follow: bool,
+
+    /// Only lines from the last this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub since_seconds: u64,
+
+    /// The server to read from.
+    #[arg(
+        long,
+        env = "DYNAROCK_ENDPOINT",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    pub endpoint: String,
+
+    /// The function's region.
+    #[arg(long, env = "DYNAROCK_REGION", default_value = "us-east-1")]
+    pub region: String,
 }
 
 #[derive(Args, Debug, Clone)]

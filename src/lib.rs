@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod capacity;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod engine;

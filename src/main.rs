@@ -16,9 +16,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     one_malloc_arena();
-    let Cli {
-        command: Command::Serve(args),
-    } = Cli::parse();
+    let args = match Cli::parse().command {
+        Command::Serve(args) => args,
+        Command::Logs(args) => {
+            if let Err(e) = dynarock::client::logs::run(&args) {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+            return;
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info")),

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::logs::{now_ms, LogStore, MAX_EVENT_BYTES};
+use super::memory::MemoryLimit;
 use super::runtime_api::{self, Outcome, RuntimeChannel, Work};
 use super::runtimes::Launch;
 
@@ -35,6 +36,8 @@ pub enum Ended {
     TimedOut,
     /// The process exited (`Some(body)` when it reported an init error first).
     Exited(String, Option<Bytes>),
+    /// The kernel killed it for passing its memory limit.
+    OutOfMemory,
 }
 
 pub struct Instance {
@@ -48,20 +51,23 @@ pub struct Instance {
     pump: JoinHandle<()>,
     pub output: Arc<Output>,
     pub spawned: Instant,
+    /// The cgroup that holds the instance to its `MemorySize`, where the machine allows one.
+    memory: Option<MemoryLimit>,
     /// How long init took, until the first invocation reports it.
     pub init_duration: Option<Duration>,
     pub invoked: bool,
 }
 
 impl Instance {
-    /// Starts the process with `env`, its Runtime API endpoint and its log pump.
+    /// Starts the process with `env`, its Runtime API endpoint and its log pump, inside
+    /// `memory` when given.
     pub async fn start(
         launch: &Launch,
         code: &Path,
         mut env: BTreeMap<String, String>,
         logs: Arc<LogStore>,
-        group: String,
-        log_stream: String,
+        (group, log_stream): (String, String),
+        memory: Option<MemoryLimit>,
     ) -> std::io::Result<Instance> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let api = listener.local_addr()?;
@@ -81,12 +87,18 @@ impl Instance {
             .stderr(writer)
             .process_group(0)
             .kill_on_drop(true);
+        let procs = memory.as_ref().map(|m| m.procs.clone());
         #[cfg(target_os = "linux")]
-        // SAFETY: prctl is async-signal-safe; it only asks the kernel to kill the child if the
-        // server dies, so a crashed server leaves no instance behind.
+        // SAFETY: between fork and exec the child only makes system calls: prctl asks the
+        // kernel to kill it if the server dies (a crashed server leaves no instance behind), and
+        // `enter` moves it into its cgroup before the runtime allocates anything.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if let Some(procs) = &procs {
+                    // Without the cgroup the instance runs unlimited rather than not at all.
+                    let _ = MemoryLimit::enter(procs);
+                }
                 Ok(())
             });
         }
@@ -114,6 +126,7 @@ impl Instance {
             pump,
             output,
             spawned: Instant::now(),
+            memory,
             init_duration: None,
             invoked: false,
         })
@@ -164,6 +177,9 @@ impl Instance {
     }
 
     fn exited(&self, status: std::io::Result<std::process::ExitStatus>) -> Ended {
+        if self.memory.as_ref().is_some_and(MemoryLimit::oom_killed) {
+            return Ended::OutOfMemory;
+        }
         let reason = match status {
             Ok(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
                 (Some(code), _) => format!("Runtime exited with error: exit status {code}"),
@@ -177,8 +193,12 @@ impl Instance {
         Ended::Exited(reason, self.channel.take_init_error())
     }
 
-    /// The process's peak resident memory in MB (Lambda's `Max Memory Used`).
+    /// The instance's peak memory in MB (Lambda's `Max Memory Used`): its cgroup's peak, or
+    /// the runtime process's peak resident set without one.
     pub fn max_memory_mb(&self) -> u64 {
+        if let Some(peak) = self.memory.as_ref().and_then(MemoryLimit::peak_mb) {
+            return peak;
+        }
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
         status

@@ -150,13 +150,19 @@ impl Functions {
             uuid::Uuid::new_v4().simple()
         );
         let env = self.environment(function, version, &code, &stream);
+        let memory = self.cgroups.as_ref().and_then(|c| {
+            c.limit(
+                &uuid::Uuid::new_v4().simple().to_string(),
+                version.memory_size,
+            )
+        });
         Instance::start(
             &launch,
             &code,
             env,
             self.logs.clone(),
-            function.log_group(),
-            stream,
+            (function.log_group(), stream),
+            memory,
         )
         .await
         .map_err(|e| format!("fork/exec {}: {e}", launch.program.display()))
@@ -257,6 +263,10 @@ fn answer(ended: &Ended, request_id: &str, timeout: u32) -> (Bytes, bool, bool) 
         Ended::TimedOut => failure(
             "Sandbox.Timedout",
             format!("Task timed out after {timeout}.00 seconds"),
+        ),
+        Ended::OutOfMemory => failure(
+            "Runtime.OutOfMemory",
+            "Runtime exited with error: signal: killed".into(),
         ),
         Ended::Exited(_, Some(init_error)) => (init_error.clone(), true, false),
         Ended::Exited(reason, None) => failure("Runtime.ExitError", reason.clone()),

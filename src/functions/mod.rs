@@ -9,6 +9,7 @@ pub mod error;
 pub mod instance;
 pub mod invoke;
 pub mod logs;
+pub mod memory;
 pub mod model;
 pub mod pool;
 pub mod queue;
@@ -51,6 +52,8 @@ pub struct Functions {
     pub logs: Arc<LogStore>,
     pub settings: Settings,
     pub queue: Arc<queue::Queue>,
+    /// Where instances get a memory limit (`None`: the machine does not allow it).
+    cgroups: Option<memory::Cgroups>,
     /// The folder of an in-memory server, removed with it.
     _scratch: Option<tempfile::TempDir>,
 }
@@ -87,7 +90,17 @@ impl Functions {
         for f in registry.all() {
             pool.set_reserved(&invoke::function_key(&f), f.reserved_concurrency);
         }
+        let cgroups = memory::Cgroups::detect();
+        match &cgroups {
+            Some(_) => {
+                tracing::info!("function instances are limited to their MemorySize (cgroups)")
+            }
+            None => tracing::info!(
+                "function memory is not limited: no writable cgroup with a memory controller"
+            ),
+        }
         let functions = Arc::new(Functions {
+            cgroups,
             queue: Arc::new(
                 queue::Queue::load(&engine, settings.retry).map_err(|e| e.to_string())?,
             ),

@@ -119,6 +119,27 @@ impl Connection {
             .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))?
     }
 
+    /// Invokes Lambda function `function` synchronously with a JSON `body`.
+    pub async fn invoke(&mut self, function: &str, body: String) -> Result<(u16, Bytes), String> {
+        let path = format!("/2015-03-31/functions/{function}/invocations");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|e| e.to_string())?
+            .as_secs();
+        let (date, auth) = self.client.signer.sign_rest("lambda", &path, body.as_bytes(), now);
+        let header = |value: String| HeaderValue::try_from(value).map_err(|e| e.to_string());
+        let mut request = Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = path.parse().map_err(|e| format!("function {function}: {e}"))?;
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.client.host.clone());
+        headers.insert(X_AMZ_DATE, header(date)?);
+        headers.insert(AUTHORIZATION, header(auth)?);
+        tokio::time::timeout(TIMEOUT, self.exchange(request))
+            .await
+            .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))?
+    }
+
     async fn exchange(
         &mut self,
         mut request: Request<Full<Bytes>>,

@@ -50,6 +50,8 @@ enum Workload {
     YcsbE,
     /// YCSB F: 50% read, 50% read-modify-write.
     YcsbF,
+    /// Lambda Invoke (synchronous) of `--function`, which must exist: setup creates nothing.
+    Invoke,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -91,6 +93,9 @@ struct Args {
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<String>,
+    /// The function the `invoke` workload calls.
+    #[arg(long, default_value = "loadgen_fn")]
+    function: String,
     #[arg(long, default_value = "us-east-1")]
     region: String,
     #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "AKIDLOADGEN")]
@@ -294,8 +299,12 @@ fn step(
                 vec![read(k), update(k)]
             }
         }
+        Workload::Invoke => vec![(INVOKE, format!(r#"{{"n":{k}}}"#))],
     }
 }
+
+/// The step name of a Lambda invocation (not a DynamoDB operation).
+const INVOKE: &str = "Invoke";
 
 struct ConnectionResult {
     latencies: Histogram<u64>,
@@ -345,7 +354,11 @@ async fn run(args: &Arc<Args>, client: &Client) -> Result<Vec<ConnectionResult>,
                         None => Instant::now(),
                     };
                     for (op, body) in step(&args, &keys, &inserted, &mut rng) {
-                        let outcome = connection.call(op, body).await;
+                        let outcome = if op == INVOKE {
+                            connection.invoke(&args.function, body).await
+                        } else {
+                            connection.call(op, body).await
+                        };
                         let ok = matches!(&outcome, Ok((200, b)) if op != "BatchWriteItem" || all_processed(b));
                         result.requests += 1;
                         if !ok {
@@ -392,7 +405,7 @@ fn main() {
         &args.region,
     )
     .unwrap_or_else(|e| fail("bad endpoint", e));
-    if !args.no_setup {
+    if !args.no_setup && args.workload != Workload::Invoke {
         runtime
             .block_on(setup(&args, &client))
             .unwrap_or_else(|e| fail("setup failed", e));
@@ -484,6 +497,7 @@ mod tests {
                             assert_eq!(puts.len(), 25);
                             assert_eq!(key(&puts[0]["PutRequest"]["Item"]), Some(11));
                         }
+                        INVOKE => assert!(v["n"].as_u64().unwrap() < 1000, "{body}"),
                         other => panic!("unexpected operation {other}"),
                     }
                 }

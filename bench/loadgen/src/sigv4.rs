@@ -1,5 +1,6 @@
-//! AWS Signature Version 4 for DynamoDB JSON requests (POST /, service `dynamodb`), so the
-//! generator pays the same signing cost as a real SDK and works against AWS itself.
+//! AWS Signature Version 4 for DynamoDB JSON requests (POST /, service `dynamodb`) and Lambda
+//! invocations (POST to the function's path, service `lambda`), so the generator pays the same
+//! signing cost as a real SDK and works against AWS itself.
 
 use std::sync::Mutex;
 
@@ -53,7 +54,8 @@ pub struct Signer {
     secret_key: String,
     region: String,
     host: String,
-    /// The signing key depends only on the date: derived once a day, as the AWS SDKs cache it.
+    /// The signing key depends only on the date and service: derived once a day, as the AWS
+    /// SDKs cache it.
     signing_key: Mutex<(String, Vec<u8>)>,
 }
 
@@ -68,33 +70,55 @@ impl Signer {
         }
     }
 
-    fn signing_key(&self, date: &str) -> Vec<u8> {
+    fn signing_key(&self, date: &str, service: &str) -> Vec<u8> {
         let mut cached = self.signing_key.lock().unwrap_or_else(|e| e.into_inner());
-        if cached.0 != date {
+        let id = format!("{date}/{service}");
+        if cached.0 != id {
             let k_date = hmac(format!("AWS4{}", self.secret_key).as_bytes(), date);
             let k_region = hmac(&k_date, &self.region);
-            let k_service = hmac(&k_region, "dynamodb");
-            *cached = (date.to_string(), hmac(&k_service, "aws4_request"));
+            let k_service = hmac(&k_region, service);
+            *cached = (id, hmac(&k_service, "aws4_request"));
         }
         cached.1.clone()
     }
 
-    /// The `X-Amz-Date` and `Authorization` headers for one request.
+    /// The `X-Amz-Date` and `Authorization` headers for one DynamoDB request.
     pub fn sign(&self, target: &str, body: &[u8], epoch_seconds: u64) -> (String, String) {
-        let (stamp, date) = amz_date(epoch_seconds);
-        let payload = hex(&Sha256::digest(body));
+        let (stamp, _) = amz_date(epoch_seconds);
         let headers = format!(
             "content-type:application/x-amz-json-1.0\nhost:{}\nx-amz-date:{stamp}\nx-amz-target:{target}\n",
             self.host
         );
         let signed = "content-type;host;x-amz-date;x-amz-target";
-        let canonical = format!("POST\n/\n\n{headers}\n{signed}\n{payload}");
-        let scope = format!("{date}/{}/dynamodb/aws4_request", self.region);
+        self.sign_post("dynamodb", "/", &headers, signed, body, epoch_seconds)
+    }
+
+    /// The same for a POST to `path` of `service` signing only `host` and `x-amz-date` (a
+    /// Lambda invocation).
+    pub fn sign_rest(&self, service: &str, path: &str, body: &[u8], epoch_seconds: u64) -> (String, String) {
+        let (stamp, _) = amz_date(epoch_seconds);
+        let headers = format!("host:{}\nx-amz-date:{stamp}\n", self.host);
+        self.sign_post(service, path, &headers, "host;x-amz-date", body, epoch_seconds)
+    }
+
+    fn sign_post(
+        &self,
+        service: &str,
+        path: &str,
+        headers: &str,
+        signed: &str,
+        body: &[u8],
+        epoch_seconds: u64,
+    ) -> (String, String) {
+        let (stamp, date) = amz_date(epoch_seconds);
+        let payload = hex(&Sha256::digest(body));
+        let canonical = format!("POST\n{path}\n\n{headers}\n{signed}\n{payload}");
+        let scope = format!("{date}/{}/{service}/aws4_request", self.region);
         let to_sign = format!(
             "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
             hex(&Sha256::digest(canonical.as_bytes()))
         );
-        let signature = hex(&hmac(&self.signing_key(&date), &to_sign));
+        let signature = hex(&hmac(&self.signing_key(&date, service), &to_sign));
         let authorization = format!(
             "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed}, Signature={signature}",
             self.access_key
@@ -129,6 +153,30 @@ mod tests {
              SignedHeaders=content-type;host;x-amz-date;x-amz-target, \
              Signature=6a508700d27498c21e3da539dd338a7698dc30c446d3fa0fd9f52b532144b104"
         );
+    }
+
+    #[test]
+    fn lambda_invocations_match_botocore() {
+        // botocore's SigV4Auth for POST /2015-03-31/functions/f/invocations, service lambda,
+        // headers host and x-amz-date only, body {"n":1}, at the same instant.
+        let s = Signer::new("AKID", "secret", "us-east-1", "localhost:8000");
+        let (_, auth) = s.sign_rest(
+            "lambda",
+            "/2015-03-31/functions/f/invocations",
+            br#"{"n":1}"#,
+            1_795_860_928,
+        );
+        assert_eq!(
+            auth,
+            "AWS4-HMAC-SHA256 Credential=AKID/20261128/us-east-1/lambda/aws4_request, \
+             SignedHeaders=host;x-amz-date, \
+             Signature=8ba45c3c8d0fabb82950cc2f1116737d8da011b879a2e28112eeed62bd63ad7a"
+        );
+        // The DynamoDB signing key is not reused for Lambda, nor the other way round.
+        let (_, dynamodb) = s.sign("DynamoDB_20120810.GetItem", b"{}", 1_795_860_928);
+        assert!(dynamodb.ends_with(
+            "Signature=6a508700d27498c21e3da539dd338a7698dc30c446d3fa0fd9f52b532144b104"
+        ));
     }
 
     #[test]
