@@ -126,11 +126,16 @@ impl Connection {
             .duration_since(UNIX_EPOCH)
             .map_err(|e| e.to_string())?
             .as_secs();
-        let (date, auth) = self.client.signer.sign_rest("lambda", &path, body.as_bytes(), now);
+        let (date, auth) = self
+            .client
+            .signer
+            .sign_rest("lambda", &path, body.as_bytes(), now);
         let header = |value: String| HeaderValue::try_from(value).map_err(|e| e.to_string());
         let mut request = Request::new(Full::new(Bytes::from(body)));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = path.parse().map_err(|e| format!("function {function}: {e}"))?;
+        *request.uri_mut() = path
+            .parse()
+            .map_err(|e| format!("function {function}: {e}"))?;
         let headers = request.headers_mut();
         headers.insert(HOST, self.client.host.clone());
         headers.insert(X_AMZ_DATE, header(date)?);

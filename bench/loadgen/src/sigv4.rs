@@ -95,10 +95,23 @@ impl Signer {
 
     /// The same for a POST to `path` of `service` signing only `host` and `x-amz-date` (a
     /// Lambda invocation).
-    pub fn sign_rest(&self, service: &str, path: &str, body: &[u8], epoch_seconds: u64) -> (String, String) {
+    pub fn sign_rest(
+        &self,
+        service: &str,
+        path: &str,
+        body: &[u8],
+        epoch_seconds: u64,
+    ) -> (String, String) {
         let (stamp, _) = amz_date(epoch_seconds);
         let headers = format!("host:{}\nx-amz-date:{stamp}\n", self.host);
-        self.sign_post(service, path, &headers, "host;x-amz-date", body, epoch_seconds)
+        self.sign_post(
+            service,
+            path,
+            &headers,
+            "host;x-amz-date",
+            body,
+            epoch_seconds,
+        )
     }
 
     fn sign_post(
