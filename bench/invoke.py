@@ -56,6 +56,14 @@ def main():
             "python3.12": ("python3.12", "app.handler", {"app.py": ECHO_PY.replace('print("got", json.dumps(event))', "")}),
             "nodejs20.x": ("nodejs20.x", "index.handler", {"index.js": ECHO_NODE.replace('console.log("got", JSON.stringify(event));', "")}),
         }
+        # Ten warm instances of one function on the fresh server: ten concurrent callers force ten.
+        lam.create_function(FunctionName="bench_ten", Runtime="python3.12", Role=ROLE, Handler="app.handler",
+                            Code={"ZipFile": zip_of({"app.py": "import time\ndef handler(e, c):\n    time.sleep(0.2)\n"})})
+        idle_before = rss_mib(server.pid, "VmRSS")
+        loadgen(url, "bench_ten", 10, 1)
+        time.sleep(0.5)
+        rss_ten = rss_mib(server.pid, "VmRSS")
+
         rows = []
         for label, (runtime, handler, files) in functions.items():
             name = "bench_" + runtime.replace(".", "_")
@@ -69,22 +77,15 @@ def main():
             many = loadgen(url, name, 32, args.duration)
             server_cpu_us = (cpu_seconds(server.pid) - cpu_before) / max(many["requests"], 1) * 1e6
             rows.append((label, cold_ms, one, many, server_cpu_us))
-        # Ten warm instances of one function: ten concurrent callers force ten.
-        lam.create_function(FunctionName="bench_ten", Runtime="python3.12", Role=ROLE, Handler="app.handler",
-                            Code={"ZipFile": zip_of({"app.py": "import time\ndef handler(e, c):\n    time.sleep(0.2)\n"})})
-        idle_before = rss_mib(server.pid, "VmRSS")
-        loadgen(url, "bench_ten", 10, 1)
-        time.sleep(0.5)
-        rss_ten = rss_mib(server.pid, "VmRSS")
-
         print("| runtime | cold start to first answer | warm p50 / p99 at 1 caller | invocations/s at 32 callers (p50 / p99) | server CPU per invocation |")
         print("|---|---:|---:|---:|---:|")
         for label, cold_ms, one, many, cpu_us in rows:
             print(f"| {label} | {cold_ms:.0f} ms | {one['latency_ms']['p50']:.2f} / {one['latency_ms']['p99']:.2f} ms "
                   f"| {many['requests_per_second']:,.0f} ({many['latency_ms']['p50']:.2f} / {many['latency_ms']['p99']:.2f} ms)"
                   f"{', ' + str(many['errors']) + ' errors' if many['errors'] else ''} | {cpu_us:.0f} µs |")
-        print(f"\nserver RSS: {idle_before:.0f} MiB before, {rss_ten:.0f} MiB with 10 warm Python instances "
-              "(the instances' own memory is theirs, not the server's)")
+        print(f"\nserver RSS: {idle_before:.0f} MiB idle, {rss_ten:.0f} MiB with 10 warm Python instances "
+              f"(the instances' own memory is theirs, not the server's); {rss_mib(server.pid, 'VmRSS'):.0f} MiB "
+              "after the runs above (their logs are kept, at most 48 MiB)")
     finally:
         server.terminate()
         server.wait()

@@ -12,6 +12,8 @@ fi
 cargo build --release --manifest-path "$root/Cargo.toml" --bin dynarock
 target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# A function built with the stock Rust runtime client, in the same target directory.
+CARGO_TARGET_DIR="$target_dir" cargo build --release --manifest-path "$here/functions/rust-echo/Cargo.toml"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log=$(mktemp)
 "$target_dir/release/dynarock" serve --in-memory --port "$port" --log-level warn --stream-shard-seconds 2 --function-retry-seconds 0.5 >"$log" 2>&1 &
@@ -24,4 +26,4 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-DYNAROCK_BIN="$target_dir/release/dynarock" python3 -m pytest "$here" --url "http://127.0.0.1:$port" "$@"
+DYNAROCK_BIN="$target_dir/release/dynarock" RUST_ECHO_BOOTSTRAP="$target_dir/release/bootstrap" python3 -m pytest "$here" --url "http://127.0.0.1:$port" "$@"

@@ -70,6 +70,38 @@ def test_provided_bootstrap(lam):
         assert "handling " in log_tail(r)
 
 
+@pytest.mark.skipif("RUST_ECHO_BOOTSTRAP" not in os.environ,
+                    reason="needs compat-tests/functions/rust-echo built (compat-tests/run.sh builds it)")
+def test_stock_rust_runtime_client(lam):
+    """A `provided` function built with the `lambda_runtime` crate, unmodified."""
+    with open(os.environ["RUST_ECHO_BOOTSTRAP"], "rb") as f:
+        binary = f.read()
+    with function(lam, {"bootstrap": (binary, 0o755)}, runtime="provided.al2023", handler="unused",
+                  MemorySize=192) as name:
+        r, out = invoke(lam, name, {"a": [1, 2]})
+        assert "FunctionError" not in r
+        assert out["echo"] == {"a": [1, 2]}
+        assert out["function_name"] == name and out["memory"] == 192
+        assert out["invoked_function_arn"].endswith(f":function:{name}")
+        assert out["deadline_ms"] > time.time() * 1000
+        r, out = invoke(lam, name, {"fail": True})
+        assert (r["FunctionError"], out["errorMessage"]) == ("Unhandled", "asked to fail")
+
+
+def test_stock_python_runtime_client(lam):
+    """awslambdaric, AWS's runtime interface client for Python, as a custom runtime's bootstrap."""
+    bootstrap = "#!/bin/sh\nexec python3 -m awslambdaric \"$_HANDLER\"\n"
+    code = {"bootstrap": bootstrap,
+            "app.py": "def handler(event, context):\n"
+                      "    return {'got': event, 'name': context.function_name,\n"
+                      "            'remaining': context.get_remaining_time_in_millis()}\n"}
+    with function(lam, code, runtime="provided.al2023", handler="app.handler", Timeout=5) as name:
+        r, out = invoke(lam, name, {"x": 1})
+        assert "FunctionError" not in r, out
+        assert out["got"] == {"x": 1} and out["name"] == name
+        assert 0 < out["remaining"] <= 5000
+
+
 def test_function_errors_are_answers(lam):
     code = {"app.py": "def handler(e, c):\n    raise ValueError('bad input: ' + e['v'])\n"}
     with function(lam, code) as name:
