@@ -29,6 +29,8 @@ def test_create_get_list_delete(lam):
         assert created["Environment"] == {"Variables": {"GREETING": "hi"}}
         assert created["CodeSize"] > 0 and len(created["CodeSha256"]) == 44
         assert created["PackageType"] == "Zip"
+        assert (created["State"], created["StateReasonCode"]) == ("Pending", "Creating")
+        lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
         got = lam.get_function(FunctionName=name)
         assert got["Configuration"]["State"] == "Active"
         assert got["Configuration"]["LastUpdateStatus"] == "Successful"
@@ -122,6 +124,9 @@ def test_update_configuration_and_code(lam, url):
                                                     Environment={"Variables": {"GREETING": "hello"}})
         assert (updated["Timeout"], updated["MemorySize"]) == (30, 512)
         assert updated["RevisionId"] != before["RevisionId"]
+        assert updated["LastUpdateStatus"] == "InProgress"
+        lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        assert lam.get_function_configuration(FunctionName=name)["LastUpdateStatus"] == "Successful"
         _, out = invoke(lam, name)
         assert out["env"]["GREETING"] == "hello"
         assert out["memory_limit_in_mb"] == 512
@@ -191,6 +196,11 @@ def test_concurrency_settings(lam):
             lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=limit["ConcurrentExecutions"])
         lam.delete_function_concurrency(FunctionName=name)
         assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=name)
+
+
+def test_unknown_operations(url):
+    status, body, headers = rest(url, "GET", "/2018-10-31/layers")
+    assert (status, headers["x-amzn-ErrorType"]) == (404, "UnknownOperationException")
 
 
 def test_account_settings(lam):

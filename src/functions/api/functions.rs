@@ -215,7 +215,12 @@ pub async fn create(
             } else {
                 f.latest.clone()
             };
-            let config = f.configuration(&shown);
+            let mut config = f.configuration(&shown);
+            // Lambda answers CreateFunction while the function is still being created; here it
+            // is ready by then, so the next read shows it Active.
+            config["State"] = "Pending".into();
+            config["StateReason"] = "The function is being created.".into();
+            config["StateReasonCode"] = "Creating".into();
             *slot = Some(f);
             Ok(config)
         })
@@ -345,7 +350,12 @@ async fn edit_latest(
             } else {
                 f.latest.clone()
             };
-            Ok((f.configuration(&shown), function_key(f)))
+            let mut config = f.configuration(&shown);
+            // As Lambda answers an update in progress; the next read shows it Successful.
+            config["LastUpdateStatus"] = "InProgress".into();
+            config["LastUpdateStatusReason"] = "The function is being created.".into();
+            config["LastUpdateStatusReasonCode"] = "Creating".into();
+            Ok((config, function_key(f)))
         })
         .await?;
     state.pool.evict(&config.1);

@@ -91,8 +91,14 @@ pub fn router(functions: Arc<Functions>) -> Router {
             "/2019-09-25/functions/{name}/event-invoke-config/list",
             get(settings::list_event_invoke_configs),
         )
+        .fallback(unknown_operation)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(functions)
+}
+
+/// A path of no operation served here: Lambda's answer for an unknown operation.
+async fn unknown_operation() -> LambdaError {
+    LambdaError::UnknownOperation
 }
 
 /// Who is calling: the region of the request's credential scope (the server's default
