@@ -169,7 +169,11 @@ def test_versions_and_aliases(lam):
         assert (out, r["ExecutedVersion"]) == ("two", "2")
         _, out = invoke(lam, name)
         assert out == "two"
-        lam.update_alias(FunctionName=name, Name="prod", FunctionVersion="2")
+        # Weighted routing: about half the calls run version 2.
+        lam.update_alias(FunctionName=name, Name="prod", RoutingConfig={"AdditionalVersionWeights": {"2": 0.5}})
+        ran = {invoke(lam, name, Qualifier="prod")[0]["ExecutedVersion"] for _ in range(40)}
+        assert ran == {"1", "2"}
+        lam.update_alias(FunctionName=name, Name="prod", FunctionVersion="2", RoutingConfig={"AdditionalVersionWeights": {}})
         assert lam.get_alias(FunctionName=name, Name="prod")["FunctionVersion"] == "2"
         assert [a["Name"] for a in lam.list_aliases(FunctionName=name)["Aliases"]] == ["prod"]
         with expect_error("ResourceConflictException"):

@@ -322,10 +322,25 @@ fn trace_id() -> String {
 }
 
 /// Which version an invocation of `qualifier` runs (an alias resolves to its version).
+/// An alias with `AdditionalVersionWeights` sends each invocation to one of its versions at
+/// random, by weight.
 pub fn resolve<'a>(function: &'a Function, qualifier: Option<&str>) -> LambdaResult<&'a Version> {
     let q = qualifier.unwrap_or(LATEST);
     let target = match function.aliases.get(q) {
-        Some(alias) => alias.function_version.as_str(),
+        Some(alias) => {
+            let roll = (uuid::Uuid::new_v4().as_u128() % 1_000_000) as f64 / 1_000_000.0;
+            let mut below = 0.0;
+            alias
+                .additional_weights
+                .iter()
+                .find(|(_, weight)| {
+                    below += **weight;
+                    roll < below
+                })
+                .map_or(alias.function_version.as_str(), |(version, _)| {
+                    version.as_str()
+                })
+        }
         None => q,
     };
     function.version(target).ok_or_else(|| {
