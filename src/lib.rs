@@ -15,8 +15,10 @@ pub mod expr;
 pub mod functions;
 pub mod model;
 pub mod partiql;
+pub mod pattern;
 pub mod server;
 pub mod storage;
+pub mod triggers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,12 +32,14 @@ use engine::{Engine, EngineConfig};
 use functions::Functions;
 use server::idle_poll::IdlePoll;
 use server::ServerConfig;
+use triggers::Triggers;
 
 /// A server bound to its port, ready to run.
 pub struct Server {
     listener: TcpListener,
     engine: Arc<Engine>,
     functions: Arc<Functions>,
+    triggers: Arc<Triggers>,
     config: ServerConfig,
 }
 
@@ -75,6 +79,8 @@ impl Server {
                 retry: Duration::from_secs_f64(args.function_retry_seconds.max(0.001)),
             },
         )?;
+        let triggers =
+            Triggers::load(engine.clone(), functions.clone()).map_err(|e| e.to_string())?;
         engine.resume_backfills();
         engine.resume_ttl_backfills();
         engine.start_expirer(std::time::Duration::from_secs_f64(
@@ -84,6 +90,7 @@ impl Server {
             listener,
             engine,
             functions,
+            triggers,
             config: ServerConfig {
                 region: args.region.clone(),
                 account: args.account_id.clone(),
@@ -103,9 +110,11 @@ impl Server {
         idle: Option<Arc<IdlePoll>>,
     ) -> Result<(), String> {
         self.functions.start();
-        let rest = server::rest::router(self.functions.clone());
+        self.triggers.start();
+        let rest = server::rest::router(self.functions.clone(), self.triggers.clone());
         let app = server::app(self.engine.clone(), self.config, rest);
         let served = server::serve(self.listener, app, shutdown, idle).await;
+        self.triggers.stop();
         self.functions.stop();
         served.map_err(|e| e.to_string())?;
         self.engine.flush().map_err(|e| e.to_string())

@@ -53,6 +53,8 @@ pub struct Engine {
     stream_shard_seconds: f64,
     stream_retention_seconds: f64,
     trimmed: streams::Trimmed,
+    /// Counts commits that carried stream records: stream consumers wait on it.
+    stream_commits: tokio::sync::watch::Sender<u64>,
 }
 
 /// Item count and total item size of a table or index.
@@ -82,6 +84,7 @@ impl Engine {
             stream_shard_seconds: config.stream_shard_seconds,
             stream_retention_seconds: config.stream_retention_seconds,
             trimmed: Default::default(),
+            stream_commits: tokio::sync::watch::channel(0).0,
         })
     }
 

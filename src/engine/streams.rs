@@ -51,9 +51,10 @@ pub struct Commit {
 /// Per stream, the first shard not yet trimmed.
 pub type Trimmed = Mutex<HashMap<u32, u32>>;
 
-/// Stream records as stored (JSON), and the sequence number of the last one.
+/// Stream records as stored (JSON), their sequence numbers, and the last one's.
 pub struct RecordPage {
     pub records: Vec<Box<[u8]>>,
+    pub seqs: Vec<u64>,
     pub last: Option<u64>,
 }
 
@@ -240,7 +241,15 @@ impl Engine {
             key.extend_from_slice(&last.to_be_bytes());
             self.store.put(&mut batch, Cf::Streams, &key, &record)?;
         }
-        self.store.write(batch)
+        self.store.write(batch)?;
+        self.stream_commits.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// Changes whenever records are written to any stream: a consumer waits on it rather than
+    /// polling on a timer.
+    pub fn stream_commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.stream_commits.subscribe()
     }
 
     /// Records of one shard from sequence number `from` (inclusive): at most `limit` records
@@ -258,7 +267,7 @@ impl Engine {
             upper: shard_prefix(stream_id, shard + 1),
             reverse: false,
         };
-        let mut records = Vec::new();
+        let (mut records, mut seqs) = (Vec::new(), Vec::new());
         let (mut bytes, mut last) = (0, None);
         for entry in self.store.range(&range)? {
             let (key, value) = entry?;
@@ -266,13 +275,18 @@ impl Engine {
                 .get(8..16)
                 .and_then(|b| b.try_into().ok())
                 .map(u64::from_be_bytes);
+            seqs.push(last.unwrap_or_default());
             bytes += value.len();
             records.push(value);
             if records.len() >= limit || bytes >= 1 << 20 {
                 break;
             }
         }
-        Ok(RecordPage { records, last })
+        Ok(RecordPage {
+            records,
+            seqs,
+            last,
+        })
     }
 
     /// The sequence number of the newest record of a shard, if any.

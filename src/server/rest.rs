@@ -1,5 +1,6 @@
-//! The router of every surface beside DynamoDB's: the Lambda REST API, and the JSON 1.1
-//! services that share `POST /` (told apart by `X-Amz-Target`).
+//! The router of every surface beside DynamoDB's: the Lambda REST API (functions and event
+//! source mappings), and the JSON 1.1 services that share `POST /` (told apart by
+//! `X-Amz-Target`).
 
 use std::sync::Arc;
 
@@ -12,12 +13,15 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::functions::{cloudwatch, Functions};
+use crate::triggers::Triggers;
 
-pub fn router(functions: Arc<Functions>) -> Router {
+pub fn router(functions: Arc<Functions>, triggers: Arc<Triggers>) -> Router {
     let json11 = Router::new()
         .route("/", post(json11))
         .with_state(functions.clone());
-    crate::functions::api::router(functions).merge(json11)
+    crate::functions::api::router(functions)
+        .merge(crate::triggers::api::router(triggers))
+        .merge(json11)
 }
 
 const JSON_11: HeaderValue = HeaderValue::from_static("application/x-amz-json-1.1");

@@ -107,13 +107,24 @@ pub struct Caller {
     pub region: String,
 }
 
-impl FromRequestParts<Arc<Functions>> for Caller {
+/// A surface's state that knows the server's default region.
+pub trait DefaultRegion {
+    fn default_region(&self) -> &str;
+}
+
+impl DefaultRegion for Arc<Functions> {
+    fn default_region(&self) -> &str {
+        &self.settings.region
+    }
+}
+
+impl<S: DefaultRegion + Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = LambdaError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<Functions>) -> LambdaResult<Caller> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> LambdaResult<Caller> {
         let region = crate::auth::check(&parts.headers, parts.uri.query())?;
         Ok(Caller {
-            region: region.map_or_else(|| state.settings.region.clone(), |r| r.into_owned()),
+            region: region.map_or_else(|| state.default_region().to_string(), |r| r.into_owned()),
         })
     }
 }
