@@ -4,6 +4,8 @@ partial batch failures, the on-failure destination, several mappings per stream,
 re-created under the same name."""
 
 import json
+import os
+import subprocess
 import time
 
 import pytest
@@ -335,5 +337,25 @@ def test_ttl_deletes_trigger_with_their_identity(lam, client, stream_table, reco
             record = json.loads(recorded(client, record_table)[0]["record"])
             assert record["eventName"] == "REMOVE"
             assert record["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+        finally:
+            lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+@pytest.mark.dynarock_only  # `dynarock mappings` is the server's own view of its mappings.
+@pytest.mark.skipif("DYNAROCK_BIN" not in os.environ, reason="needs the dynarock binary (compat-tests/run.sh sets it)")
+def test_dynarock_mappings_shows_what_each_mapping_did(lam, client, url, stream_table, record_table):
+    table, arn = stream_table
+    with recorder(lam, record_table) as name:
+        mapping = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn, StartingPosition="LATEST")
+        try:
+            for i in range(3):
+                client.put_item(TableName=table, Item={"p": {"S": f"k{i}"}})
+            assert wait_until(lambda: len(recorded(client, record_table)) == 3, timeout=30)
+            result = subprocess.run([os.environ["DYNAROCK_BIN"], "mappings", "--endpoint", url],
+                                    capture_output=True, text=True, timeout=30)
+            assert result.returncode == 0, result.stderr
+            section = result.stdout.split(mapping["UUID"])[1].split("\n\n")[0]
+            assert "Enabled" in section and f"{arn} -> " in section
+            assert "records processed 3" in section and "function errors 0" in section
         finally:
             lam.delete_event_source_mapping(UUID=mapping["UUID"])

@@ -24,6 +24,23 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print a function's logs from a running server (`--follow` keeps printing new lines).
     Logs(LogsArgs),
+    /// Show what each event source mapping of a running server is doing.
+    Mappings(MappingsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MappingsArgs {
+    /// The server to ask.
+    #[arg(
+        long,
+        env = "DYNAROCK_ENDPOINT",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    pub endpoint: String,
+
+    /// The mappings' region.
+    #[arg(long, env = "DYNAROCK_REGION", default_value = "us-east-1")]
+    pub region: String,
 }
 
 #[derive(Args, Debug, Clone)]

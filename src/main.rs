@@ -18,13 +18,8 @@ fn main() {
     one_malloc_arena();
     let args = match Cli::parse().command {
         Command::Serve(args) => args,
-        Command::Logs(args) => {
-            if let Err(e) = dynarock::client::logs::run(&args) {
-                eprintln!("{e}");
-                std::process::exit(1);
-            }
-            return;
-        }
+        Command::Logs(args) => return exit_on_error(dynarock::client::logs::run(&args)),
+        Command::Mappings(args) => return exit_on_error(dynarock::client::mappings::run(&args)),
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -46,6 +41,13 @@ fn main() {
         }
     };
     runtime.block_on(run(args, idle));
+}
+
+fn exit_on_error(result: Result<(), String>) {
+    if let Err(e) = result {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
 }
 
 fn idle_poll(max: Duration) -> Option<Arc<IdlePoll>> {

@@ -27,6 +27,7 @@ pub fn router(triggers: Arc<Triggers>) -> Router {
             "/2015-03-31/event-source-mappings/{uuid}",
             get(read).put(update).delete(delete),
         )
+        .route("/dynarock/mappings", get(status))
         .with_state(triggers)
 }
 
@@ -434,4 +435,22 @@ async fn delete(
 ) -> LambdaResult<Response> {
     let m = triggers.delete(&uuid).await?;
     Ok((StatusCode::ACCEPTED, Json(m.to_json("Deleting"))).into_response())
+}
+
+/// Every mapping of the caller's region with what it has done: dynarock's own view (`dynarock
+/// mappings`), beyond what Lambda's API shows.
+async fn status(State(triggers): State<Arc<Triggers>>, caller: Caller) -> Json<Value> {
+    let mappings: Vec<Value> = triggers
+        .all()
+        .into_iter()
+        .filter(|m| m.region == caller.region)
+        .map(|m| {
+            let mut shown = m.to_json(m.state());
+            let checkpoint = triggers.checkpoint(&m.uuid).unwrap_or_default();
+            shown["Checkpoint"] = json!({"Shard": checkpoint.shard, "NextSequenceNumber": crate::engine::streams::seq_text(checkpoint.next_seq)});
+            shown["Stats"] = json!(triggers.stats(&m.uuid));
+            shown
+        })
+        .collect();
+    Json(json!({ "Mappings": mappings }))
 }

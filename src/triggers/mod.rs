@@ -29,6 +29,22 @@ pub struct Triggers {
     writer: tokio::sync::Mutex<()>,
     /// The stop signal of each running poller, by mapping.
     pollers: Mutex<BTreeMap<String, watch::Sender<bool>>>,
+    /// What each mapping has done since the server started.
+    stats: Mutex<BTreeMap<String, Stats>>,
+}
+
+/// A mapping's counters, for people (`dynarock mappings`, `GET /dynarock/mappings`).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Stats {
+    pub invocations: u64,
+    pub function_errors: u64,
+    pub records_processed: u64,
+    pub records_to_destination: u64,
+    /// How old the newest record of the last batch was when the batch was taken (Lambda's
+    /// `IteratorAge` metric).
+    pub iterator_age_milliseconds: u64,
+    pub last_sequence_number: Option<String>,
 }
 
 impl Triggers {
@@ -51,6 +67,7 @@ impl Triggers {
             mappings: RwLock::new(mappings),
             writer: tokio::sync::Mutex::new(()),
             pollers: Mutex::new(BTreeMap::new()),
+            stats: Mutex::new(BTreeMap::new()),
         }))
     }
 
@@ -151,6 +168,25 @@ impl Triggers {
             let _ = stop.send(true);
         }
         Ok(mapping)
+    }
+
+    pub fn stats(&self, uuid: &str) -> Stats {
+        self.stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uuid)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn count(&self, uuid: &str, update: impl FnOnce(&mut Stats)) {
+        update(
+            self.stats
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(uuid.to_string())
+                .or_default(),
+        );
     }
 
     pub fn checkpoint(&self, uuid: &str) -> Option<Checkpoint> {

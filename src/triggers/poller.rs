@@ -276,8 +276,22 @@ fn deliver<'a>(
                 .await;
                 return Delivered::Done;
             }
-            let last_error = match invoke(triggers, mapping, &batch).await {
+            let newest = batch.last().map(Record::created).unwrap_or(now);
+            triggers.count(&mapping.uuid, |s| {
+                s.iterator_age_milliseconds = ((now - newest).max(0.0) * 1000.0) as u64;
+            });
+            let outcome = invoke(triggers, mapping, &batch).await;
+            if !matches!(outcome, Invocation::Wait(_)) {
+                triggers.count(&mapping.uuid, |s| s.invocations += 1);
+            }
+            let last_error = match outcome {
                 Invocation::Succeeded => {
+                    triggers.count(&mapping.uuid, |s| {
+                        s.records_processed += batch.len() as u64;
+                        s.last_sequence_number = batch
+                            .last()
+                            .map(|r| crate::engine::streams::seq_text(r.seq));
+                    });
                     note_result(triggers, mapping, "OK").await;
                     return Delivered::Done;
                 }
@@ -298,6 +312,7 @@ fn deliver<'a>(
                 }
             };
             failures += 1;
+            triggers.count(&mapping.uuid, |s| s.function_errors += 1);
             note_result(triggers, mapping, "PROBLEM: Function call failed").await;
             tracing::info!(mapping = %mapping.uuid, records = batch.len(), failures, "batch failed: {}",
                 last_error.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_else(|| "reported item failures".into()));
@@ -393,6 +408,9 @@ async fn to_destination(
     function_error: Option<&str>,
 ) {
     tracing::warn!(mapping = %mapping.uuid, records = batch.len(), "batch discarded: {condition}");
+    triggers.count(&mapping.uuid, |s| {
+        s.records_to_destination += batch.len() as u64
+    });
     let Some(destination) = &mapping.on_failure else {
         return;
     };
