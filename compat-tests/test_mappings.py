@@ -18,7 +18,7 @@ from util import create_table, delete_table, expect_error, random_table_name, wa
 # FAIL_ON set, a batch holding a record whose NewImage has that `v` fails (or, with REPORT, is
 # reported as a failed item the first time it is seen).
 RECORDER = """
-import json, os
+import json, os, time
 import boto3
 
 table = boto3.resource("dynamodb").Table(os.environ["RECORD_TABLE"])
@@ -30,8 +30,8 @@ def image_v(r):
 
 def handler(event, context):
     records = event["Records"]
-    for r in records:
-        table.put_item(Item={"id": r["eventID"] + ":" + context.aws_request_id,
+    for i, r in enumerate(records):
+        table.put_item(Item={"id": r["eventID"] + ":" + context.aws_request_id, "at": f"{time.time_ns():020d}{i:05d}",
                              "seq": r["dynamodb"]["SequenceNumber"], "name": r["eventName"],
                              "key": r["dynamodb"]["Keys"]["p"]["S"], "batch": len(records),
                              "record": json.dumps(r), "v": str(image_v(r))})
@@ -357,5 +357,74 @@ def test_dynarock_mappings_shows_what_each_mapping_did(lam, client, url, stream_
             section = result.stdout.split(mapping["UUID"])[1].split("\n\n")[0]
             assert "Enabled" in section and f"{arn} -> " in section
             assert "records processed 3" in section and "function errors 0" in section
+        finally:
+            lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_parallelization_keeps_each_keys_order(lam, client, stream_table, record_table):
+    table, arn = stream_table
+    with recorder(lam, record_table) as name:
+        for i in range(100):
+            client.put_item(TableName=table, Item={"p": {"S": f"k{i % 5}"}, "v": {"S": str(i // 5)}})
+        mapping = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn,
+                                                  StartingPosition="TRIM_HORIZON", BatchSize=20,
+                                                  ParallelizationFactor=4)
+        try:
+            assert wait_until(lambda: len(recorded(client, record_table)) == 100, timeout=60)
+            delivered = sorted(recorded(client, record_table), key=lambda r: r["at"])
+            for key in [f"k{i}" for i in range(5)]:
+                order = [int(r["v"]) for r in delivered if r["key"] == key]
+                assert order == list(range(20)), (key, order)
+            # The lanes ran concurrently: batches were smaller than the mapping's batch size.
+            assert any(r["batch"] < 20 for r in delivered)
+        finally:
+            lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+# Counts records per tumbling window in its state; records each call and each window's end.
+WINDOWED = """
+import json, os
+import boto3
+
+table = boto3.resource("dynamodb").Table(os.environ["RECORD_TABLE"])
+
+def handler(event, context):
+    start, count = event["window"]["start"], event["state"].get("count", 0)
+    assert event["shardId"].startswith("shardId-") and event["eventSourceARN"]
+    if event["isFinalInvokeForWindow"]:
+        table.put_item(Item={"id": "final:" + start, "seq": "final", "count": count,
+                             "end": event["window"]["end"], "early": event["isWindowTerminatedEarly"],
+                             "records": len(event["Records"])})
+        return {}
+    n = len(event["Records"])
+    table.put_item(Item={"id": "call:" + context.aws_request_id, "seq": "call", "start": start,
+                         "prior": count, "n": n})
+    return {"state": {"count": count + n}}
+"""
+
+
+def test_tumbling_windows_carry_state_to_a_final_invocation(lam, client, stream_table, record_table):
+    table, arn = stream_table
+    with function(lam, {"app.py": WINDOWED}, Environment={"Variables": {"RECORD_TABLE": record_table}}) as name:
+        mapping = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn,
+                                                  StartingPosition="LATEST", BatchSize=2,
+                                                  TumblingWindowInSeconds=2)
+        try:
+            assert lam.get_event_source_mapping(UUID=mapping["UUID"])["TumblingWindowInSeconds"] == 2
+            for i in range(7):
+                client.put_item(TableName=table, Item={"p": {"S": f"k{i}"}})
+
+            def rows(kind):
+                items = client.scan(TableName=record_table, ConsistentRead=True)["Items"]
+                return [{k: list(v.values())[0] for k, v in i.items()} for i in items if i["seq"]["S"] == kind]
+            assert wait_until(lambda: sum(int(f["count"]) for f in rows("final")) == 7, timeout=30)
+            calls, finals = rows("call"), rows("final")
+            for final in finals:
+                start = final["id"].split(":", 1)[1]
+                mine = sorted((c for c in calls if c["start"] == start), key=lambda c: int(c["prior"]))
+                # Each call got the state the previous one returned; the final call got the total.
+                assert [int(c["prior"]) for c in mine] == [sum(int(c["n"]) for c in mine[:k]) for k in range(len(mine))]
+                assert int(final["count"]) == sum(int(c["n"]) for c in mine)
+                assert int(final["records"]) == 0 and final["early"] is False
         finally:
             lam.delete_event_source_mapping(UUID=mapping["UUID"])

@@ -144,10 +144,8 @@ fn apply(input: &Input, m: &mut Mapping) -> LambdaResult<()> {
         }
         m.maximum_record_age_seconds = age;
     }
-    if input.tumbling_window_in_seconds.is_some_and(|t| t > 0) {
-        return Err(invalid(
-            "TumblingWindowInSeconds is not supported by dynarock yet: leave it at 0",
-        ));
+    if let Some(t) = input.tumbling_window_in_seconds {
+        m.tumbling_window_seconds = t as u32;
     }
     if let Some(filters) = input
         .filter_criteria
@@ -307,11 +305,16 @@ async fn create(
     let checkpoint = if position == "LATEST" {
         let shard = engine.current_shard(&stream);
         let next_seq = engine.last_seq(stream.id, shard)?.map_or(0, |s| s + 1);
-        Checkpoint { shard, next_seq }
+        Checkpoint {
+            shard,
+            next_seq,
+            window: None,
+        }
     } else {
         Checkpoint {
             shard: engine.first_kept_shard(&stream),
             next_seq: 0,
+            window: None,
         }
     };
     let mut mapping = Mapping {

@@ -56,6 +56,48 @@ pub fn payload(records: &[Record]) -> String {
     json!({ "Records": list }).to_string()
 }
 
+/// A tumbling window's part of an invocation.
+#[derive(Clone, Debug)]
+pub struct WindowCall {
+    pub start: i64,
+    pub end: i64,
+    pub state: Value,
+    pub shard_id: String,
+    pub source_arn: String,
+    pub last: bool,
+    pub terminated_early: bool,
+}
+
+/// Lambda's tumbling-window event: the records with the window, the state so far, and whether
+/// this is the window's final invocation.
+pub fn window_payload(records: &[Record], w: &WindowCall) -> String {
+    let time = |t: i64| {
+        jiff::Timestamp::from_second(t)
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    };
+    let list: Vec<&Value> = records.iter().map(|r| &r.json).collect();
+    json!({
+        "Records": list,
+        "window": {"start": time(w.start), "end": time(w.end)},
+        "state": w.state,
+        "shardId": w.shard_id,
+        "eventSourceARN": w.source_arn,
+        "isFinalInvokeForWindow": w.last,
+        "isWindowTerminatedEarly": w.terminated_early,
+    })
+    .to_string()
+}
+
+/// The state a tumbling-window function returned (`{"state": {...}}`), `{}` without one.
+pub fn returned_state(response: &[u8]) -> Value {
+    serde_json::from_slice::<Value>(response)
+        .ok()
+        .and_then(|v| v.get("state").cloned())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}))
+}
+
 /// Lambda's invocation record for a batch that could not be processed.
 pub struct Failure<'a> {
     pub records: &'a [Record],

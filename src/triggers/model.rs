@@ -35,11 +35,21 @@ pub struct Mapping {
     pub stopped: Option<String>,
 }
 
-/// Where a mapping's next record is: a shard of its stream and a sequence number.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a mapping's next record is: a shard of its stream and a sequence number; with a
+/// tumbling window, the open window and the state the function returned for it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub shard: u32,
     pub next_seq: u64,
+    #[serde(default)]
+    pub window: Option<OpenWindow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenWindow {
+    /// Epoch seconds.
+    pub start: i64,
+    pub state: Value,
 }
 
 impl Mapping {

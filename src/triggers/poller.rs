@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use tokio::sync::watch;
 
 use super::event::{self, Failure, Record};
-use super::model::{Checkpoint, Mapping};
+use super::model::{Checkpoint, Mapping, OpenWindow};
 use super::Triggers;
 use crate::engine::catalog::StreamSpec;
 use crate::functions::error::LambdaError;
@@ -26,8 +26,9 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// What became of a batch.
 enum Delivered {
-    /// Processed, or handed to the destination: move past it.
-    Done,
+    /// Processed (with the function's answer), or handed to the destination (`None`): move
+    /// past it.
+    Done(Option<Bytes>),
     /// The poller is stopping: the batch stays where it is.
     Stopped,
 }
@@ -63,11 +64,12 @@ pub async fn run(triggers: Arc<Triggers>, uuid: String, mut stop: watch::Receive
             cp = Checkpoint {
                 shard: first_kept,
                 next_seq: 0,
+                window: None,
             };
-            save(&triggers, &uuid, cp).await;
+            save(&triggers, &uuid, cp.clone()).await;
         }
         commits.borrow_and_update();
-        let records = match read(&triggers, &mapping, &stream, cp).await {
+        let records = match read(&triggers, &mapping, &stream, &cp).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(mapping = %uuid, "cannot read the stream: {e}");
@@ -77,14 +79,27 @@ pub async fn run(triggers: Arc<Triggers>, uuid: String, mut stop: watch::Receive
                 continue;
             }
         };
+        let shard_id = format!("shardId-{:020}-{:08x}", cp.shard, stream.id);
         let Some(last) = records.last().map(|r| r.seq) else {
+            let window_over = cp.window.as_ref().is_some_and(|w| {
+                engine.clock.epoch_seconds()
+                    >= (w.start + i64::from(mapping.tumbling_window_seconds)) as f64
+            });
+            if window_over {
+                match close_window(&triggers, &mapping, &shard_id, &mut cp, &stop, false).await {
+                    Delivered::Stopped => return,
+                    Delivered::Done(_) => save(&triggers, &uuid, cp.clone()).await,
+                }
+                continue;
+            }
             if cp.shard < engine.current_shard(&stream) {
                 // A closed shard read to its end: its child is next.
                 cp = Checkpoint {
                     shard: cp.shard + 1,
                     next_seq: 0,
+                    window: cp.window.take(),
                 };
-                save(&triggers, &uuid, cp).await;
+                save(&triggers, &uuid, cp.clone()).await;
                 continue;
             }
             tokio::select! {
@@ -104,15 +119,129 @@ pub async fn run(triggers: Arc<Triggers>, uuid: String, mut stop: watch::Receive
             .filter(|r| filters.is_empty() || filters.iter().any(|f| f.matches(&r.json)))
             .collect();
         if !batch.is_empty() {
-            let shard_id = format!("shardId-{:020}-{:08x}", cp.shard, stream.id);
-            match deliver_lanes(&triggers, &mapping, &shard_id, batch, &stop).await {
-                Delivered::Done => {}
-                Delivered::Stopped => return,
+            let delivered = if mapping.tumbling_window_seconds > 0 {
+                deliver_windows(&triggers, &mapping, &shard_id, batch, &mut cp, &stop).await
+            } else {
+                deliver_lanes(&triggers, &mapping, &shard_id, batch, &stop).await
+            };
+            if let Delivered::Stopped = delivered {
+                return;
             }
         }
         cp.next_seq = last + 1;
-        save(&triggers, &uuid, cp).await;
+        save(&triggers, &uuid, cp.clone()).await;
     }
+}
+
+/// Lambda's limit on a tumbling window's state: past it the window ends early.
+const MAX_WINDOW_STATE: usize = 1 << 20;
+
+/// With `TumblingWindowInSeconds`, records are grouped by the window their change time falls
+/// in; each group is invoked with the state the function returned for the window so far, and a
+/// window ends with one more invocation (`isFinalInvokeForWindow`, no records) once a later
+/// window's records arrive or its time has passed.
+async fn deliver_windows(
+    triggers: &Arc<Triggers>,
+    mapping: &Mapping,
+    shard_id: &str,
+    batch: Vec<Record>,
+    cp: &mut Checkpoint,
+    stop: &watch::Receiver<bool>,
+) -> Delivered {
+    let size = i64::from(mapping.tumbling_window_seconds);
+    let mut groups: Vec<(i64, Vec<Record>)> = Vec::new();
+    for r in batch {
+        let start = (r.created() as i64).div_euclid(size) * size;
+        match groups.last_mut() {
+            Some((s, g)) if *s == start => g.push(r),
+            _ => groups.push((start, vec![r])),
+        }
+    }
+    for (start, records) in groups {
+        if cp.window.as_ref().is_some_and(|w| w.start < start) {
+            if let Delivered::Stopped =
+                close_window(triggers, mapping, shard_id, cp, stop, false).await
+            {
+                return Delivered::Stopped;
+            }
+        }
+        let state = cp
+            .window
+            .as_ref()
+            .map_or_else(|| serde_json::json!({}), |w| w.state.clone());
+        let call = event::WindowCall {
+            start,
+            end: start + size,
+            state,
+            shard_id: shard_id.to_string(),
+            source_arn: mapping.event_source_arn.clone(),
+            last: false,
+            terminated_early: false,
+        };
+        let answer = match deliver(
+            triggers,
+            mapping,
+            shard_id,
+            records,
+            Some(&call),
+            &mut stop.clone(),
+        )
+        .await
+        {
+            Delivered::Stopped => return Delivered::Stopped,
+            Delivered::Done(answer) => answer,
+        };
+        let state = answer
+            .as_deref()
+            .map(event::returned_state)
+            .unwrap_or_else(|| serde_json::json!({}));
+        let too_big = state.to_string().len() > MAX_WINDOW_STATE;
+        cp.window = Some(OpenWindow { start, state });
+        if too_big {
+            if let Delivered::Stopped =
+                close_window(triggers, mapping, shard_id, cp, stop, true).await
+            {
+                return Delivered::Stopped;
+            }
+        }
+    }
+    Delivered::Done(None)
+}
+
+/// The open window's final invocation; the window is closed after it.
+async fn close_window(
+    triggers: &Arc<Triggers>,
+    mapping: &Mapping,
+    shard_id: &str,
+    cp: &mut Checkpoint,
+    stop: &watch::Receiver<bool>,
+    terminated_early: bool,
+) -> Delivered {
+    let Some(open) = cp.window.take() else {
+        return Delivered::Done(None);
+    };
+    let call = event::WindowCall {
+        start: open.start,
+        end: open.start + i64::from(mapping.tumbling_window_seconds),
+        state: open.state.clone(),
+        shard_id: shard_id.to_string(),
+        source_arn: mapping.event_source_arn.clone(),
+        last: true,
+        terminated_early,
+    };
+    let done = deliver(
+        triggers,
+        mapping,
+        shard_id,
+        Vec::new(),
+        Some(&call),
+        &mut stop.clone(),
+    )
+    .await;
+    if let Delivered::Stopped = done {
+        cp.window = Some(open);
+    }
+    done
 }
 
 /// The mapping's stream, if its table still has it.
@@ -136,7 +265,7 @@ async fn read(
     triggers: &Triggers,
     mapping: &Mapping,
     stream: &StreamSpec,
-    cp: Checkpoint,
+    cp: &Checkpoint,
 ) -> crate::error::Result<Vec<Record>> {
     let window = Duration::from_secs(u64::from(mapping.batching_window_seconds));
     let deadline = tokio::time::Instant::now() + window;
@@ -203,7 +332,7 @@ async fn deliver_lanes(
 ) -> Delivered {
     let lanes = mapping.parallelization_factor.max(1) as usize;
     if lanes == 1 {
-        return deliver(triggers, mapping, shard_id, batch, &mut stop.clone()).await;
+        return deliver(triggers, mapping, shard_id, batch, None, &mut stop.clone()).await;
     }
     let mut split: Vec<Vec<Record>> = vec![Vec::new(); lanes];
     for r in batch {
@@ -220,12 +349,13 @@ async fn deliver_lanes(
             shard_id.to_string(),
             stop.clone(),
         );
-        running
-            .spawn(async move { deliver(&triggers, &mapping, &shard_id, lane, &mut stop).await });
+        running.spawn(async move {
+            deliver(&triggers, &mapping, &shard_id, lane, None, &mut stop).await
+        });
     }
-    let mut outcome = Delivered::Done;
+    let mut outcome = Delivered::Done(None);
     while let Some(done) = running.join_next().await {
-        if !matches!(done, Ok(Delivered::Done)) {
+        if !matches!(done, Ok(Delivered::Done(_))) {
             outcome = Delivered::Stopped;
         }
     }
@@ -234,7 +364,8 @@ async fn deliver_lanes(
 
 /// How one invocation went.
 enum Invocation {
-    Succeeded,
+    /// With the function's answer.
+    Succeeded(Bytes),
     /// `ReportBatchItemFailures`: the records from this sequence number on failed.
     FailedFrom(u64),
     Failed(Bytes),
@@ -250,6 +381,7 @@ fn deliver<'a>(
     mapping: &'a Mapping,
     shard_id: &'a str,
     mut batch: Vec<Record>,
+    window: Option<&'a event::WindowCall>,
     stop: &'a mut watch::Receiver<bool>,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Delivered> + Send + 'a>> {
     Box::pin(async move {
@@ -274,18 +406,18 @@ fn deliver<'a>(
                     None,
                 )
                 .await;
-                return Delivered::Done;
+                return Delivered::Done(None);
             }
             let newest = batch.last().map(Record::created).unwrap_or(now);
             triggers.count(&mapping.uuid, |s| {
                 s.iterator_age_milliseconds = ((now - newest).max(0.0) * 1000.0) as u64;
             });
-            let outcome = invoke(triggers, mapping, &batch).await;
+            let outcome = invoke(triggers, mapping, &batch, window).await;
             if !matches!(outcome, Invocation::Wait(_)) {
                 triggers.count(&mapping.uuid, |s| s.invocations += 1);
             }
             let last_error = match outcome {
-                Invocation::Succeeded => {
+                Invocation::Succeeded(answer) => {
                     triggers.count(&mapping.uuid, |s| {
                         s.records_processed += batch.len() as u64;
                         s.last_sequence_number = batch
@@ -293,7 +425,7 @@ fn deliver<'a>(
                             .map(|r| crate::engine::streams::seq_text(r.seq));
                     });
                     note_result(triggers, mapping, "OK").await;
-                    return Delivered::Done;
+                    return Delivered::Done(Some(answer));
                 }
                 Invocation::FailedFrom(seq) => {
                     // What came before the first failed record is done.
@@ -316,16 +448,17 @@ fn deliver<'a>(
             note_result(triggers, mapping, "PROBLEM: Function call failed").await;
             tracing::info!(mapping = %mapping.uuid, records = batch.len(), failures, "batch failed: {}",
                 last_error.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_else(|| "reported item failures".into()));
-            if mapping.bisect_on_error && batch.len() > 1 {
+            // A window's records share its state: they are not split.
+            if mapping.bisect_on_error && batch.len() > 1 && window.is_none() {
                 let second = batch.split_off(batch.len() / 2);
                 for half in [batch, second] {
                     if let Delivered::Stopped =
-                        deliver(triggers, mapping, shard_id, half, stop).await
+                        deliver(triggers, mapping, shard_id, half, None, stop).await
                     {
                         return Delivered::Stopped;
                     }
                 }
-                return Delivered::Done;
+                return Delivered::Done(None);
             }
             if mapping.maximum_retry_attempts >= 0
                 && i64::from(failures) > mapping.maximum_retry_attempts
@@ -340,7 +473,7 @@ fn deliver<'a>(
                     Some("Unhandled"),
                 )
                 .await;
-                return Delivered::Done;
+                return Delivered::Done(None);
             }
             let backoff = Duration::from_millis((50u64 << failures.min(7)).min(5000));
             if sleep_or_stop(stop, backoff).await {
@@ -363,7 +496,12 @@ async fn note_result(triggers: &Triggers, mapping: &Mapping, result: &str) {
     }
 }
 
-async fn invoke(triggers: &Triggers, mapping: &Mapping, batch: &[Record]) -> Invocation {
+async fn invoke(
+    triggers: &Triggers,
+    mapping: &Mapping,
+    batch: &[Record],
+    window: Option<&event::WindowCall>,
+) -> Invocation {
     let functions = &triggers.functions;
     let Some(function) = functions
         .registry
@@ -376,7 +514,10 @@ async fn invoke(triggers: &Triggers, mapping: &Mapping, batch: &[Record]) -> Inv
         Err(e) => return Invocation::Wait(e.to_string()),
     };
     let request = Request {
-        payload: Bytes::from(event::payload(batch)),
+        payload: Bytes::from(match window {
+            Some(w) => event::window_payload(batch, w),
+            None => event::payload(batch),
+        }),
         client_context: None,
         invoked_arn: mapping.function_arn(),
     };
@@ -384,12 +525,12 @@ async fn invoke(triggers: &Triggers, mapping: &Mapping, batch: &[Record]) -> Inv
         Ok(invoked) if invoked.function_error => Invocation::Failed(invoked.payload),
         Ok(invoked) if mapping.report_item_failures => {
             match event::reported_failures(&invoked.payload, batch) {
-                Ok(None) => Invocation::Succeeded,
+                Ok(None) => Invocation::Succeeded(invoked.payload),
                 Ok(Some(seq)) => Invocation::FailedFrom(seq),
                 Err(()) => Invocation::Failed(invoked.payload),
             }
         }
-        Ok(_) => Invocation::Succeeded,
+        Ok(invoked) => Invocation::Succeeded(invoked.payload),
         Err(LambdaError::TooManyRequests { .. }) => Invocation::Wait("Function throttled".into()),
         Err(e) => Invocation::Failed(Bytes::from(e.body().to_string())),
     }
