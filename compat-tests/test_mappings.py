@@ -428,3 +428,74 @@ def test_tumbling_windows_carry_state_to_a_final_invocation(lam, client, stream_
                 assert int(final["records"]) == 0 and final["early"] is False
         finally:
             lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_disabling_keeps_the_position(lam, client, stream_table, record_table):
+    table, arn = stream_table
+    with recorder(lam, record_table) as name:
+        mapping = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn, StartingPosition="LATEST")
+        try:
+            client.put_item(TableName=table, Item={"p": {"S": "first"}})
+            assert wait_until(lambda: len(recorded(client, record_table)) == 1, timeout=30)
+            lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+            client.put_item(TableName=table, Item={"p": {"S": "while-disabled"}})
+            time.sleep(1)
+            assert len(recorded(client, record_table)) == 1
+            lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
+            assert wait_until(lambda: len(recorded(client, record_table)) == 2, timeout=30)
+            assert [r["key"] for r in recorded(client, record_table)] == ["first", "while-disabled"]
+        finally:
+            lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_a_throttled_function_is_waited_for_not_failed(lam, client, stream_table, record_table):
+    table, arn = stream_table
+    with recorder(lam, record_table) as name, \
+            function(lam, {"app.py": DESTINATION}, Environment={"Variables": {"RECORD_TABLE": record_table}}) as dest:
+        dest_arn = lam.get_function(FunctionName=dest)["Configuration"]["FunctionArn"]
+        lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+        mapping = lam.create_event_source_mapping(
+            FunctionName=name, EventSourceArn=arn, StartingPosition="LATEST", MaximumRetryAttempts=0,
+            DestinationConfig={"OnFailure": {"Destination": dest_arn}})
+        try:
+            client.put_item(TableName=table, Item={"p": {"S": "waits"}})
+            assert wait_until(lambda: lam.get_event_source_mapping(UUID=mapping["UUID"])[
+                "LastProcessingResult"].startswith("PROBLEM"), timeout=30)
+            lam.delete_function_concurrency(FunctionName=name)
+            assert wait_until(lambda: len(recorded(client, record_table)) == 1, timeout=30)
+            rows = recorded(client, record_table)
+            assert rows[0]["key"] == "waits" and all(r["name"] != "dest" for r in rows)
+        finally:
+            lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
+
+def test_record_age_and_window_validation(lam, url, stream_table):
+    table, arn = stream_table
+    with function(lam, {"app.py": "def handler(e, c):\n    return 1\n"}) as name:
+        with expect_error("InvalidParameterValueException"):
+            lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn, StartingPosition="LATEST",
+                                            MaximumRecordAgeInSeconds=30)
+        status, body, headers = rest(url, "POST", "/2015-03-31/event-source-mappings",
+                                     {"FunctionName": name, "EventSourceArn": arn, "StartingPosition": "LATEST",
+                                      "TumblingWindowInSeconds": 901, "MaximumBatchingWindowInSeconds": 301})
+        assert (status, headers["x-amzn-ErrorType"]) == (400, "ValidationException")
+        assert body["Message"].startswith("2 validation errors detected")
+
+
+def test_cli_creates_and_lists_mappings(lam, url, region, stream_table):
+    table, arn = stream_table
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    cli = ["aws", "lambda", "--endpoint-url", url, "--region", region]
+    with function(lam, {"app.py": "def handler(e, c):\n    return 1\n"}) as name:
+        created = subprocess.run(cli + ["create-event-source-mapping", "--function-name", name,
+                                        "--event-source-arn", arn, "--starting-position", "TRIM_HORIZON",
+                                        "--batch-size", "7"], capture_output=True, text=True, env=env, timeout=60)
+        assert created.returncode == 0, created.stderr
+        uuid = json.loads(created.stdout)["UUID"]
+        try:
+            listed = subprocess.run(cli + ["list-event-source-mappings", "--function-name", name],
+                                    capture_output=True, text=True, env=env, timeout=60)
+            mappings = json.loads(listed.stdout)["EventSourceMappings"]
+            assert [(m["UUID"], m["BatchSize"]) for m in mappings] == [(uuid, 7)]
+        finally:
+            lam.delete_event_source_mapping(UUID=uuid)
