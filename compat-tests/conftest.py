@@ -134,3 +134,13 @@ def new_name(client):
     except ClientError:
         pass
     delete_table(client, name)
+
+
+@pytest.fixture
+def record_table(client):
+    """A table keyed by `id` (S) that functions under test write what they saw into."""
+    name = random_table_name()
+    create_table(client, name, [{"AttributeName": "id", "KeyType": "HASH"}],
+                 [{"AttributeName": "id", "AttributeType": "S"}])
+    yield name
+    delete_table(client, name)

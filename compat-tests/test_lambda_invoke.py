@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from functions import ECHO_BOOTSTRAP, ECHO_NODE, ECHO_PY, function, invoke, log_tail, rest
-from util import expect_error, random_table_name, create_table, delete_table, wait_until
+from util import expect_error, wait_until
 
 
 def test_python_gets_lambdas_event_and_context(lam):
@@ -256,16 +256,6 @@ def test_reserved_concurrency_throttles(lam):
             lam.invoke(FunctionName=name, Payload=b"{}")
         slow.join()
         assert results == ["ok"]
-
-
-@pytest.fixture
-def record_table(client):
-    """A table the asynchronous tests' functions write into, through their own SDK."""
-    name = random_table_name()
-    create_table(client, name, [{"AttributeName": "id", "KeyType": "HASH"}],
-                 [{"AttributeName": "id", "AttributeType": "S"}])
-    yield name
-    delete_table(client, name)
 
 
 RECORDER = """

@@ -49,15 +49,6 @@ def handler(event, context):
 
 
 @pytest.fixture
-def record_table(client):
-    name = random_table_name()
-    create_table(client, name, [{"AttributeName": "id", "KeyType": "HASH"}],
-                 [{"AttributeName": "id", "AttributeType": "S"}])
-    yield name
-    delete_table(client, name)
-
-
-@pytest.fixture
 def stream_table(client):
     """A table with a NEW_AND_OLD_IMAGES stream, keyed by p (S); yields (name, stream ARN)."""
     name = random_table_name()

@@ -32,8 +32,8 @@ fn lambda(server: &Dynarock, method: &str, path: &str, body: Option<Value>) -> (
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// A `provided` function whose bootstrap appends each event to `$OUT` and answers it (after
-/// 3 s when the event mentions `sleep`).
+/// A `provided` function whose bootstrap appends each event (one JSON line) to `$OUT` and
+/// answers it (after 3 s when the event mentions `sleep`).
 fn recorder_zip() -> String {
     let bootstrap = r#"#!/bin/sh
 API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
@@ -41,7 +41,7 @@ while true; do
   H="$(mktemp)"
   EVENT=$(curl -sS -D "$H" "$API/invocation/next")
   ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$H" | tr -d '[:space:]' | cut -d: -f2)
-  echo "$EVENT" >> "$OUT"
+  printf '%s\n' "$EVENT" >> "$OUT"
   case "$EVENT" in *sleep*) sleep 3;; esac
   curl -sS -X POST "$API/invocation/$ID/response" -d '"ok"' >/dev/null
   rm -f "$H"
@@ -232,27 +232,6 @@ fn a_busy_function_never_blocks_dynamodb_and_sigterm_stops_it() {
     assert!(!instance_running(&created));
 }
 
-/// A `provided` function that appends each event (one JSON line) to `$OUT`.
-fn appender_zip() -> String {
-    let bootstrap = r#"#!/bin/sh
-API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
-while true; do
-  H="$(mktemp)"
-  EVENT=$(curl -sS -D "$H" "$API/invocation/next")
-  ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$H" | tr -d '[:space:]' | cut -d: -f2)
-  printf '%s\n' "$EVENT" >> "$OUT"
-  curl -sS -X POST "$API/invocation/$ID/response" -d '"ok"' >/dev/null
-  rm -f "$H"
-done
-"#;
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().unix_permissions(0o755);
-    w.start_file("bootstrap", options).expect("zip entry");
-    w.write_all(bootstrap.as_bytes()).expect("zip write");
-    let bytes = w.finish().expect("zip").into_inner();
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
 /// Writes `(key, n)` items from `next` on until `until` or the server stops answering; returns
 /// the writes it saw acknowledged.
 fn write_counters(port: u16, table: &str, range: std::ops::Range<u64>) -> Vec<(u64, u64)> {
@@ -289,7 +268,7 @@ fn a_mapping_delivers_every_acknowledged_write_across_kill_9_in_key_order() {
         "/2015-03-31/functions",
         Some(json!({
             "FunctionName": "appender", "Runtime": "provided.al2023", "Handler": "x",
-            "Role": "arn:aws:iam::123456789012:role/r", "Code": {"ZipFile": appender_zip()},
+            "Role": "arn:aws:iam::123456789012:role/r", "Code": {"ZipFile": recorder_zip()},
             "Environment": {"Variables": {"OUT": out.to_str().expect("utf-8 path")}},
         })),
     );

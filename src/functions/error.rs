@@ -141,6 +141,21 @@ pub fn validation(errors: &[String]) -> LambdaError {
     ))
 }
 
+/// A model range constraint in Lambda's words, when `value` is given and out of range.
+pub fn out_of_range(value: Option<i64>, member: &str, min: i64, max: i64) -> Option<String> {
+    let v = value?;
+    let bound = if v < min {
+        format!("greater than or equal to {min}")
+    } else if v > max {
+        format!("less than or equal to {max}")
+    } else {
+        return None;
+    };
+    Some(format!(
+        "Value '{v}' at '{member}' failed to satisfy constraint: Member must have value {bound}"
+    ))
+}
+
 pub fn function_not_found(arn: &str) -> LambdaError {
     LambdaError::ResourceNotFound(format!("Function not found: {arn}"))
 }

@@ -146,24 +146,18 @@ impl MemoryLimit {
 
     /// Whether the kernel killed a process of the instance for passing the limit.
     pub fn oom_killed(&self) -> bool {
-        match self.version {
-            Version::V1 => std::fs::read_to_string(self.dir.join("memory.oom_control"))
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("oom_kill "))
-                        .and_then(|n| n.trim().parse::<u64>().ok())
-                })
-                .is_some_and(|n| n > 0),
-            Version::V2 => std::fs::read_to_string(self.dir.join("memory.events"))
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("oom_kill "))
-                        .and_then(|n| n.trim().parse::<u64>().ok())
-                })
-                .is_some_and(|n| n > 0),
-        }
+        let file = match self.version {
+            Version::V1 => "memory.oom_control",
+            Version::V2 => "memory.events",
+        };
+        std::fs::read_to_string(self.dir.join(file))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("oom_kill "))
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+            })
+            .is_some_and(|n| n > 0)
     }
 
     /// Moves the calling process into the cgroup: run in the child between fork and exec, so it

@@ -38,6 +38,27 @@ pub struct Event {
     pub throttles: u32,
 }
 
+impl Event {
+    /// A new event for `function` (`qualifier`), not yet tried.
+    pub fn new(
+        region: String,
+        function: String,
+        qualifier: Option<String>,
+        payload: String,
+    ) -> Event {
+        Event {
+            region,
+            function,
+            qualifier,
+            payload,
+            request_id: uuid::Uuid::new_v4().to_string(),
+            failures: 0,
+            enqueued_ms: 0,
+            throttles: 0,
+        }
+    }
+}
+
 /// Queue key: due time, then a unique id, so the first key is the next due event.
 type Key = (u64, String);
 
@@ -247,10 +268,6 @@ impl Functions {
         function_error: Option<&str>,
     ) {
         let Some(arn) = destination else { return };
-        let Some((region, name, qualifier)) = super::api::parse_function_arn(arn) else {
-            tracing::warn!("destination {arn} is not a function of this server");
-            return;
-        };
         let response_payload: serde_json::Value =
             serde_json::from_slice(response).unwrap_or(serde_json::Value::Null);
         let mut response_context = json!({"statusCode": 200, "executedVersion": "$LATEST"});
@@ -270,19 +287,23 @@ impl Functions {
             "responseContext": response_context,
             "responsePayload": response_payload,
         });
-        let delivered = Event {
-            region,
-            function: name,
-            qualifier,
-            payload: record.to_string(),
-            request_id: uuid::Uuid::new_v4().to_string(),
-            failures: 0,
-            enqueued_ms: 0,
-            throttles: 0,
-        };
-        if let Err(e) = self.enqueue(delivered).await {
-            tracing::error!("cannot deliver to destination {arn}: {e}");
+        if let Err(e) = self.send_to_destination(arn, &record).await {
+            tracing::error!("{e}");
         }
+    }
+
+    /// Invokes the destination function `arn` asynchronously with `record`.
+    pub async fn send_to_destination(
+        &self,
+        arn: &str,
+        record: &serde_json::Value,
+    ) -> Result<(), String> {
+        let (region, name, qualifier) = super::api::parse_function_arn(arn)
+            .ok_or_else(|| format!("destination {arn} is not a function of this server"))?;
+        self.enqueue(Event::new(region, name, qualifier, record.to_string()))
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("cannot deliver to destination {arn}: {e}"))
     }
 }
 

@@ -17,7 +17,9 @@ use super::model::{Checkpoint, Mapping};
 use super::{not_found, Triggers};
 use crate::engine::catalog::StreamSpec;
 use crate::functions::api::{page, parse_body, parse_function_name, Caller};
-use crate::functions::error::{function_not_found, validation, LambdaError, LambdaResult};
+use crate::functions::error::{
+    function_not_found, out_of_range, validation, LambdaError, LambdaResult,
+};
 use crate::pattern::Pattern;
 
 pub fn router(triggers: Arc<Triggers>) -> Router {
@@ -78,40 +80,37 @@ struct Target {
 /// The model's ranges, reported together as Lambda reports them.
 fn constraint_errors(input: &Input) -> Vec<String> {
     let mut errors = Vec::new();
-    let mut range = |v: Option<i64>, member: &str, min: i64, max: i64| {
-        if let Some(v) = v {
-            if v < min {
-                errors.push(format!("Value '{v}' at '{member}' failed to satisfy constraint: Member must have value greater than or equal to {min}"));
-            } else if v > max {
-                errors.push(format!("Value '{v}' at '{member}' failed to satisfy constraint: Member must have value less than or equal to {max}"));
-            }
-        }
-    };
-    range(input.batch_size, "batchSize", 1, 10_000);
-    range(
-        input.maximum_batching_window_in_seconds,
-        "maximumBatchingWindowInSeconds",
-        0,
-        300,
-    );
-    range(
-        input.maximum_retry_attempts,
-        "maximumRetryAttempts",
-        -1,
-        10_000,
-    );
-    range(
-        input.maximum_record_age_in_seconds,
-        "maximumRecordAgeInSeconds",
-        -1,
-        604_800,
-    );
-    range(input.parallelization_factor, "parallelizationFactor", 1, 10);
-    range(
-        input.tumbling_window_in_seconds,
-        "tumblingWindowInSeconds",
-        0,
-        900,
+    errors.extend(
+        [
+            out_of_range(input.batch_size, "batchSize", 1, 10_000),
+            out_of_range(
+                input.maximum_batching_window_in_seconds,
+                "maximumBatchingWindowInSeconds",
+                0,
+                300,
+            ),
+            out_of_range(
+                input.maximum_retry_attempts,
+                "maximumRetryAttempts",
+                -1,
+                10_000,
+            ),
+            out_of_range(
+                input.maximum_record_age_in_seconds,
+                "maximumRecordAgeInSeconds",
+                -1,
+                604_800,
+            ),
+            out_of_range(input.parallelization_factor, "parallelizationFactor", 1, 10),
+            out_of_range(
+                input.tumbling_window_in_seconds,
+                "tumblingWindowInSeconds",
+                0,
+                900,
+            ),
+        ]
+        .into_iter()
+        .flatten(),
     );
     if let Some(p) = &input.starting_position {
         if !["LATEST", "AT_TIMESTAMP", "TRIM_HORIZON"].contains(&p.as_str()) {

@@ -15,7 +15,6 @@ use super::Triggers;
 use crate::engine::catalog::StreamSpec;
 use crate::functions::error::LambdaError;
 use crate::functions::invoke::{resolve, Request};
-use crate::functions::queue::Event;
 use crate::pattern::Pattern;
 
 /// Lambda's limit on an invocation's payload.
@@ -566,25 +565,11 @@ async fn to_destination(
         now: triggers.engine.clock.now(),
     }
     .to_json();
-    let Some((region, name, qualifier)) = crate::functions::api::parse_function_arn(destination)
-    else {
-        tracing::error!(mapping = %mapping.uuid, "destination {destination} is not a function of this server");
-        return;
-    };
-    let queued = triggers
+    if let Err(e) = triggers
         .functions
-        .enqueue(Event {
-            region,
-            function: name,
-            qualifier,
-            payload: record.to_string(),
-            request_id: uuid::Uuid::new_v4().to_string(),
-            failures: 0,
-            enqueued_ms: 0,
-            throttles: 0,
-        })
-        .await;
-    if let Err(e) = queued {
-        tracing::error!(mapping = %mapping.uuid, "cannot deliver to {destination}: {e}");
+        .send_to_destination(destination, &record)
+        .await
+    {
+        tracing::error!(mapping = %mapping.uuid, "{e}");
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::functions::error::{validation, LambdaError, LambdaResult};
+use crate::functions::error::{out_of_range, validation, LambdaError, LambdaResult};
 use crate::functions::model::Version;
 use crate::functions::runtimes;
 
@@ -85,20 +85,16 @@ const RESERVED_VARIABLES: &[&str] = &[
 impl ConfigInput {
     /// Constraint violations of the model, in Lambda's words (reported together).
     pub fn constraint_errors(&self, errors: &mut Vec<String>) {
-        let range = |errors: &mut Vec<String>, v: Option<i64>, member: &str, min: i64, max: i64| {
-            if let Some(v) = v {
-                if v < min {
-                    errors.push(format!("Value '{v}' at '{member}' failed to satisfy constraint: Member must have value greater than or equal to {min}"));
-                } else if v > max {
-                    errors.push(format!("Value '{v}' at '{member}' failed to satisfy constraint: Member must have value less than or equal to {max}"));
-                }
-            }
-        };
-        range(errors, self.timeout, "timeout", 1, 900);
-        range(errors, self.memory_size, "memorySize", 128, 10240);
-        if let Some(e) = &self.ephemeral_storage {
-            range(errors, Some(e.size), "ephemeralStorage.size", 512, 10240);
-        }
+        let size = self.ephemeral_storage.as_ref().map(|e| e.size);
+        errors.extend(
+            [
+                out_of_range(self.timeout, "timeout", 1, 900),
+                out_of_range(self.memory_size, "memorySize", 128, 10240),
+                out_of_range(size, "ephemeralStorage.size", 512, 10240),
+            ]
+            .into_iter()
+            .flatten(),
+        );
         if let Some(d) = &self.description {
             if d.chars().count() > 256 {
                 errors.push(format!("Value '{d}' at 'description' failed to satisfy constraint: Member must have length less than or equal to 256"));

@@ -153,16 +153,7 @@ async fn queue_event(
         String::from_utf8_lossy(&body).into_owned()
     };
     state
-        .enqueue(Event {
-            region: caller.region.clone(),
-            function: name,
-            qualifier: q,
-            payload,
-            request_id: uuid::Uuid::new_v4().to_string(),
-            failures: 0,
-            enqueued_ms: 0,
-            throttles: 0,
-        })
+        .enqueue(Event::new(caller.region.clone(), name, q, payload))
         .await
 }
 

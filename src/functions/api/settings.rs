@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::functions::QualifierQuery;
 use super::{change, find, parse_body, parse_function_arn, parse_function_name, qualifier, Caller};
-use crate::functions::error::{validation, LambdaError, LambdaResult};
+use crate::functions::error::{out_of_range, validation, LambdaError, LambdaResult};
 use crate::functions::invoke::{function_key, resolve};
 use crate::functions::model::{self, EventInvokeConfig, Function, LATEST};
 use crate::functions::pool::unreserved_minimum;
@@ -390,18 +390,18 @@ async fn set_event_invoke(
 ) -> LambdaResult<Json<Value>> {
     let input: EventInvokeInput = parse_body(body)?;
     let mut errors = Vec::new();
-    if let Some(n) = input
-        .maximum_retry_attempts
-        .filter(|n| !(0..=2).contains(n))
-    {
-        errors.push(format!("Value '{n}' at 'maximumRetryAttempts' failed to satisfy constraint: Member must have value {}", if n < 0 { "greater than or equal to 0" } else { "less than or equal to 2" }));
-    }
-    if let Some(n) = input
-        .maximum_event_age_in_seconds
-        .filter(|n| !(60..=21600).contains(n))
-    {
-        errors.push(format!("Value '{n}' at 'maximumEventAgeInSeconds' failed to satisfy constraint: Member must have value {}", if n < 60 { "greater than or equal to 60" } else { "less than or equal to 21600" }));
-    }
+    errors.extend(out_of_range(
+        input.maximum_retry_attempts,
+        "maximumRetryAttempts",
+        0,
+        2,
+    ));
+    errors.extend(out_of_range(
+        input.maximum_event_age_in_seconds,
+        "maximumEventAgeInSeconds",
+        60,
+        21600,
+    ));
     if !errors.is_empty() {
         return Err(validation(&errors));
     }
