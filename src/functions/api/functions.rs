@@ -210,11 +210,7 @@ pub async fn create(
                 )));
             }
             let mut f = function;
-            let shown = if publish {
-                super::versions::publish_latest(&mut f, None)
-            } else {
-                f.latest.clone()
-            };
+            let shown = super::versions::shown_after_change(&mut f, publish);
             let mut config = f.configuration(&shown);
             // Lambda answers CreateFunction while the function is still being created; here it
             // is ready by then, so the next read shows it Active.
@@ -345,11 +341,7 @@ async fn edit_latest(
             let publish = edit(f)?;
             f.latest.last_modified = now;
             f.latest.revision_id = model::revision_id();
-            let shown = if publish {
-                super::versions::publish_latest(f, None)
-            } else {
-                f.latest.clone()
-            };
+            let shown = super::versions::shown_after_change(f, publish);
             let mut config = f.configuration(&shown);
             // As Lambda answers an update in progress; the next read shows it Successful.
             config["LastUpdateStatus"] = "InProgress".into();

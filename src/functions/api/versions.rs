@@ -38,6 +38,15 @@ pub fn publish_latest(f: &mut Function, description: Option<String>) -> Version 
     v
 }
 
+/// The version a create or update answers with: `$LATEST`, or the version it published.
+pub fn shown_after_change(f: &mut Function, publish: bool) -> Version {
+    if publish {
+        publish_latest(f, None)
+    } else {
+        f.latest.clone()
+    }
+}
+
 /// What makes two versions the same for PublishVersion: code and configuration.
 fn publishable(v: &Version) -> Version {
     Version {
