@@ -16,6 +16,7 @@ pub mod functions;
 pub mod model;
 pub mod partiql;
 pub mod pattern;
+pub mod schedules;
 pub mod server;
 pub mod storage;
 pub mod triggers;
