@@ -149,6 +149,12 @@ pub struct ServeArgs {
     #[arg(long, env = "DYNAROCK_FUNCTION_RETRY_SECONDS", default_value_t = 60.0)]
     pub function_retry_seconds: f64,
 
+    /// Time moves only when told to, through `POST /dynarock/clock` (for tests: schedules, TTL,
+    /// retries and stream retention follow it). It starts at the real time and only moves
+    /// forwards.
+    #[arg(long, env = "DYNAROCK_MANUAL_CLOCK")]
+    pub manual_clock: bool,
+
     /// Log filter: error, warn, info, debug, trace (or a tracing directive).
     #[arg(long, env = "DYNAROCK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,

@@ -27,10 +27,11 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use clock::SystemClock;
+use clock::{ManualClock, SystemClock};
 use config::ServeArgs;
 use engine::{Engine, EngineConfig};
 use functions::Functions;
+use schedules::rules::Rules;
 use server::idle_poll::IdlePoll;
 use server::ServerConfig;
 use triggers::Triggers;
@@ -41,6 +42,7 @@ pub struct Server {
     engine: Arc<Engine>,
     functions: Arc<Functions>,
     triggers: Arc<Triggers>,
+    rules: Arc<Rules>,
     config: ServerConfig,
 }
 
@@ -57,7 +59,11 @@ impl Server {
                 stream_shard_seconds: args.stream_shard_seconds.max(0.001),
                 stream_retention_seconds: args.stream_retention_seconds.max(0.0),
             },
-            Arc::new(SystemClock),
+            if args.manual_clock {
+                Arc::new(ManualClock::new(std::time::SystemTime::now()))
+            } else {
+                Arc::new(SystemClock)
+            },
         )
         .map_err(|e| e.to_string())?;
         let listener = TcpListener::bind((args.host.as_str(), args.port))
@@ -82,6 +88,7 @@ impl Server {
         )?;
         let triggers =
             Triggers::load(engine.clone(), functions.clone()).map_err(|e| e.to_string())?;
+        let rules = Rules::load(engine.clone(), functions.clone()).map_err(|e| e.to_string())?;
         engine.resume_backfills();
         engine.resume_ttl_backfills();
         engine.start_expirer(std::time::Duration::from_secs_f64(
@@ -92,6 +99,7 @@ impl Server {
             engine,
             functions,
             triggers,
+            rules,
             config: ServerConfig {
                 region: args.region.clone(),
                 account: args.account_id.clone(),
@@ -112,7 +120,13 @@ impl Server {
     ) -> Result<(), String> {
         self.functions.start();
         self.triggers.start();
-        let rest = server::rest::router(self.functions.clone(), self.triggers.clone());
+        self.rules.start();
+        let rest = server::rest::router(server::rest::Surfaces {
+            engine: self.engine.clone(),
+            functions: self.functions.clone(),
+            triggers: self.triggers.clone(),
+            rules: self.rules.clone(),
+        });
         let app = server::app(self.engine.clone(), self.config, rest);
         let served = server::serve(self.listener, app, shutdown, idle).await;
         self.triggers.stop();

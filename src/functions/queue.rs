@@ -67,7 +67,13 @@ pub struct Queue {
     wake: Notify,
     /// Delay before the first retry (Lambda: one minute); each later one doubles it.
     retry_delay: Duration,
+    /// Events run at once: a burst (a clock moved a day ahead, a thousand events queued in a
+    /// second) waits here rather than starting an instance each.
+    running: Arc<tokio::sync::Semaphore>,
 }
+
+/// The most asynchronous invocations under way at once.
+const MAX_RUNNING: usize = 16;
 
 fn encode(key: &Key) -> Vec<u8> {
     let mut k = key.0.to_be_bytes().to_vec();
@@ -94,6 +100,7 @@ impl Queue {
             pending: Mutex::new(pending),
             wake: Notify::new(),
             retry_delay,
+            running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING)),
         })
     }
 
@@ -315,23 +322,41 @@ pub fn start(functions: &Arc<Functions>) {
             let Some(functions) = weak.upgrade() else {
                 return;
             };
-            let wait = match functions.queue.take_due(now_ms(&functions)) {
+            let Ok(permit) = functions.queue.running.clone().acquire_owned().await else {
+                return;
+            };
+            let due = match functions.queue.take_due(now_ms(&functions)) {
                 Ok((key, event)) => {
-                    tokio::spawn(functions.clone().process(key, event));
+                    let functions = functions.clone();
+                    tokio::spawn(async move {
+                        functions.process(key, event).await;
+                        drop(permit);
+                    });
                     continue;
                 }
-                Err(Some(due)) => {
-                    Duration::from_millis(due.saturating_sub(now_ms(&functions)).min(1000))
-                }
-                // Nothing queued: sleep until woken (the check below bounds it, so the worker
-                // also notices when the server drops the functions).
-                Err(None) => Duration::from_secs(1),
+                Err(due) => due,
             };
+            drop(permit);
             let queue = functions.queue.clone();
+            let engine = functions.engine.clone();
             drop(functions);
+            // The next due event on the engine's clock (which may be the manual one), a new event,
+            // or a second (so the worker also notices when the server drops the functions).
+            let next = async {
+                match due {
+                    Some(ms) => {
+                        engine
+                            .clock
+                            .sleep_until(std::time::UNIX_EPOCH + Duration::from_millis(ms))
+                            .await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = queue.wake.notified() => {}
-                () = tokio::time::sleep(wait) => {}
+                () = next => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
     });

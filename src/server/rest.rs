@@ -12,16 +12,100 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
+use std::time::{Duration, UNIX_EPOCH};
+
+use axum::routing::get;
+
+use crate::engine::Engine;
 use crate::functions::{cloudwatch, Functions};
+use crate::schedules::events_api;
+use crate::schedules::rules::Rules;
 use crate::triggers::Triggers;
 
-pub fn router(functions: Arc<Functions>, triggers: Arc<Triggers>) -> Router {
-    let json11 = Router::new()
-        .route("/", post(json11))
-        .with_state(functions.clone());
-    crate::functions::api::router(functions)
-        .merge(crate::triggers::api::router(triggers))
+/// Everything the surfaces beside DynamoDB's serve.
+pub struct Surfaces {
+    pub engine: Arc<Engine>,
+    pub functions: Arc<Functions>,
+    pub triggers: Arc<Triggers>,
+    pub rules: Arc<Rules>,
+}
+
+/// What the JSON 1.1 services share.
+#[derive(Clone)]
+struct Json11 {
+    functions: Arc<Functions>,
+    rules: Arc<Rules>,
+}
+
+pub fn router(s: Surfaces) -> Router {
+    let json11 = Router::new().route("/", post(json11)).with_state(Json11 {
+        functions: s.functions.clone(),
+        rules: s.rules,
+    });
+    let admin = Router::new()
+        .route("/dynarock/clock", get(read_clock).post(move_clock))
+        .with_state(s.engine);
+    crate::functions::api::router(s.functions)
+        .merge(crate::triggers::api::router(s.triggers))
         .merge(json11)
+        .merge(admin)
+}
+
+fn clock_json(engine: &Engine) -> Value {
+    let now = engine.clock.now();
+    let millis = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let text = jiff::Timestamp::try_from(now)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    json!({"now": text, "epochMillis": millis, "manual": engine.clock.manual().is_some()})
+}
+
+/// `GET /dynarock/clock`: the server's time, and whether it is the manual clock.
+async fn read_clock(State(engine): State<Arc<Engine>>) -> Response {
+    answer(StatusCode::OK, clock_json(&engine))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClockMove {
+    advance_seconds: Option<f64>,
+    set: Option<String>,
+}
+
+/// `POST /dynarock/clock` with `{"advanceSeconds": N}` or `{"set": "2027-01-01T00:00:00Z"}`:
+/// moves the manual clock forwards (refused for the real clock, or backwards).
+async fn move_clock(State(engine): State<Arc<Engine>>, body: Bytes) -> Response {
+    let refuse = |message: &str| {
+        answer(
+            StatusCode::BAD_REQUEST,
+            json!({"__type": "ValidationException", "message": message}),
+        )
+    };
+    let Some(clock) = engine.clock.manual() else {
+        return refuse(
+            "The clock is the real one: start the server with --manual-clock to move it",
+        );
+    };
+    let Ok(request) = serde_json::from_slice::<ClockMove>(&body) else {
+        return refuse("Expected {\"advanceSeconds\": N} or {\"set\": \"<RFC 3339 time>\"}");
+    };
+    match (request.advance_seconds, request.set) {
+        (Some(s), None) if s >= 0.0 && s.is_finite() => clock.advance(Duration::from_secs_f64(s)),
+        (None, Some(text)) => {
+            let Ok(to) = text.parse::<jiff::Timestamp>() else {
+                return refuse("set must be an RFC 3339 time, such as 2027-01-01T00:00:00Z");
+            };
+            let to = UNIX_EPOCH + Duration::from_millis(to.as_millisecond().max(0) as u64);
+            if !clock.set(to) {
+                return refuse("The clock only moves forwards");
+            }
+        }
+        _ => return refuse("Give one of advanceSeconds (zero or more) and set"),
+    }
+    answer(StatusCode::OK, clock_json(&engine))
 }
 
 const JSON_11: HeaderValue = HeaderValue::from_static("application/x-amz-json-1.1");
@@ -32,11 +116,8 @@ fn answer(status: StatusCode, body: Value) -> Response {
     response
 }
 
-async fn json11(
-    State(functions): State<Arc<Functions>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn json11(State(services): State<Json11>, headers: HeaderMap, body: Bytes) -> Response {
+    let functions = &services.functions;
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -59,6 +140,13 @@ async fn json11(
                 operation,
                 &body,
             ) {
+                Ok(out) => answer(StatusCode::OK, out),
+                Err(e) => answer(StatusCode::BAD_REQUEST, e.body()),
+            }
+        }
+        Some(("AWSEvents", operation)) => {
+            let account = &functions.settings.account;
+            match events_api::handle(&services.rules, &region, account, operation, &body).await {
                 Ok(out) => answer(StatusCode::OK, out),
                 Err(e) => answer(StatusCode::BAD_REQUEST, e.body()),
             }

@@ -1,0 +1,237 @@
+"""EventBridge rules with schedules: the API and its errors, and firings on a clock the test
+moves (a server of its own started with --manual-clock)."""
+
+import calendar
+import datetime
+import json
+import os
+import socket
+import subprocess
+import time
+
+import boto3
+import pytest
+import requests
+
+from conftest import NO_RETRIES
+from functions import function
+from util import create_table, delete_table, expect_error, random_string, random_table_name, wait_until
+
+NOOP = {"app.py": "def handler(e, c):\n    return 1\n"}
+
+
+@pytest.fixture(scope="session")
+def events(url, region):
+    return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                 region_name=region).client("events", endpoint_url=url, config=NO_RETRIES)
+
+
+def rule_name():
+    return "compat-rule-" + random_string(8)
+
+
+def test_rule_api(events, lam):
+    name = rule_name()
+    with function(lam, NOOP) as fn:
+        fn_arn = lam.get_function(FunctionName=fn)["Configuration"]["FunctionArn"]
+        arn = events.put_rule(Name=name, ScheduleExpression="rate(5 minutes)", Description="every 5",
+                              Tags=[{"Key": "team", "Value": "a"}])["RuleArn"]
+        try:
+            assert arn.endswith(f":rule/{name}")
+            described = events.describe_rule(Name=name)
+            assert {k: described[k] for k in ["Name", "Arn", "ScheduleExpression", "State", "Description",
+                                               "EventBusName"]} == \
+                {"Name": name, "Arn": arn, "ScheduleExpression": "rate(5 minutes)", "State": "ENABLED",
+                 "Description": "every 5", "EventBusName": "default"}
+            assert name in [r["Name"] for r in events.list_rules(NamePrefix="compat-rule-")["Rules"]]
+            events.disable_rule(Name=name)
+            assert events.describe_rule(Name=name)["State"] == "DISABLED"
+            events.enable_rule(Name=name)
+            put = events.put_targets(Rule=name, Targets=[
+                {"Id": "fn", "Arn": fn_arn, "Input": '{"fixed": true}'},
+                {"Id": "bad", "Arn": "arn:aws:sqs:us-east-1:000000000000:queue"}])
+            assert put["FailedEntryCount"] == 1 and put["FailedEntries"][0]["TargetId"] == "bad"
+            assert [t["Id"] for t in events.list_targets_by_rule(Rule=name)["Targets"]] == ["fn"]
+            assert events.list_rule_names_by_target(TargetArn=fn_arn)["RuleNames"] == [name]
+            assert events.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "team", "Value": "a"}]
+            events.untag_resource(ResourceARN=arn, TagKeys=["team"])
+            assert events.list_tags_for_resource(ResourceARN=arn)["Tags"] == []
+            with expect_error("ValidationException", "Rule can't be deleted since it has targets."):
+                events.delete_rule(Name=name)
+            events.remove_targets(Rule=name, Ids=["fn"])
+        finally:
+            events.delete_rule(Name=name)
+    with expect_error("ResourceNotFoundException", f"Rule {name} does not exist on EventBus default."):
+        events.describe_rule(Name=name)
+
+
+@pytest.mark.parametrize("expression", [
+    "cron(* * * * * *)", "cron(0 12 ? * ? *)", "cron(0 12 * * *)", "cron(60 * * * ? *)",
+    "rate(1 minutes)", "rate(5 minute)", "rate(0 minutes)", "rate(5 seconds)", "at(2030-01-01T00:00:00)",
+])
+def test_invalid_schedule_expressions(events, expression):
+    with expect_error("ValidationException", "Parameter ScheduleExpression is not valid."):
+        events.put_rule(Name=rule_name(), ScheduleExpression=expression)
+
+
+def test_rule_errors(events):
+    with expect_error("ValidationException", "Parameter(s) EventPattern or ScheduleExpression must be specified."):
+        events.put_rule(Name=rule_name())
+    with expect_error("InvalidEventPatternException"):
+        events.put_rule(Name=rule_name(), EventPattern='{"source": "not-a-list"}')
+    with expect_error("ResourceNotFoundException"):
+        events.put_targets(Rule="compat-rule-none", Targets=[{"Id": "x", "Arn": "arn:aws:lambda:us-east-1:0:function:f"}])
+    name = rule_name()
+    events.put_rule(Name=name, EventPattern='{"source": ["my.app"]}')
+    assert events.describe_rule(Name=name)["EventPattern"] == '{"source": ["my.app"]}'
+    events.delete_rule(Name=name)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def manual():
+    """A server of its own on a manual clock: (url, clients, move(seconds or instant))."""
+    if "DYNAROCK_BIN" not in os.environ:
+        pytest.skip("needs the dynarock binary (compat-tests/run.sh sets it)")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([os.environ["DYNAROCK_BIN"], "serve", "--in-memory", "--manual-clock",
+                               "--port", str(port), "--log-level", "warn"])
+    assert wait_until(lambda: _up(url), timeout=20)
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                    region_name="us-east-1")
+    clients = {s: session.client(s, endpoint_url=url, config=NO_RETRIES) for s in ["events", "lambda", "dynamodb"]}
+
+    def move(advance=None, to=None):
+        body = {"advanceSeconds": advance} if advance is not None else {"set": to}
+        r = requests.post(f"{url}/dynarock/clock", json=body, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+    yield url, clients, move
+    server.terminate()
+    server.wait()
+
+
+def _up(url):
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.RequestException:
+        return False
+
+
+# Records each firing's event into RECORD_TABLE.
+FIRING = """
+import json, os, uuid
+import boto3
+
+table = boto3.resource("dynamodb").Table(os.environ["RECORD_TABLE"])
+
+def handler(event, context):
+    table.put_item(Item={"id": str(uuid.uuid4()), "event": json.dumps(event)})
+"""
+
+
+def firings(ddb, table):
+    items = ddb.scan(TableName=table, ConsistentRead=True)["Items"]
+    return sorted((json.loads(i["event"]["S"]) for i in items), key=lambda e: e.get("time", ""))
+
+
+@pytest.mark.dynarock_only  # Moves the server's clock.
+def test_the_clock_endpoint(manual, url):
+    _, _, move = manual
+    before = move(advance=0)
+    assert before["manual"] is True
+    after = move(advance=90)
+    assert after["epochMillis"] - before["epochMillis"] == 90_000
+    r = requests.post(f"{manual[0]}/dynarock/clock", json={"set": "2000-01-01T00:00:00Z"}, timeout=10)
+    assert r.status_code == 400 and "forwards" in r.json()["message"]
+    # The suite's own server runs on the real clock: it refuses to be moved.
+    r = requests.post(f"{url}/dynarock/clock", json={"advanceSeconds": 1}, timeout=10)
+    assert r.status_code == 400
+
+
+def _with_recording_rule(manual, expression, target_extra=None):
+    _, c, _ = manual
+    table = random_table_name()
+    create_table(c["dynamodb"], table, [{"AttributeName": "id", "KeyType": "HASH"}],
+                 [{"AttributeName": "id", "AttributeType": "S"}])
+    fn = function(c["lambda"], {"app.py": FIRING}, Environment={"Variables": {"RECORD_TABLE": table}}, Timeout=30)
+    name = fn.__enter__()
+    rule = rule_name()
+    arn = c["lambda"].get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    c["events"].put_rule(Name=rule, ScheduleExpression=expression)
+    c["events"].put_targets(Rule=rule, Targets=[{"Id": "t", "Arn": arn, **(target_extra or {})}])
+
+    def cleanup():
+        c["events"].remove_targets(Rule=rule, Ids=["t"])
+        c["events"].delete_rule(Name=rule)
+        fn.__exit__(None, None, None)
+        delete_table(c["dynamodb"], table)
+    return table, rule, cleanup
+
+
+@pytest.mark.dynarock_only  # Moves the server's clock.
+def test_every_five_minutes_over_a_day_fires_288_times(manual):
+    _, c, move = manual
+    move(to="2031-06-01T00:00:00Z")
+    table, rule, cleanup = _with_recording_rule(manual, "rate(5 minutes)")
+    try:
+        move(advance=24 * 3600)
+        assert wait_until(lambda: len(firings(c["dynamodb"], table)) >= 288, timeout=120)
+        time.sleep(0.5)
+        events = firings(c["dynamodb"], table)
+        assert len(events) == 288
+        first = events[0]
+        assert {k: first[k] for k in ["version", "detail-type", "source", "region", "detail"]} == \
+            {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "region": "us-east-1",
+             "detail": {}}
+        assert first["resources"] == [c["events"].describe_rule(Name=rule)["Arn"]]
+        times = [datetime.datetime.fromisoformat(e["time"].replace("Z", "+00:00")) for e in events]
+        assert all(b - a == datetime.timedelta(minutes=5) for a, b in zip(times, times[1:]))
+        assert len({e["id"] for e in events}) == 288
+    finally:
+        cleanup()
+
+
+@pytest.mark.dynarock_only  # Moves the server's clock.
+def test_weekdays_at_noon_over_a_month(manual):
+    _, c, move = manual
+    move(to="2032-03-01T00:00:00Z")
+    table, rule, cleanup = _with_recording_rule(
+        manual, "cron(0 12 ? * MON-FRI *)",
+        {"InputTransformer": {"InputPathsMap": {"t": "$.time"}, "InputTemplate": '{"time": "<t>"}'}})
+    try:
+        move(to="2032-04-01T00:00:00Z")
+        weekdays = [d for d in range(1, 32) if calendar.weekday(2032, 3, d) < 5]
+        assert wait_until(lambda: len(firings(c["dynamodb"], table)) >= len(weekdays), timeout=60)
+        time.sleep(0.5)
+        events = firings(c["dynamodb"], table)
+        assert [e["time"] for e in events] == [f"2032-03-{d:02d}T12:00:00Z" for d in weekdays]
+    finally:
+        cleanup()
+
+
+@pytest.mark.dynarock_only  # Moves the server's clock.
+def test_last_friday_and_disabled_rules(manual):
+    _, c, move = manual
+    move(to="2033-01-01T00:00:00Z")
+    table, rule, cleanup = _with_recording_rule(manual, "cron(30 9 ? * 6L 2033)", {"Input": '{"fixed": 1}'})
+    try:
+        move(to="2033-02-01T00:00:00Z")
+        assert wait_until(lambda: len(firings(c["dynamodb"], table)) == 1, timeout=60)
+        assert firings(c["dynamodb"], table) == [{"fixed": 1}]
+        c["events"].disable_rule(Name=rule)
+        move(to="2033-03-01T00:00:00Z")
+        time.sleep(1)
+        assert len(firings(c["dynamodb"], table)) == 1
+        c["events"].enable_rule(Name=rule)
+        move(to="2033-04-01T00:00:00Z")
+        # Only March's last Friday: February's passed while the rule was disabled.
+        assert wait_until(lambda: len(firings(c["dynamodb"], table)) == 2, timeout=60)
+    finally:
+        cleanup()
