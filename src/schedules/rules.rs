@@ -92,10 +92,11 @@ impl Rules {
             due: Mutex::new(BTreeMap::new()),
             changed: Notify::new(),
         });
-        // Firings missed while the server was down are not replayed (AWS does not either).
+        // Firings missed while the server was down are not replayed (AWS does not either), and
+        // one already fired is never fired again, whatever the clock reads now.
         let now = now_ms(&this.engine);
         for rule in this.all() {
-            this.schedule(&rule, now);
+            this.schedule(&rule, now.max(rule.last_fired_ms.unwrap_or(i64::MIN)));
         }
         Ok(this)
     }
