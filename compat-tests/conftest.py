@@ -6,13 +6,17 @@ from DynamoDB on purpose, a marker and a comment say why.
 """
 
 import os
+import socket
+import subprocess
 
 import boto3
 from botocore.exceptions import ClientError
 import pytest
 from botocore.config import Config
 
-from util import random_table_name, create_table, delete_table
+import requests
+
+from util import random_table_name, create_table, delete_table, wait_until
 
 
 def pytest_addoption(parser):
@@ -144,3 +148,42 @@ def record_table(client):
                  [{"AttributeName": "id", "AttributeType": "S"}])
     yield name
     delete_table(client, name)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def manual():
+    """A server of its own on a manual clock: (url, clients, move(seconds or instant))."""
+    if "DYNAROCK_BIN" not in os.environ:
+        pytest.skip("needs the dynarock binary (compat-tests/run.sh sets it)")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([os.environ["DYNAROCK_BIN"], "serve", "--in-memory", "--manual-clock",
+                               "--port", str(port), "--log-level", "warn"])
+    assert wait_until(lambda: _up(url), timeout=20)
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                    region_name="us-east-1")
+    clients = {s: session.client(s, endpoint_url=url, config=NO_RETRIES) for s in ["events", "lambda", "dynamodb"]}
+
+    def move(advance=None, to=None):
+        body = {"advanceSeconds": advance} if advance is not None else {"set": to}
+        r = requests.post(f"{url}/dynarock/clock", json=body, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+    yield url, clients, move
+    server.terminate()
+    server.wait()
+
+
+def _up(url):
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.RequestException:
+        return False
+
+

@@ -490,3 +490,36 @@ def test_cli_creates_and_lists_mappings(lam, url, region, stream_table):
             assert [(m["UUID"], m["BatchSize"]) for m in mappings] == [(uuid, 7)]
         finally:
             lam.delete_event_source_mapping(UUID=uuid)
+
+
+@pytest.mark.dynarock_only  # Moves the server's clock.
+def test_records_older_than_the_maximum_age_go_to_the_destination(manual):
+    _, c, move = manual
+    lam, ddb = c["lambda"], c["dynamodb"]
+    record_table, table = random_table_name(), random_table_name()
+    create_table(ddb, record_table, [{"AttributeName": "id", "KeyType": "HASH"}],
+                 [{"AttributeName": "id", "AttributeType": "S"}])
+    create_table(ddb, table, [{"AttributeName": "p", "KeyType": "HASH"}], [{"AttributeName": "p", "AttributeType": "S"}],
+                 StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    env = {"Variables": {"RECORD_TABLE": record_table}}
+    with function(lam, {"app.py": "def handler(e, c):\n    raise RuntimeError('always')\n"}) as name, \
+            function(lam, {"app.py": DESTINATION}, Environment=env) as dest:
+        dest_arn = lam.get_function(FunctionName=dest)["Configuration"]["FunctionArn"]
+        mapping = lam.create_event_source_mapping(
+            FunctionName=name, EventSourceArn=arn, StartingPosition="LATEST", MaximumRetryAttempts=-1,
+            MaximumRecordAgeInSeconds=60, DestinationConfig={"OnFailure": {"Destination": dest_arn}})
+        try:
+            ddb.put_item(TableName=table, Item={"p": {"S": "old"}})
+            assert wait_until(lambda: lam.get_event_source_mapping(UUID=mapping["UUID"])[
+                "LastProcessingResult"] == "PROBLEM: Function call failed", timeout=30)
+            assert recorded(ddb, record_table) == []
+            move(advance=61)
+            assert wait_until(lambda: any(r["name"] == "dest" for r in recorded(ddb, record_table)), timeout=30)
+            failure = json.loads(next(r for r in recorded(ddb, record_table) if r["name"] == "dest")["record"])
+            assert failure["requestContext"]["condition"] == "RecordAgeExceeded"
+            assert failure["DDBStreamBatchInfo"]["batchSize"] == 1
+        finally:
+            lam.delete_event_source_mapping(UUID=mapping["UUID"])
+            delete_table(ddb, table)
+            delete_table(ddb, record_table)

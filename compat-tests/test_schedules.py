@@ -4,9 +4,6 @@ moves (a server of its own started with --manual-clock)."""
 import calendar
 import datetime
 import json
-import os
-import socket
-import subprocess
 import time
 
 import boto3
@@ -85,43 +82,6 @@ def test_rule_errors(events):
     events.put_rule(Name=name, EventPattern='{"source": ["my.app"]}')
     assert events.describe_rule(Name=name)["EventPattern"] == '{"source": ["my.app"]}'
     events.delete_rule(Name=name)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def manual():
-    """A server of its own on a manual clock: (url, clients, move(seconds or instant))."""
-    if "DYNAROCK_BIN" not in os.environ:
-        pytest.skip("needs the dynarock binary (compat-tests/run.sh sets it)")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([os.environ["DYNAROCK_BIN"], "serve", "--in-memory", "--manual-clock",
-                               "--port", str(port), "--log-level", "warn"])
-    assert wait_until(lambda: _up(url), timeout=20)
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                    region_name="us-east-1")
-    clients = {s: session.client(s, endpoint_url=url, config=NO_RETRIES) for s in ["events", "lambda", "dynamodb"]}
-
-    def move(advance=None, to=None):
-        body = {"advanceSeconds": advance} if advance is not None else {"set": to}
-        r = requests.post(f"{url}/dynarock/clock", json=body, timeout=10)
-        assert r.status_code == 200, r.text
-        return r.json()
-    yield url, clients, move
-    server.terminate()
-    server.wait()
-
-
-def _up(url):
-    try:
-        return requests.get(url, timeout=1).ok
-    except requests.RequestException:
-        return False
 
 
 # Records each firing's event into RECORD_TABLE.
