@@ -4,3 +4,4 @@
 pub mod events_api;
 pub mod expression;
 pub mod rules;
+pub mod timer;

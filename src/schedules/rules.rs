@@ -4,16 +4,17 @@
 //! target's `Input`, `InputPath` or `InputTransformer` make of it.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, UNIX_EPOCH};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::sync::Notify;
 
 use super::expression::Schedule;
+use super::timer::{self, now_ms, Fires, Timer};
 use crate::engine::Engine;
 use crate::functions::queue::Event;
 use crate::functions::Functions;
@@ -52,22 +53,12 @@ pub struct Rules {
     functions: Arc<Functions>,
     rules: RwLock<BTreeMap<(String, String), Rule>>,
     writer: tokio::sync::Mutex<()>,
-    /// When each enabled scheduled rule fires next (epoch ms).
-    due: Mutex<BTreeMap<(String, String), i64>>,
-    changed: Notify,
+    /// When each enabled scheduled rule fires next.
+    timer: Timer<(String, String)>,
 }
 
 fn record_key(region: &str, name: &str) -> Vec<u8> {
     format!("{region}\0{name}").into_bytes()
-}
-
-fn now_ms(engine: &Engine) -> i64 {
-    engine
-        .clock
-        .now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Rules {
@@ -89,8 +80,7 @@ impl Rules {
             functions,
             rules: RwLock::new(rules),
             writer: tokio::sync::Mutex::new(()),
-            due: Mutex::new(BTreeMap::new()),
-            changed: Notify::new(),
+            timer: Timer::default(),
         });
         // Firings missed while the server was down are not replayed (AWS does not either), and
         // one already fired is never fired again, whatever the clock reads now.
@@ -150,14 +140,11 @@ impl Rules {
         drop(rules);
         let after = rule.as_ref().map(|r| (r.schedule.clone(), r.enabled));
         if before != after {
-            self.due
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&key);
+            self.timer.set(key, None);
             if let Some(r) = &rule {
                 self.schedule(r, now_ms(&self.engine));
             }
-            self.changed.notify_one();
+            self.timer.poke();
         }
         Ok(out)
     }
@@ -175,61 +162,16 @@ impl Rules {
                 let start = Timestamp::from_millisecond(rule.created_ms).ok()?;
                 s.next_after(after, start, &TimeZone::UTC)
             });
-        let mut due = self.due.lock().unwrap_or_else(|p| p.into_inner());
-        match next {
-            Some(t) => due.insert(key, t.as_millisecond()),
-            None => due.remove(&key),
-        };
+        self.timer.set(key, next.map(|t| t.as_millisecond()));
     }
 
-    /// The timer: fires every rule that is due, then sleeps until the next due instant on the
-    /// engine's clock, or until the rules change. Ends when `self` is the last reference left.
+    /// Starts the timer that fires the rules.
     pub fn start(self: &Arc<Self>) {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            loop {
-                let Some(rules) = weak.upgrade() else { return };
-                let now = now_ms(&rules.engine);
-                let first = rules
-                    .due
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .iter()
-                    .min_by_key(|(_, at)| **at)
-                    .map(|(k, at)| (k.clone(), *at));
-                match first {
-                    Some((key, at)) if at <= now => {
-                        rules.fire(&key, at).await;
-                        continue;
-                    }
-                    _ => {}
-                }
-                let engine = rules.engine.clone();
-                let changed = rules.changed.notified();
-                let wait = async {
-                    match first {
-                        Some((_, at)) => {
-                            engine
-                                .clock
-                                .sleep_until(UNIX_EPOCH + Duration::from_millis(at as u64))
-                                .await
-                        }
-                        None => std::future::pending().await,
-                    }
-                };
-                // A bounded wait also notices when the server drops the rules.
-                tokio::select! {
-                    () = changed => {}
-                    () = wait => {}
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-                drop(rules);
-            }
-        });
+        timer::start(self);
     }
 
     /// Fires one due instant of a rule: stored first, so a restart never fires it twice.
-    async fn fire(&self, key: &(String, String), at_ms: i64) {
+    async fn fire_rule(&self, key: &(String, String), at_ms: i64) {
         let fired = self
             .update::<_, crate::error::Error>(&key.0, &key.1, |slot| {
                 if let Some(r) = slot.as_mut() {
@@ -271,6 +213,26 @@ impl Rules {
                 tracing::error!(rule = %rule.name, target = %arn, "cannot invoke the target: {e}");
             }
         }
+    }
+}
+
+impl Fires for Rules {
+    type Key = (String, String);
+
+    fn timer(&self) -> &Timer<Self::Key> {
+        &self.timer
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn fire<'a>(
+        &'a self,
+        key: &'a Self::Key,
+        at_ms: i64,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(self.fire_rule(key, at_ms))
     }
 }
 
