@@ -195,3 +195,157 @@ def test_last_friday_and_disabled_rules(manual):
         assert wait_until(lambda: len(firings(c["dynamodb"], table)) == 2, timeout=60)
     finally:
         cleanup()
+
+
+@pytest.fixture(scope="session")
+def scheduler(url, region):
+    return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                 region_name=region).client("scheduler", endpoint_url=url, config=NO_RETRIES)
+
+
+ROLE = "arn:aws:iam::123456789012:role/scheduler"
+
+
+def test_scheduler_api(scheduler, lam):
+    name, group = "compat-sched-" + random_string(8), "compat-group-" + random_string(6)
+    with function(lam, NOOP) as fn:
+        target = {"Arn": lam.get_function(FunctionName=fn)["Configuration"]["FunctionArn"], "RoleArn": ROLE,
+                  "Input": '{"a": 1}'}
+        group_arn = scheduler.create_schedule_group(Name=group, Tags=[{"Key": "t", "Value": "1"}])["ScheduleGroupArn"]
+        try:
+            assert scheduler.get_schedule_group(Name=group)["State"] == "ACTIVE"
+            assert scheduler.list_tags_for_resource(ResourceArn=group_arn)["Tags"] == [{"Key": "t", "Value": "1"}]
+            with expect_error("ConflictException"):
+                scheduler.create_schedule_group(Name=group)
+            arn = scheduler.create_schedule(Name=name, GroupName=group, ScheduleExpression="cron(0 9 * * ? *)",
+                                            ScheduleExpressionTimezone="Europe/Paris",
+                                            FlexibleTimeWindow={"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15},
+                                            Target=target, Description="daily")["ScheduleArn"]
+            assert arn.endswith(f":schedule/{group}/{name}")
+            got = scheduler.get_schedule(Name=name, GroupName=group)
+            assert (got["ScheduleExpressionTimezone"], got["State"], got["FlexibleTimeWindow"]) == \
+                ("Europe/Paris", "ENABLED", {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15})
+            assert got["Target"]["Input"] == '{"a": 1}'
+            with expect_error("ConflictException"):
+                scheduler.create_schedule(Name=name, GroupName=group, ScheduleExpression="rate(1 hour)",
+                                          FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
+            scheduler.update_schedule(Name=name, GroupName=group, ScheduleExpression="rate(2 hours)",
+                                      FlexibleTimeWindow={"Mode": "OFF"}, Target=target, State="DISABLED")
+            got = scheduler.get_schedule(Name=name, GroupName=group)
+            assert (got["ScheduleExpression"], got["State"]) == ("rate(2 hours)", "DISABLED")
+            listed = scheduler.list_schedules(GroupName=group)["Schedules"]
+            assert [(s["Name"], s["State"]) for s in listed] == [(name, "DISABLED")]
+            with expect_error("ResourceNotFoundException"):
+                scheduler.get_schedule(Name=name)  # it is not in the default group
+        finally:
+            scheduler.delete_schedule_group(Name=group)
+        with expect_error("ResourceNotFoundException"):
+            scheduler.get_schedule(Name=name, GroupName=group)
+        with expect_error("ResourceNotFoundException"):
+            scheduler.get_schedule_group(Name=group)
+
+
+def test_scheduler_errors(scheduler, lam):
+    with function(lam, NOOP) as fn:
+        target = {"Arn": lam.get_function(FunctionName=fn)["Configuration"]["FunctionArn"], "RoleArn": ROLE}
+        off = {"Mode": "OFF"}
+        for expression in ["cron(0 12 * * *)", "rate(1 minutes)", "at(2030-01-01)"]:
+            with expect_error("ValidationException", match="Invalid Schedule Expression"):
+                scheduler.create_schedule(Name=rule_name(), ScheduleExpression=expression,
+                                          FlexibleTimeWindow=off, Target=target)
+        with expect_error("ValidationException", match="ScheduleExpressionTimezone"):
+            scheduler.create_schedule(Name=rule_name(), ScheduleExpression="rate(1 hour)",
+                                      ScheduleExpressionTimezone="Mars/Olympus", FlexibleTimeWindow=off, Target=target)
+        with expect_error("ValidationException"):
+            scheduler.create_schedule(Name=rule_name(), ScheduleExpression="rate(1 hour)",
+                                      FlexibleTimeWindow={"Mode": "FLEXIBLE"}, Target=target)
+        with expect_error("ResourceNotFoundException"):
+            scheduler.create_schedule(Name=rule_name(), GroupName="compat-no-group", ScheduleExpression="rate(1 hour)",
+                                      FlexibleTimeWindow=off, Target=target)
+        with expect_error("ResourceNotFoundException"):
+            scheduler.delete_schedule(Name="compat-no-schedule")
+
+
+def _scheduled(manual, **schedule):
+    """A recording function and a Scheduler schedule targeting it; returns (table, cleanup)."""
+    _, c, _ = manual
+    sched = c.get("scheduler") or boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1").client(
+        "scheduler", endpoint_url=manual[0], config=NO_RETRIES)
+    table = random_table_name()
+    create_table(c["dynamodb"], table, [{"AttributeName": "id", "KeyType": "HASH"}],
+                 [{"AttributeName": "id", "AttributeType": "S"}])
+    fn = function(c["lambda"], {"app.py": FIRING}, Environment={"Variables": {"RECORD_TABLE": table}}, Timeout=30)
+    name = fn.__enter__()
+    arn = c["lambda"].get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    target = {"Arn": arn, "RoleArn": ROLE, **schedule.pop("Target", {})}
+    sched_name = rule_name()
+    sched.create_schedule(Name=sched_name, Target=target, **{"FlexibleTimeWindow": {"Mode": "OFF"}, **schedule})
+
+    def cleanup():
+        try:
+            sched.delete_schedule(Name=sched_name)
+        except Exception:  # an at() schedule with DELETE is gone already
+            pass
+        fn.__exit__(None, None, None)
+        delete_table(c["dynamodb"], table)
+    return table, sched, sched_name, cleanup
+
+
+@pytest.mark.dynarock_only  # Moves the server's clock.
+def test_scheduler_in_new_york_across_daylight_saving(manual):
+    _, c, move = manual
+    move(to="2034-03-10T00:00:00Z")
+    table, _, _, cleanup = _scheduled(
+        manual, ScheduleExpression="cron(30 2 * * ? *)", ScheduleExpressionTimezone="America/New_York",
+        Target={"Input": '{"at": "<aws.scheduler.scheduled-time>", "arn": "<aws.scheduler.schedule-arn>"}'})
+    try:
+        move(to="2034-03-14T00:00:00Z")
+        assert wait_until(lambda: len(firings(c["dynamodb"], table)) >= 3, timeout=60)
+        time.sleep(0.5)
+        fired = sorted(e["at"] for e in firings(c["dynamodb"], table))
+        # 2:30 EST is 07:30Z; on 12 March 2034 2:30 does not exist and fires at 3:30 EDT (07:30Z);
+        # from then on 2:30 EDT is 06:30Z.
+        assert fired == ["2034-03-10T07:30:00Z", "2034-03-11T07:30:00Z", "2034-03-12T07:30:00Z",
+                         "2034-03-13T06:30:00Z"]
+        assert all(":schedule/default/" in e["arn"] for e in firings(c["dynamodb"], table))
+    finally:
+        cleanup()
+
+
+@pytest.mark.dynarock_only  # Moves the server's clock.
+def test_one_time_schedule_deletes_itself(manual):
+    _, c, move = manual
+    move(to="2035-01-01T00:00:00Z")
+    table, sched, name, cleanup = _scheduled(manual, ScheduleExpression="at(2035-01-01T10:00:00)",
+                                             ActionAfterCompletion="DELETE", Target={"Input": '{"once": true}'})
+    try:
+        move(to="2035-01-01T09:59:00Z")
+        time.sleep(0.5)
+        assert firings(c["dynamodb"], table) == []
+        move(to="2035-01-02T00:00:00Z")
+        assert wait_until(lambda: firings(c["dynamodb"], table) == [{"once": True}], timeout=30)
+        with expect_error("ResourceNotFoundException"):
+            sched.get_schedule(Name=name)
+    finally:
+        cleanup()
+
+
+@pytest.mark.dynarock_only  # Moves the server's clock.
+def test_start_end_dates_and_flexible_windows(manual):
+    _, c, move = manual
+    move(to="2036-01-01T00:00:00Z")
+    start = datetime.datetime(2036, 1, 1, 2, tzinfo=datetime.timezone.utc)
+    end = datetime.datetime(2036, 1, 1, 5, tzinfo=datetime.timezone.utc)
+    table, _, _, cleanup = _scheduled(
+        manual, ScheduleExpression="cron(0 * * * ? *)", StartDate=start, EndDate=end,
+        FlexibleTimeWindow={"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 10},
+        Target={"Input": '{"at": "<aws.scheduler.scheduled-time>"}'})
+    try:
+        move(to="2036-01-01T12:00:00Z")
+        assert wait_until(lambda: len(firings(c["dynamodb"], table)) >= 4, timeout=60)
+        time.sleep(0.5)
+        assert sorted(e["at"] for e in firings(c["dynamodb"], table)) == [
+            "2036-01-01T02:00:00Z", "2036-01-01T03:00:00Z", "2036-01-01T04:00:00Z", "2036-01-01T05:00:00Z"]
+    finally:
+        cleanup()

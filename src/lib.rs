@@ -32,6 +32,7 @@ use config::ServeArgs;
 use engine::{Engine, EngineConfig};
 use functions::Functions;
 use schedules::rules::Rules;
+use schedules::scheduler::Scheduler;
 use server::idle_poll::IdlePoll;
 use server::ServerConfig;
 use triggers::Triggers;
@@ -43,6 +44,7 @@ pub struct Server {
     functions: Arc<Functions>,
     triggers: Arc<Triggers>,
     rules: Arc<Rules>,
+    scheduler: Arc<Scheduler>,
     config: ServerConfig,
 }
 
@@ -89,6 +91,8 @@ impl Server {
         let triggers =
             Triggers::load(engine.clone(), functions.clone()).map_err(|e| e.to_string())?;
         let rules = Rules::load(engine.clone(), functions.clone()).map_err(|e| e.to_string())?;
+        let scheduler =
+            Scheduler::load(engine.clone(), functions.clone()).map_err(|e| e.to_string())?;
         engine.resume_backfills();
         engine.resume_ttl_backfills();
         engine.start_expirer(std::time::Duration::from_secs_f64(
@@ -100,6 +104,7 @@ impl Server {
             functions,
             triggers,
             rules,
+            scheduler,
             config: ServerConfig {
                 region: args.region.clone(),
                 account: args.account_id.clone(),
@@ -121,11 +126,13 @@ impl Server {
         self.functions.start();
         self.triggers.start();
         self.rules.start();
+        self.scheduler.start();
         let rest = server::rest::router(server::rest::Surfaces {
             engine: self.engine.clone(),
             functions: self.functions.clone(),
             triggers: self.triggers.clone(),
             rules: self.rules.clone(),
+            scheduler: self.scheduler.clone(),
         });
         let app = server::app(self.engine.clone(), self.config, rest);
         let served = server::serve(self.listener, app, shutdown, idle).await;

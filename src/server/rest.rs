@@ -28,6 +28,7 @@ pub struct Surfaces {
     pub functions: Arc<Functions>,
     pub triggers: Arc<Triggers>,
     pub rules: Arc<Rules>,
+    pub scheduler: Arc<crate::schedules::scheduler::Scheduler>,
 }
 
 /// What the JSON 1.1 services share.
@@ -47,6 +48,7 @@ pub fn router(s: Surfaces) -> Router {
         .with_state(s.engine);
     crate::functions::api::router(s.functions)
         .merge(crate::triggers::api::router(s.triggers))
+        .merge(crate::schedules::scheduler_api::router(s.scheduler))
         .merge(json11)
         .merge(admin)
 }
