@@ -4,6 +4,8 @@ moves (a server of its own started with --manual-clock)."""
 import calendar
 import datetime
 import json
+import os
+import subprocess
 import time
 
 import boto3
@@ -349,3 +351,73 @@ def test_start_end_dates_and_flexible_windows(manual):
             "2036-01-01T02:00:00Z", "2036-01-01T03:00:00Z", "2036-01-01T04:00:00Z", "2036-01-01T05:00:00Z"]
     finally:
         cleanup()
+
+
+def test_cli_rules_and_schedules(url, region, lam):
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    run = lambda *args: subprocess.run(["aws", *args, "--endpoint-url", url, "--region", region],  # noqa: E731
+                                       capture_output=True, text=True, env=env, timeout=60)
+    name = rule_name()
+    put = run("events", "put-rule", "--name", name, "--schedule-expression", "rate(1 hour)")
+    assert put.returncode == 0, put.stderr
+    assert json.loads(run("events", "describe-rule", "--name", name).stdout)["ScheduleExpression"] == "rate(1 hour)"
+    assert run("events", "delete-rule", "--name", name).returncode == 0
+    with function(lam, NOOP) as fn:
+        target = json.dumps({"Arn": lam.get_function(FunctionName=fn)["Configuration"]["FunctionArn"], "RoleArn": ROLE})
+        created = run("scheduler", "create-schedule", "--name", name, "--schedule-expression", "rate(1 day)",
+                      "--flexible-time-window", "Mode=OFF", "--target", target)
+        assert created.returncode == 0, created.stderr
+        got = json.loads(run("scheduler", "get-schedule", "--name", name).stdout)
+        assert (got["Name"], got["ScheduleExpression"]) == (name, "rate(1 day)")
+        assert run("scheduler", "delete-schedule", "--name", name).returncode == 0
+
+
+@pytest.mark.dynarock_only  # Moves the server's clock.
+def test_ttl_follows_the_manual_clock(manual):
+    _, c, move = manual
+    ddb = c["dynamodb"]
+    table = random_table_name()
+    create_table(ddb, table, [{"AttributeName": "p", "KeyType": "HASH"}], [{"AttributeName": "p", "AttributeType": "S"}])
+    try:
+        ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "exp"})
+        now = move(advance=0)["epochMillis"] // 1000
+        ddb.put_item(TableName=table, Item={"p": {"S": "x"}, "exp": {"N": str(now + 3600)}})
+        time.sleep(1.5)  # two passes of the expirer: the item is not due
+        assert "Item" in ddb.get_item(TableName=table, Key={"p": {"S": "x"}})
+        move(advance=3601)
+        assert wait_until(lambda: "Item" not in ddb.get_item(TableName=table, Key={"p": {"S": "x"}}), timeout=10)
+    finally:
+        delete_table(ddb, table)
+
+
+FAILING = "def handler(e, c):\n    raise RuntimeError('scheduled job failed')\n"
+
+
+@pytest.mark.dynarock_only  # Moves the server's clock.
+def test_a_failing_scheduled_function_reaches_its_on_failure_destination(manual):
+    _, c, move = manual
+    lam, ddb = c["lambda"], c["dynamodb"]
+    move(to="2037-01-01T00:00:00Z")
+    table = random_table_name()
+    create_table(ddb, table, [{"AttributeName": "id", "KeyType": "HASH"}], [{"AttributeName": "id", "AttributeType": "S"}])
+    with function(lam, {"app.py": FAILING}) as failing, \
+            function(lam, {"app.py": FIRING}, Environment={"Variables": {"RECORD_TABLE": table}}) as dest:
+        dest_arn = lam.get_function(FunctionName=dest)["Configuration"]["FunctionArn"]
+        lam.put_function_event_invoke_config(FunctionName=failing, MaximumRetryAttempts=0,
+                                             DestinationConfig={"OnFailure": {"Destination": dest_arn}})
+        rule = rule_name()
+        c["events"].put_rule(Name=rule, ScheduleExpression="cron(0 3 * * ? *)")
+        c["events"].put_targets(Rule=rule, Targets=[
+            {"Id": "job", "Arn": lam.get_function(FunctionName=failing)["Configuration"]["FunctionArn"]}])
+        try:
+            move(to="2037-01-01T04:00:00Z")
+            assert wait_until(lambda: len(firings(ddb, table)) == 1, timeout=30)
+            record = firings(ddb, table)[0]
+            assert record["requestContext"]["condition"] == "RetriesExhausted"
+            assert record["requestPayload"]["detail-type"] == "Scheduled Event"
+            assert record["requestPayload"]["time"] == "2037-01-01T03:00:00Z"
+            assert record["responsePayload"]["errorMessage"] == "scheduled job failed"
+        finally:
+            c["events"].remove_targets(Rule=rule, Ids=["job"])
+            c["events"].delete_rule(Name=rule)
+            delete_table(ddb, table)
