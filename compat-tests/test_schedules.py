@@ -117,23 +117,32 @@ def test_the_clock_endpoint(manual, url):
     assert r.status_code == 400
 
 
-def _with_recording_rule(manual, expression, target_extra=None):
-    _, c, _ = manual
+def _recording_function(c):
+    """A table and a function that records each event it gets there: (table, function ARN, cleanup)."""
     table = random_table_name()
     create_table(c["dynamodb"], table, [{"AttributeName": "id", "KeyType": "HASH"}],
                  [{"AttributeName": "id", "AttributeType": "S"}])
     fn = function(c["lambda"], {"app.py": FIRING}, Environment={"Variables": {"RECORD_TABLE": table}}, Timeout=30)
     name = fn.__enter__()
-    rule = rule_name()
     arn = c["lambda"].get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+
+    def cleanup():
+        fn.__exit__(None, None, None)
+        delete_table(c["dynamodb"], table)
+    return table, arn, cleanup
+
+
+def _with_recording_rule(manual, expression, target_extra=None):
+    _, c, _ = manual
+    table, arn, remove_function = _recording_function(c)
+    rule = rule_name()
     c["events"].put_rule(Name=rule, ScheduleExpression=expression)
     c["events"].put_targets(Rule=rule, Targets=[{"Id": "t", "Arn": arn, **(target_extra or {})}])
 
     def cleanup():
         c["events"].remove_targets(Rule=rule, Ids=["t"])
         c["events"].delete_rule(Name=rule)
-        fn.__exit__(None, None, None)
-        delete_table(c["dynamodb"], table)
+        remove_function()
     return table, rule, cleanup
 
 
@@ -269,17 +278,11 @@ def test_scheduler_errors(scheduler, lam):
 
 
 def _scheduled(manual, **schedule):
-    """A recording function and a Scheduler schedule targeting it; returns (table, cleanup)."""
+    """A recording function and a Scheduler schedule targeting it: (table, client, name, cleanup)."""
     _, c, _ = manual
-    sched = c.get("scheduler") or boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1").client(
-        "scheduler", endpoint_url=manual[0], config=NO_RETRIES)
-    table = random_table_name()
-    create_table(c["dynamodb"], table, [{"AttributeName": "id", "KeyType": "HASH"}],
-                 [{"AttributeName": "id", "AttributeType": "S"}])
-    fn = function(c["lambda"], {"app.py": FIRING}, Environment={"Variables": {"RECORD_TABLE": table}}, Timeout=30)
-    name = fn.__enter__()
-    arn = c["lambda"].get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+    sched = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                  region_name="us-east-1").client("scheduler", endpoint_url=manual[0], config=NO_RETRIES)
+    table, arn, remove_function = _recording_function(c)
     target = {"Arn": arn, "RoleArn": ROLE, **schedule.pop("Target", {})}
     sched_name = rule_name()
     sched.create_schedule(Name=sched_name, Target=target, **{"FlexibleTimeWindow": {"Mode": "OFF"}, **schedule})
@@ -287,10 +290,9 @@ def _scheduled(manual, **schedule):
     def cleanup():
         try:
             sched.delete_schedule(Name=sched_name)
-        except Exception:  # an at() schedule with DELETE is gone already
+        except sched.exceptions.ResourceNotFoundException:  # an at() schedule with DELETE is gone already
             pass
-        fn.__exit__(None, None, None)
-        delete_table(c["dynamodb"], table)
+        remove_function()
     return table, sched, sched_name, cleanup
 
 
