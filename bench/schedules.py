@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Schedules on dynarock, on the real clock: the server's CPU while idle with 10,000 rules
-defined, and firing lateness (scheduled instant to the function's start) with 1,000 rules due
-in the same minutes.
+"""Schedules on dynarock, on the real clock: the server's CPU while idle with 10,000
+EventBridge Scheduler schedules defined; firing lateness (scheduled instant to the function's
+start) of a rate(1 minute) rule over --minutes, and of 1,000 one-time schedules due in the same
+minute.
 
-    bench/schedules.py [--rules 1000] [--idle-rules 10000] [--minutes 2]
+    bench/schedules.py [--burst 1000] [--idle 10000] [--minutes 10]
 """
 
 import argparse
@@ -22,14 +23,14 @@ from functions import ROLE, zip_of  # noqa: E402
 from compare import RELEASE, free_port, list_tables_ok  # noqa: E402
 from procstat import cpu_seconds  # noqa: E402
 
-# Appends "<scheduled time> <start ns>" for each firing to $OUT.
+# Appends "<tag> <scheduled time> <start ns>" for each firing to $OUT.
 LATENESS = """
 import os, time
 
 def handler(event, context):
     started = time.time_ns()
     with open(os.environ["OUT"], "a") as f:
-        f.write(event["time"] + " " + str(started) + "\\n")
+        f.write(event["tag"] + " " + event["time"] + " " + str(started) + "\\n")
 """
 
 
@@ -38,12 +39,29 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+def lateness_of(out, prefix):
+    """Seconds from each firing's scheduled instant to its function's start."""
+    late = []
+    with open(out) as f:
+        for line in f:
+            tag, scheduled, started = line.split()
+            if tag == prefix:
+                due = datetime.datetime.fromisoformat(scheduled.replace("Z", "+00:00")).timestamp()
+                late.append(int(started) / 1e9 - due)
+    return late
+
+
+def summary(late):
+    return (f"{len(late):,} firings: p50 {percentile(late, 0.5) * 1000:.0f} ms, "
+            f"p99 {percentile(late, 0.99) * 1000:.0f} ms, max {max(late) * 1000:.0f} ms")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=os.path.join(RELEASE, "dynarock"))
-    ap.add_argument("--rules", type=int, default=1000)
-    ap.add_argument("--idle-rules", type=int, default=10_000)
-    ap.add_argument("--minutes", type=int, default=2)
+    ap.add_argument("--burst", type=int, default=1000)
+    ap.add_argument("--idle", type=int, default=10_000)
+    ap.add_argument("--minutes", type=int, default=10)
     args = ap.parse_args()
 
     port = free_port()
@@ -55,37 +73,38 @@ def main():
             time.sleep(0.02)
         kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="b", aws_secret_access_key="b")
         events, lam = boto3.client("events", **kw), boto3.client("lambda", **kw)
+        scheduler = boto3.client("scheduler", **kw)
+        out = os.path.join(data, "fired")
+        arn = lam.create_function(FunctionName="late", Runtime="python3.12", Role=ROLE, Handler="app.handler",
+                                  Code={"ZipFile": zip_of({"app.py": LATENESS})},
+                                  Environment={"Variables": {"OUT": out}})["FunctionArn"]
+        target = {"Arn": arn, "RoleArn": "arn:aws:iam::000000000000:role/b"}
 
-        # Idle: rules that fire once a day at noon, defined, and nothing else happening.
-        for i in range(args.idle_rules):
-            events.put_rule(Name=f"idle-{i}", ScheduleExpression="cron(0 12 * * ? *)")
+        # Idle: schedules that fire once a day at noon, defined, and nothing else happening.
+        for i in range(args.idle):
+            scheduler.create_schedule(Name=f"idle-{i}", ScheduleExpression="cron(0 12 * * ? *)",
+                                      FlexibleTimeWindow={"Mode": "OFF"}, Target=target)
         time.sleep(1)
         before = cpu_seconds(server.pid)
         time.sleep(10)
         idle_cpu_ms = (cpu_seconds(server.pid) - before) * 1000
 
-        # Lateness: every rule fires each minute into one function.
-        out = os.path.join(data, "fired")
-        arn = lam.create_function(FunctionName="late", Runtime="python3.12", Role=ROLE, Handler="app.handler",
-                                  Code={"ZipFile": zip_of({"app.py": LATENESS})},
-                                  Environment={"Variables": {"OUT": out}})["FunctionArn"]
-        for i in range(args.rules):
-            events.put_rule(Name=f"busy-{i}", ScheduleExpression="cron(* * * * ? *)")
-            events.put_targets(Rule=f"busy-{i}", Targets=[{"Id": "f", "Arn": arn}])
-        now = time.time()
-        end = (now // 60 + args.minutes + 1) * 60 + 20
-        time.sleep(end - now)
-        lateness = []
-        with open(out) as f:
-            for line in f:
-                scheduled, started = line.split()
-                due = datetime.datetime.fromisoformat(scheduled.replace("Z", "+00:00")).timestamp()
-                lateness.append(int(started) / 1e9 - due)
-        firings = len(lateness)
-        print(f"idle with {args.idle_rules:,} rules: {idle_cpu_ms:.0f} ms of server CPU in 10 s")
-        print(f"{args.rules:,} rules due each minute, {firings:,} firings: scheduled instant to function start "
-              f"p50 {percentile(lateness, 0.5) * 1000:.0f} ms, p99 {percentile(lateness, 0.99) * 1000:.0f} ms, "
-              f"first {min(lateness) * 1000:.0f} ms, last {max(lateness) * 1000:.0f} ms")
+        # A rate(1 minute) rule for the whole run, and a burst of one-time schedules due in the
+        # same minute, two minutes from now.
+        events.put_rule(Name="every-minute", ScheduleExpression="rate(1 minute)")
+        events.put_targets(Rule="every-minute", Targets=[{"Id": "f", "Arn": arn, "InputTransformer": {
+            "InputPathsMap": {"t": "$.time"}, "InputTemplate": '{"tag": "rate", "time": "<t>"}'}}])
+        burst_at = datetime.datetime.fromtimestamp((time.time() // 60 + 2) * 60, datetime.timezone.utc)
+        burst_text = burst_at.strftime("%Y-%m-%dT%H:%M:%S")
+        for i in range(args.burst):
+            scheduler.create_schedule(Name=f"burst-{i}", ScheduleExpression=f"at({burst_text})",
+                                      FlexibleTimeWindow={"Mode": "OFF"},
+                                      Target={**target, "Input": '{"tag": "burst", "time": "<aws.scheduler.scheduled-time>"}'})
+        time.sleep(args.minutes * 60 + 15)
+        print(f"idle with {args.idle:,} schedules: {idle_cpu_ms:.0f} ms of server CPU in 10 s")
+        print(f"rate(1 minute) over {args.minutes} minutes, scheduled instant to function start: "
+              + summary(lateness_of(out, "rate")))
+        print(f"{args.burst:,} one-time schedules due in the same minute: " + summary(lateness_of(out, "burst")))
     finally:
         server.terminate()
         server.wait()
