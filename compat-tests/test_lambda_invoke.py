@@ -4,6 +4,7 @@ and the logs each invocation leaves."""
 
 import json
 import os
+import select
 import subprocess
 import threading
 import time
@@ -351,6 +352,37 @@ def test_dynarock_logs_command(lam, url):
     missing = subprocess.run([os.environ["DYNAROCK_BIN"], "logs", "compat-fn-none", "--endpoint", url],
                              capture_output=True, text=True, timeout=30)
     assert missing.returncode == 1 and "ResourceNotFoundException" in missing.stderr
+
+
+@pytest.mark.dynarock_only  # `dynarock logs` is the server's own command.
+@pytest.mark.skipif("DYNAROCK_BIN" not in os.environ, reason="needs the dynarock binary (compat-tests/run.sh sets it)")
+def test_dynarock_logs_follow_prints_new_lines(lam, url):
+    marker = uuid.uuid4().hex
+    code = {"app.py": f"def handler(e, c):\n    print('follow {marker}', e['n'])\n"}
+    with function(lam, code) as name:
+        invoke(lam, name, {"n": 1})
+        follow = subprocess.Popen([os.environ["DYNAROCK_BIN"], "logs", name, "--follow", "--endpoint", url],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            seen = []
+            deadline = time.monotonic() + 20
+
+            def read_until(text):
+                # Each read waits at most until the deadline: a silent follower fails, not hangs.
+                while (left := deadline - time.monotonic()) > 0:
+                    if not select.select([follow.stdout], [], [], left)[0]:
+                        return False
+                    line = follow.stdout.readline()
+                    seen.append(line)
+                    if line.rstrip().endswith(text):
+                        return True
+                return False
+            assert read_until(f"follow {marker} 1"), seen
+            invoke(lam, name, {"n": 2})
+            assert read_until(f"follow {marker} 2"), seen
+        finally:
+            follow.kill()
+            follow.wait()
 
 
 @pytest.mark.dynarock_only  # On Lambda the sandbox is frozen, not killed; here nothing may outlive it.
