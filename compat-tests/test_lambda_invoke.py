@@ -4,7 +4,7 @@ and the logs each invocation leaves."""
 
 import json
 import os
-import select
+import queue
 import subprocess
 import threading
 import time
@@ -367,12 +367,16 @@ def test_dynarock_logs_follow_prints_new_lines(lam, url):
             seen = []
             deadline = time.monotonic() + 20
 
+            lines = queue.Queue()
+            threading.Thread(target=lambda: [lines.put(line) for line in follow.stdout], daemon=True).start()
+
             def read_until(text):
-                # Each read waits at most until the deadline: a silent follower fails, not hangs.
+                # Each wait ends at the deadline: a silent follower fails, it does not hang.
                 while (left := deadline - time.monotonic()) > 0:
-                    if not select.select([follow.stdout], [], [], left)[0]:
+                    try:
+                        line = lines.get(timeout=left)
+                    except queue.Empty:
                         return False
-                    line = follow.stdout.readline()
                     seen.append(line)
                     if line.rstrip().endswith(text):
                         return True
