@@ -16,6 +16,7 @@ pub mod queue;
 pub mod registry;
 pub mod runtime_api;
 pub mod runtimes;
+pub mod url_http;
 
 use std::path::PathBuf;
 use std::sync::Arc;

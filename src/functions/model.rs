@@ -26,6 +26,18 @@ pub struct Function {
     pub reserved_concurrency: Option<u32>,
     /// PutFunctionEventInvokeConfig, by qualifier (`$LATEST`, a version or an alias).
     pub event_invoke: BTreeMap<String, EventInvokeConfig>,
+    /// Function URLs, by qualifier (`$LATEST` for the unqualified function, or an alias).
+    #[serde(default)]
+    pub urls: BTreeMap<String, UrlConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UrlConfig {
+    pub auth_type: String,
+    pub cors: Option<Value>,
+    pub invoke_mode: String,
+    pub created: String,
+    pub modified: String,
 }
 
 /// One version's configuration and code (`$LATEST` or a published number).

@@ -199,6 +199,7 @@ pub async fn create(
         policy_revision: model::revision_id(),
         reserved_concurrency: None,
         event_invoke: BTreeMap::new(),
+        urls: BTreeMap::new(),
     };
     let publish = input.publish.unwrap_or(false);
     let created = state

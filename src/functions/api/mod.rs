@@ -5,6 +5,7 @@ mod config;
 mod functions;
 mod invoke;
 mod settings;
+pub mod urls;
 mod versions;
 
 use std::sync::Arc;
@@ -90,6 +91,26 @@ pub fn router(functions: Arc<Functions>) -> Router {
         .route(
             "/2019-09-25/functions/{name}/event-invoke-config/list",
             get(settings::list_event_invoke_configs),
+        )
+        .route(
+            "/2021-10-31/functions/{name}/url",
+            post(urls::create)
+                .get(urls::get)
+                .put(urls::update)
+                .delete(urls::delete),
+        )
+        .route("/2021-10-31/functions/{name}/urls", get(urls::list))
+        .route(
+            "/lambda-url/{target}",
+            axum::routing::any(crate::functions::url_http::serve),
+        )
+        .route(
+            "/lambda-url/{target}/",
+            axum::routing::any(crate::functions::url_http::serve),
+        )
+        .route(
+            "/lambda-url/{target}/{*rest}",
+            axum::routing::any(crate::functions::url_http::serve),
         )
         .fallback(unknown_operation)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BYTES))
