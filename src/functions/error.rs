@@ -23,18 +23,12 @@ pub enum LambdaError {
     InvalidRequestContent(String),
     #[error("{0}")]
     RequestTooLarge(String),
-    #[error("{0}")]
-    CodeStorageExceeded(String),
-    #[error("{0}")]
-    PolicyLengthExceeded(String),
     /// Concurrency exhausted: `reason` is Lambda's `ThrottleReason`.
     #[error("{message}")]
     TooManyRequests {
         message: String,
         reason: &'static str,
     },
-    #[error("{0}")]
-    UnsupportedMediaType(String),
     #[error("{0}")]
     MissingAuthenticationToken(String),
     #[error("{0}")]
@@ -57,10 +51,7 @@ impl LambdaError {
             LambdaError::PreconditionFailed(_) => "PreconditionFailedException",
             LambdaError::InvalidRequestContent(_) => "InvalidRequestContentException",
             LambdaError::RequestTooLarge(_) => "RequestTooLargeException",
-            LambdaError::CodeStorageExceeded(_) => "CodeStorageExceededException",
-            LambdaError::PolicyLengthExceeded(_) => "PolicyLengthExceededException",
             LambdaError::TooManyRequests { .. } => "TooManyRequestsException",
-            LambdaError::UnsupportedMediaType(_) => "UnsupportedMediaTypeException",
             LambdaError::MissingAuthenticationToken(_) => "MissingAuthenticationTokenException",
             LambdaError::IncompleteSignature(_) => "IncompleteSignatureException",
             LambdaError::UnknownOperation => "UnknownOperationException",
@@ -77,7 +68,6 @@ impl LambdaError {
             LambdaError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             LambdaError::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             LambdaError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            LambdaError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             LambdaError::MissingAuthenticationToken(_) | LambdaError::IncompleteSignature(_) => {
                 StatusCode::FORBIDDEN
             }

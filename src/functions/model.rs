@@ -125,10 +125,12 @@ impl Function {
     pub fn configuration(&self, v: &Version) -> Value {
         let mut c = Map::new();
         c.insert("FunctionName".into(), self.name.clone().into());
-        c.insert("FunctionArn".into(), self.qualified_arn(&v.version).into());
-        if v.version == LATEST {
-            c.insert("FunctionArn".into(), self.arn().into());
-        }
+        let arn = if v.version == LATEST {
+            self.arn()
+        } else {
+            self.qualified_arn(&v.version)
+        };
+        c.insert("FunctionArn".into(), arn.into());
         c.insert("Runtime".into(), v.runtime.clone().into());
         c.insert("Role".into(), v.role.clone().into());
         c.insert("Handler".into(), v.handler.clone().into());

@@ -154,8 +154,8 @@ impl Pool {
         drop(stopped);
     }
 
-    /// Stops instances idle longer than the limit; returns how many remain idle.
-    pub fn reap(&self) -> usize {
+    /// Stops instances idle longer than the limit.
+    pub fn reap(&self) {
         let now = Instant::now();
         let mut stopped = Vec::new();
         let mut state = self.lock();
@@ -167,10 +167,8 @@ impl Pool {
             stopped.extend(old);
         }
         state.idle.retain(|_, list| !list.is_empty());
-        let remaining = state.idle.values().map(Vec::len).sum();
         drop(state);
         drop(stopped);
-        remaining
     }
 
     /// Stops every idle instance (shutdown).
@@ -179,7 +177,8 @@ impl Pool {
         drop(all);
     }
 
-    pub fn running(&self, function: &str) -> u32 {
+    #[cfg(test)]
+    fn running(&self, function: &str) -> u32 {
         self.lock().running.get(function).copied().unwrap_or(0)
     }
 }

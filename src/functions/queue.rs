@@ -108,14 +108,6 @@ impl Queue {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
-    }
-
     /// The event due first, taken out of the queue if it is due at `now_ms`; otherwise when the
     /// first one is due.
     fn take_due(&self, now_ms: u64) -> Result<(Key, Event), Option<u64>> {

@@ -130,11 +130,8 @@ fn invalid(message: impl Into<String>) -> LambdaError {
 }
 
 /// Checks what the model cannot and applies the members given to `m`.
+/// The model's constraints were checked before (`constraint_errors`).
 fn apply(input: &Input, m: &mut Mapping) -> LambdaResult<()> {
-    let errors = constraint_errors(input);
-    if !errors.is_empty() {
-        return Err(validation(&errors));
-    }
     if let Some(age) = input.maximum_record_age_in_seconds {
         if (0..60).contains(&age) {
             return Err(invalid(
@@ -407,6 +404,10 @@ async fn update(
     body: Bytes,
 ) -> LambdaResult<Response> {
     let input: Input = parse_body(&body)?;
+    let errors = constraint_errors(&input);
+    if !errors.is_empty() {
+        return Err(validation(&errors));
+    }
     let mut m = triggers.get(&uuid).ok_or_else(|| not_found(&uuid))?;
     if input.starting_position.is_some() || input.event_source_arn.is_some() {
         return Err(invalid(

@@ -30,7 +30,7 @@ fn too_large(limit: usize) -> LambdaError {
     ))
 }
 
-/// The payload must be JSON (an empty one is `{}`... as Lambda passes it: empty).
+/// A non-empty payload must be JSON; an empty one is passed on empty, as Lambda does.
 fn check_payload(body: &Bytes) -> LambdaResult<()> {
     if body.is_empty() {
         return Ok(());
