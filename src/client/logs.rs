@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::call_json11;
+use super::Endpoint;
 use crate::config::LogsArgs;
 
 /// How often `--follow` asks for new lines.
 const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 
 pub fn run(args: &LogsArgs) -> Result<(), String> {
+    let endpoint = Endpoint::new(&args.endpoint, &args.region);
     let group = format!("/aws/lambda/{}", args.function);
     let now_ms = jiff::Timestamp::now().as_millisecond();
     let mut start = now_ms - (args.since_seconds as i64) * 1000;
@@ -25,17 +26,11 @@ pub fn run(args: &LogsArgs) -> Result<(), String> {
             if let Some(t) = &token {
                 body["nextToken"] = t.clone().into();
             }
-            let page = match call_json11(
-                &args.endpoint,
-                &args.region,
-                "logs",
-                "Logs_20140328.FilterLogEvents",
-                &body,
-            ) {
+            let page = match endpoint.json11("logs", "Logs_20140328.FilterLogEvents", &body) {
                 Ok(page) => page,
                 // No log group yet: the function has not run.
-                Err(e) if e.starts_with("ResourceNotFoundException") && args.follow => break,
-                Err(e) => return Err(e),
+                Err(e) if e.code() == Some("ResourceNotFoundException") && args.follow => break,
+                Err(e) => return Err(e.into()),
             };
             for event in page["events"].as_array().into_iter().flatten() {
                 let id = event["eventId"].as_str().unwrap_or_default().to_string();

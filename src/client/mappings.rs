@@ -5,7 +5,13 @@
 use crate::config::MappingsArgs;
 
 pub fn run(args: &MappingsArgs) -> Result<(), String> {
-    let status = super::get(&args.endpoint, &args.region, "lambda", "/dynarock/mappings")?;
+    let endpoint = super::Endpoint::new(&args.endpoint, &args.region);
+    let status = endpoint.rest(
+        "GET",
+        "/dynarock/mappings",
+        "lambda",
+        &serde_json::Value::Null,
+    )?;
     let mappings = status["Mappings"].as_array().cloned().unwrap_or_default();
     if mappings.is_empty() {
         println!("no event source mappings in {}", args.region);
