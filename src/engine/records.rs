@@ -52,6 +52,70 @@ impl Engine {
     }
 }
 
+/// Whole JSON documents of one namespace under string keys, read from memory and stored
+/// durably before a change is answered: what small admin surfaces (HTTP APIs, deployed
+/// stacks) keep.
+pub struct Documents<T> {
+    engine: std::sync::Arc<Engine>,
+    namespace: &'static str,
+    docs: std::sync::RwLock<std::collections::BTreeMap<String, T>>,
+    writer: tokio::sync::Mutex<()>,
+}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned + Clone> Documents<T> {
+    pub fn load(engine: std::sync::Arc<Engine>, namespace: &'static str) -> Result<Self> {
+        let mut docs = std::collections::BTreeMap::new();
+        for (k, v) in engine.records(namespace, b"")? {
+            let doc = serde_json::from_slice(&v).map_err(|e| {
+                crate::error::Error::Internal(format!("corrupt {namespace} record: {e}"))
+            })?;
+            docs.insert(String::from_utf8_lossy(&k).into_owned(), doc);
+        }
+        Ok(Documents {
+            engine,
+            namespace,
+            docs: std::sync::RwLock::new(docs),
+            writer: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, std::collections::BTreeMap<String, T>> {
+        self.docs.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, key: &str) -> Option<T> {
+        self.read().get(key).cloned()
+    }
+
+    /// The documents whose keys start with `prefix`, in key order.
+    pub fn list(&self, prefix: &str) -> Vec<(String, T)> {
+        self.read()
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Stores `doc` under `key` (`None` deletes it), durably; returns what was there.
+    pub async fn put(&self, key: &str, doc: Option<T>) -> Result<Option<T>> {
+        let _writer = self.writer.lock().await;
+        let value = match &doc {
+            Some(d) => Some(
+                serde_json::to_vec(d).map_err(|e| crate::error::Error::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
+        self.engine
+            .write_records(self.namespace, &[(key.as_bytes().to_vec(), value)])
+            .await?;
+        let mut docs = self.docs.write().unwrap_or_else(|p| p.into_inner());
+        Ok(match doc {
+            Some(d) => docs.insert(key.to_string(), d),
+            None => docs.remove(key),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -86,5 +150,23 @@ mod tests {
             .unwrap();
         assert_eq!(e.records("a", b"").unwrap().len(), 1);
         assert_eq!(e.records("ab", b"").unwrap()[0].1, b"other".to_vec());
+    }
+
+    #[tokio::test]
+    async fn documents_survive_a_reload() {
+        let e = engine(Arc::new(SystemClock), 1 << 20);
+        let docs = super::Documents::<serde_json::Value>::load(e.clone(), "d").unwrap();
+        docs.put("a/1", Some(serde_json::json!({"x": 1})))
+            .await
+            .unwrap();
+        docs.put("a/2", Some(serde_json::json!(2))).await.unwrap();
+        docs.put("b/1", Some(serde_json::json!(3))).await.unwrap();
+        docs.put("a/2", None).await.unwrap();
+        let again = super::Documents::<serde_json::Value>::load(e, "d").unwrap();
+        assert_eq!(
+            again.list("a/"),
+            vec![("a/1".to_string(), serde_json::json!({"x": 1}))]
+        );
+        assert_eq!(again.get("b/1"), Some(serde_json::json!(3)));
     }
 }
