@@ -6,6 +6,7 @@ pub mod api;
 pub mod cloudwatch;
 pub mod code;
 pub mod error;
+pub mod http_api;
 pub mod instance;
 pub mod invoke;
 pub mod logs;
@@ -53,6 +54,8 @@ pub struct Functions {
     pub logs: Arc<LogStore>,
     pub settings: Settings,
     pub queue: Arc<queue::Queue>,
+    /// SQS queues, for destinations that name one.
+    pub queues: Arc<crate::queues::Queues>,
     /// Where instances get a memory limit (`None`: the machine does not allow it).
     cgroups: Option<memory::Cgroups>,
     /// The folder of an in-memory server, removed with it.
@@ -64,6 +67,7 @@ impl Functions {
     /// removed on exit when `None`).
     pub fn open(
         engine: Arc<Engine>,
+        queues: Arc<crate::queues::Queues>,
         data_dir: Option<&std::path::Path>,
         settings: Settings,
     ) -> Result<Arc<Functions>, String> {
@@ -106,6 +110,7 @@ impl Functions {
                 queue::Queue::load(&engine, settings.retry).map_err(|e| e.to_string())?,
             ),
             engine,
+            queues,
             registry,
             code: CodeStore::new(code_dir),
             bootstraps,

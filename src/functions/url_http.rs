@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::api::urls::URL_PREFIX;
 use super::invoke::{resolve, Request};
-use super::model::LATEST;
+use super::model::{Function, LATEST};
 use super::Functions;
 
 /// The largest request body a function URL takes (Lambda's synchronous payload limit).
@@ -66,84 +66,76 @@ pub async fn serve(
         // AWS_IAM URLs need signed requests: refused until signatures are verified here.
         return plain(StatusCode::FORBIDDEN, "Forbidden");
     }
-    let version = match resolve(&function, (q != LATEST).then_some(q.as_str())) {
-        Ok(v) => v.clone(),
-        Err(_) => return plain(StatusCode::NOT_FOUND, "Not Found"),
+    let prefix = format!("{URL_PREFIX}{target}");
+    let incoming = Incoming {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &body,
+        raw_path: uri
+            .path()
+            .strip_prefix(&prefix)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/"),
+        now: state.engine.clock.now(),
     };
-    if body.len() > MAX_BODY {
-        return plain(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Request must be smaller than 6291456 bytes",
-        );
-    }
-    let event = http_event(
-        &target,
-        &method,
-        &uri,
-        &headers,
-        &body,
-        state.engine.clock.now(),
-    );
-    let request = Request {
-        payload: Bytes::from(event.to_string()),
-        client_context: None,
-        invoked_arn: if q == LATEST {
-            function.arn()
-        } else {
-            function.qualified_arn(&q)
-        },
-    };
-    match state.run(&function, &version, request).await {
-        Ok(invoked) if !invoked.function_error => http_response(&invoked.payload),
-        Ok(_) => plain(StatusCode::BAD_GATEWAY, "Internal Server Error"),
-        Err(e) => e.into_response(),
+    let event = event_v2(&incoming, &target, "$default", "$default", &Map::new());
+    let qualifier = (q != LATEST).then_some(q.as_str());
+    match invoke(&state, &function, qualifier, &event).await {
+        Ok(payload) => http_response(&payload),
+        Err(response) => response,
     }
 }
 
-/// API Gateway's HTTP API payload format 2.0.
-pub fn http_event(
-    target: &str,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-    now: std::time::SystemTime,
-) -> Value {
-    let prefix = format!("{URL_PREFIX}{target}");
-    let raw_path = uri
-        .path()
-        .strip_prefix(&prefix)
-        .filter(|p| !p.is_empty())
-        .unwrap_or("/");
-    let raw_query = uri.query().unwrap_or("");
-    let mut header_map = Map::new();
-    let mut cookies = Vec::new();
-    for (name, value) in headers {
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        if name == http::header::COOKIE {
-            cookies.extend(
-                value
-                    .split(';')
-                    .map(|c| c.trim().to_string())
-                    .filter(|c| !c.is_empty()),
-            );
-            continue;
-        }
-        let entry = header_map
-            .entry(name.as_str().to_string())
-            .or_insert_with(|| Value::String(String::new()));
-        if let Value::String(existing) = entry {
-            if !existing.is_empty() {
-                existing.push(',');
-            }
-            existing.push_str(&value);
-        }
+/// Runs the function (`qualifier`: a version or alias) with `event` as its payload; its answer,
+/// or the HTTP response that stands for its failure.
+pub async fn invoke(
+    state: &Functions,
+    function: &Function,
+    qualifier: Option<&str>,
+    event: &Value,
+) -> Result<Bytes, Response> {
+    let version = resolve(function, qualifier)
+        .map_err(|_| plain(StatusCode::NOT_FOUND, "Not Found"))?
+        .clone();
+    let payload = event.to_string();
+    if payload.len() > MAX_BODY {
+        return Err(plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request must be smaller than 6291456 bytes",
+        ));
     }
-    let mut query = Map::new();
-    for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
-        let entry = query
-            .entry(k.into_owned())
-            .or_insert_with(|| Value::String(String::new()));
+    let request = Request {
+        payload: Bytes::from(payload),
+        client_context: None,
+        invoked_arn: match qualifier {
+            None => function.arn(),
+            Some(q) => function.qualified_arn(q),
+        },
+    };
+    match state.run(function, &version, request).await {
+        Ok(invoked) if !invoked.function_error => Ok(invoked.payload),
+        Ok(_) => Err(plain(StatusCode::BAD_GATEWAY, "Internal Server Error")),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+/// An HTTP request, as the API Gateway events describe it.
+pub struct Incoming<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+    pub body: &'a Bytes,
+    /// The path below the API's (or URL's) own prefix.
+    pub raw_path: &'a str,
+    pub now: std::time::SystemTime,
+}
+
+/// Values of repeated names joined with commas, as payload 2.0 gives them.
+fn joined<'a>(pairs: impl Iterator<Item = (String, String)> + 'a) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (k, v) in pairs {
+        let entry = map.entry(k).or_insert_with(|| Value::String(String::new()));
         if let Value::String(existing) = entry {
             if !existing.is_empty() {
                 existing.push(',');
@@ -151,35 +143,114 @@ pub fn http_event(
             existing.push_str(&v);
         }
     }
-    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let text = is_text(header("content-type"));
-    let time = jiff::Timestamp::try_from(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let host = header("host").unwrap_or("localhost");
+    map
+}
+
+/// Values of repeated names as lists, as payload 1.0's `multiValue...` members give them.
+fn listed(pairs: impl Iterator<Item = (String, String)>) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (k, v) in pairs {
+        if let Value::Array(list) = map.entry(k).or_insert_with(|| json!([])) {
+            list.push(v.into());
+        }
+    }
+    map
+}
+
+impl Incoming<'_> {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    fn header_pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.headers.iter().map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+    }
+
+    fn query_pairs(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        form_urlencoded::parse(self.uri.query().unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+    }
+
+    fn is_text(&self) -> bool {
+        is_text(self.header("content-type"))
+    }
+
+    /// The body as the event carries it: text as it is, anything else in base64.
+    fn body_value(&self) -> Value {
+        if self.body.is_empty() {
+            Value::Null
+        } else if self.is_text() {
+            String::from_utf8_lossy(self.body).into_owned().into()
+        } else {
+            base64::engine::general_purpose::STANDARD
+                .encode(self.body)
+                .into()
+        }
+    }
+
+    fn time(&self) -> jiff::Timestamp {
+        jiff::Timestamp::try_from(self.now).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+    }
+
+    fn host(&self) -> &str {
+        self.header("host").unwrap_or("localhost")
+    }
+}
+
+/// API Gateway's HTTP API payload format 2.0 (what function URLs and HTTP APIs send).
+pub fn event_v2(
+    req: &Incoming,
+    api_id: &str,
+    route_key: &str,
+    stage: &str,
+    path_parameters: &Map<String, Value>,
+) -> Value {
+    let mut cookies = Vec::new();
+    let headers = joined(req.header_pairs().filter(|(name, value)| {
+        if name != http::header::COOKIE.as_str() {
+            return true;
+        }
+        cookies.extend(
+            value
+                .split(';')
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty()),
+        );
+        false
+    }));
+    let query = joined(req.query_pairs());
+    let time = req.time();
+    let host = req.host();
     let mut event = json!({
         "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": raw_path,
-        "rawQueryString": raw_query,
-        "headers": header_map,
+        "routeKey": route_key,
+        "rawPath": req.raw_path,
+        "rawQueryString": req.uri.query().unwrap_or(""),
+        "headers": headers,
         "requestContext": {
             "accountId": "anonymous",
-            "apiId": target,
+            "apiId": api_id,
             "domainName": host,
             "domainPrefix": host.split('.').next().unwrap_or(host),
             "http": {
-                "method": method.as_str(),
-                "path": raw_path,
+                "method": req.method.as_str(),
+                "path": req.raw_path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": "127.0.0.1",
-                "userAgent": header("user-agent").unwrap_or(""),
+                "userAgent": req.header("user-agent").unwrap_or(""),
             },
             "requestId": uuid::Uuid::new_v4().to_string(),
-            "routeKey": "$default",
-            "stage": "$default",
+            "routeKey": route_key,
+            "stage": stage,
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000").to_string(),
             "timeEpoch": time.as_millisecond(),
         },
-        "isBase64Encoded": !body.is_empty() && !text,
+        "isBase64Encoded": !req.body.is_empty() && !req.is_text(),
     });
     if !cookies.is_empty() {
         event["cookies"] = json!(cookies);
@@ -187,16 +258,79 @@ pub fn http_event(
     if !query.is_empty() {
         event["queryStringParameters"] = Value::Object(query);
     }
-    if !body.is_empty() {
-        event["body"] = if text {
-            String::from_utf8_lossy(body).into_owned().into()
-        } else {
-            base64::engine::general_purpose::STANDARD
-                .encode(body)
-                .into()
-        };
+    if !path_parameters.is_empty() {
+        event["pathParameters"] = Value::Object(path_parameters.clone());
+    }
+    let body = req.body_value();
+    if !body.is_null() {
+        event["body"] = body;
     }
     event
+}
+
+/// API Gateway's REST API proxy payload (format 1.0), for `Api` events. `path` is the request's
+/// path under the stage, `resource` the route's path template.
+pub fn event_v1(
+    req: &Incoming,
+    api_id: &str,
+    resource: &str,
+    stage: &str,
+    path_parameters: &Map<String, Value>,
+) -> Value {
+    let headers = listed(req.header_pairs());
+    let query = listed(req.query_pairs());
+    let last = |m: &Map<String, Value>| -> Value {
+        if m.is_empty() {
+            return Value::Null;
+        }
+        m.iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_array()
+                        .and_then(|l| l.last())
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+            })
+            .collect::<Map<_, _>>()
+            .into()
+    };
+    let time = req.time();
+    let or_null = |m: &Map<String, Value>| {
+        if m.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(m.clone())
+        }
+    };
+    json!({
+        "resource": resource,
+        "path": req.raw_path,
+        "httpMethod": req.method.as_str(),
+        "headers": last(&headers),
+        "multiValueHeaders": or_null(&headers),
+        "queryStringParameters": last(&query),
+        "multiValueQueryStringParameters": or_null(&query),
+        "pathParameters": or_null(path_parameters),
+        "stageVariables": null,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": api_id,
+            "domainName": req.host(),
+            "httpMethod": req.method.as_str(),
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": req.header("user-agent")},
+            "path": format!("/{stage}{}", req.raw_path),
+            "protocol": "HTTP/1.1",
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+            "requestTimeEpoch": time.as_millisecond(),
+            "resourcePath": resource,
+            "stage": stage,
+        },
+        "body": req.body_value(),
+        "isBase64Encoded": !req.body.is_empty() && !req.is_text(),
+    })
 }
 
 /// The function's answer as an HTTP response.
@@ -239,6 +373,24 @@ pub fn http_response(payload: &[u8]) -> Response {
             h.insert(name, value);
         }
     }
+    for (k, list) in answer["multiValueHeaders"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        for v in list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v))
+            {
+                h.append(name, value);
+            }
+        }
+    }
     for cookie in answer["cookies"]
         .as_array()
         .into_iter()
@@ -271,14 +423,16 @@ mod tests {
         headers.append("x-multi", HeaderValue::from_static("two"));
         headers.insert("content-type", HeaderValue::from_static("image/png"));
         let uri: Uri = "/lambda-url/f/images/cat?size=2&size=3".parse().unwrap();
-        let e = http_event(
-            "f",
-            &Method::POST,
-            &uri,
-            &headers,
-            &Bytes::from_static(b"\x89PNG"),
-            std::time::UNIX_EPOCH,
-        );
+        let body = Bytes::from_static(b"\x89PNG");
+        let req = Incoming {
+            method: &Method::POST,
+            uri: &uri,
+            headers: &headers,
+            body: &body,
+            raw_path: "/images/cat",
+            now: std::time::UNIX_EPOCH,
+        };
+        let e = event_v2(&req, "f", "$default", "$default", &Map::new());
         assert_eq!(e["rawPath"], "/images/cat");
         assert_eq!(e["rawQueryString"], "size=2&size=3");
         assert_eq!(e["queryStringParameters"]["size"], "2,3");
