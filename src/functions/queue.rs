@@ -291,14 +291,19 @@ impl Functions {
         }
     }
 
-    /// Invokes the destination function `arn` asynchronously with `record`.
+    /// Sends `record` to the destination `arn`: an SQS queue, or a function invoked
+    /// asynchronously.
     pub async fn send_to_destination(
         &self,
         arn: &str,
         record: &serde_json::Value,
     ) -> Result<(), String> {
-        let (region, name, qualifier) = super::api::parse_function_arn(arn)
-            .ok_or_else(|| format!("destination {arn} is not a function of this server"))?;
+        if arn.starts_with("arn:aws:sqs:") {
+            return self.queues.send_to_arn(arn, record.to_string()).await;
+        }
+        let (region, name, qualifier) = super::api::parse_function_arn(arn).ok_or_else(|| {
+            format!("destination {arn} is not a function or queue of this server")
+        })?;
         self.enqueue(Event::new(region, name, qualifier, record.to_string()))
             .await
             .map(|_| ())

@@ -5,6 +5,7 @@
 
 pub mod idle_poll;
 pub mod rest;
+pub mod stacks;
 
 use std::convert::Infallible;
 use std::io::Read;
@@ -215,12 +216,22 @@ async fn handle(state: &Arc<AppState>, request: Request) -> AnyResponse {
 
     let result = {
         let _underway = state.engine.underway();
-        dispatch(state, &parts, body).await
+        dispatch(state, &parts, body.clone()).await
     };
     match result {
         Ok(bytes) => finish(StatusCode::OK, content_type, bytes, &request_id),
+        // SQS speaks JSON 1.0 too; its targets are not DynamoDB's.
+        Err(Error::UnknownOperation) if is_sqs(&parts.headers) => {
+            rest(state, http::Request::from_parts(parts, Full::new(body))).await
+        }
         Err(e) => error_response(&e, content_type, &request_id),
     }
+}
+
+fn is_sqs(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(X_AMZ_TARGET)
+        .is_some_and(|t| t.as_bytes().starts_with(b"AmazonSQS."))
 }
 
 async fn dispatch(

@@ -160,9 +160,10 @@ fn apply(input: &Input, m: &mut Mapping) -> LambdaResult<()> {
     if let Some(d) = &input.destination_config {
         let destination = d.on_failure.as_ref().and_then(|t| t.destination.clone());
         if let Some(arn) = &destination {
-            if crate::functions::api::parse_function_arn(arn).is_none() {
+            let queue = arn.starts_with("arn:aws:sqs:") && arn.split(':').count() == 6;
+            if !queue && crate::functions::api::parse_function_arn(arn).is_none() {
                 return Err(invalid(format!(
-                    "The destination ARN {arn} is invalid here: on-failure destinations must be Lambda function ARNs of this server."
+                    "The destination ARN {arn} is invalid here: on-failure destinations must be SQS queue or Lambda function ARNs of this server."
                 )));
             }
         }
