@@ -26,6 +26,43 @@ pub enum Command {
     Logs(LogsArgs),
     /// Show what each event source mapping of a running server is doing.
     Mappings(MappingsArgs),
+    /// Deploy a SAM or CloudFormation template to a running server as a stack (or delete it).
+    Deploy(DeployArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DeployArgs {
+    /// The template (YAML or JSON), as `sam deploy` takes it.
+    #[arg(default_value = "template.yaml")]
+    pub template: String,
+
+    /// The stack's name (default: the template's folder name).
+    #[arg(long)]
+    pub stack_name: Option<String>,
+
+    /// Parameter values: `Key=Value` (or `ParameterKey=Key,ParameterValue=Value`).
+    #[arg(long, num_args = 1..)]
+    pub parameter_overrides: Vec<String>,
+
+    /// Delete the stack and every resource it created.
+    #[arg(long)]
+    pub delete: bool,
+
+    /// Zip function folders as they are, without installing their requirements.txt.
+    #[arg(long)]
+    pub no_build: bool,
+
+    /// The server to deploy to.
+    #[arg(
+        long,
+        env = "DYNAROCK_ENDPOINT",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    pub endpoint: String,
+
+    /// The stack's region.
+    #[arg(long, env = "DYNAROCK_REGION", default_value = "us-east-1")]
+    pub region: String,
 }
 
 #[derive(Args, Debug, Clone)]

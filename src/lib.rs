@@ -9,6 +9,7 @@ pub mod capacity;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod deploy;
 pub mod engine;
 pub mod error;
 pub mod expr;
@@ -16,6 +17,7 @@ pub mod functions;
 pub mod model;
 pub mod partiql;
 pub mod pattern;
+pub mod queues;
 pub mod schedules;
 pub mod server;
 pub mod storage;
@@ -45,6 +47,7 @@ pub struct Server {
     triggers: Arc<Triggers>,
     rules: Arc<Rules>,
     scheduler: Arc<Scheduler>,
+    queues: Arc<queues::Queues>,
     config: ServerConfig,
 }
 
@@ -76,8 +79,11 @@ impl Server {
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?
             .port();
+        let queues = queues::Queues::load(engine.clone(), &args.region, &args.account_id)
+            .map_err(|e| e.to_string())?;
         let functions = Functions::open(
             engine.clone(),
+            queues.clone(),
             (!args.in_memory).then_some(args.data_dir.as_path()),
             functions::Settings {
                 endpoint: format!("http://{}:{port}", loopback(&args.host)),
@@ -105,6 +111,7 @@ impl Server {
             triggers,
             rules,
             scheduler,
+            queues,
             config: ServerConfig {
                 region: args.region.clone(),
                 account: args.account_id.clone(),
@@ -133,7 +140,9 @@ impl Server {
             triggers: self.triggers.clone(),
             rules: self.rules.clone(),
             scheduler: self.scheduler.clone(),
-        });
+            queues: self.queues.clone(),
+        })
+        .map_err(|e| e.to_string())?;
         let app = server::app(self.engine.clone(), self.config, rest);
         let served = server::serve(self.listener, app, shutdown, idle).await;
         self.triggers.stop();

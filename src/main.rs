@@ -20,6 +20,7 @@ fn main() {
         Command::Serve(args) => args,
         Command::Logs(args) => return exit_on_error(dynarock::client::logs::run(&args)),
         Command::Mappings(args) => return exit_on_error(dynarock::client::mappings::run(&args)),
+        Command::Deploy(args) => return exit_on_error(dynarock::deploy::run(&args)),
     };
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -29,6 +29,7 @@ pub struct Surfaces {
     pub triggers: Arc<Triggers>,
     pub rules: Arc<Rules>,
     pub scheduler: Arc<crate::schedules::scheduler::Scheduler>,
+    pub queues: Arc<crate::queues::Queues>,
 }
 
 /// What the JSON 1.1 services share.
@@ -36,21 +37,26 @@ pub struct Surfaces {
 struct Json11 {
     functions: Arc<Functions>,
     rules: Arc<Rules>,
+    queues: Arc<crate::queues::Queues>,
 }
 
-pub fn router(s: Surfaces) -> Router {
+pub fn router(s: Surfaces) -> crate::error::Result<Router> {
     let json11 = Router::new().route("/", post(json11)).with_state(Json11 {
         functions: s.functions.clone(),
         rules: s.rules,
+        queues: s.queues,
     });
     let admin = Router::new()
         .route("/dynarock/clock", get(read_clock).post(move_clock))
-        .with_state(s.engine);
-    crate::functions::api::router(s.functions)
+        .with_state(s.engine.clone());
+    let region = s.functions.settings.region.clone();
+    Ok(crate::functions::api::router(s.functions.clone())
+        .merge(crate::functions::http_api::router(s.functions)?)
+        .merge(super::stacks::router(s.engine.clone(), &region)?)
         .merge(crate::triggers::api::router(s.triggers))
         .merge(crate::schedules::scheduler_api::router(s.scheduler))
         .merge(json11)
-        .merge(admin)
+        .merge(admin))
 }
 
 fn clock_json(engine: &Engine) -> Value {
@@ -152,6 +158,13 @@ async fn json11(State(services): State<Json11>, headers: HeaderMap, body: Bytes)
                 Ok(out) => answer(StatusCode::OK, out),
                 Err(e) => answer(StatusCode::BAD_REQUEST, e.body()),
             }
+        }
+        Some(("AmazonSQS", operation)) => {
+            let host = headers
+                .get(http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("localhost");
+            crate::queues::api::handle(&services.queues, &region, host, operation, &body).await
         }
         _ => answer(
             StatusCode::BAD_REQUEST,
