@@ -89,21 +89,34 @@ fn default_stack_name(template: &Path) -> Result<String, String> {
     }
 }
 
-/// `K=V` and `ParameterKey=K,ParameterValue=V` (the forms `sam deploy` takes).
+/// `K=V` and `ParameterKey=K,ParameterValue=V` (the forms `sam deploy` takes), several to an
+/// argument when separated by spaces; a word without `=` continues the value before it
+/// (`Schedule=rate(1 day)`), and quotes around a value are dropped.
 fn parse_overrides(given: &[String]) -> Result<HashMap<String, String>, String> {
-    let mut out = HashMap::new();
-    for item in given.iter().flat_map(|g| g.split_whitespace()) {
-        if let Some(rest) = item.strip_prefix("ParameterKey=") {
-            let (k, v) = rest
-                .split_once(",ParameterValue=")
-                .ok_or_else(|| format!("cannot read the parameter override {item}"))?;
-            out.insert(k.to_string(), v.to_string());
-        } else {
-            let (k, v) = item
-                .split_once('=')
-                .ok_or_else(|| format!("a parameter override is Key=Value, not {item}"))?;
-            out.insert(k.to_string(), v.to_string());
+    let mut items: Vec<String> = Vec::new();
+    for arg in given {
+        for word in arg.split_whitespace() {
+            match items.last_mut() {
+                Some(last) if !word.contains('=') => {
+                    last.push(' ');
+                    last.push_str(word);
+                }
+                _ => items.push(word.to_string()),
+            }
         }
+    }
+    let mut out = HashMap::new();
+    for item in &items {
+        let (k, v) = match item.strip_prefix("ParameterKey=") {
+            Some(rest) => rest
+                .split_once(",ParameterValue=")
+                .ok_or_else(|| format!("cannot read the parameter override {item}"))?,
+            None => item
+                .split_once('=')
+                .ok_or_else(|| format!("a parameter override is Key=Value, not {item}"))?,
+        };
+        let v = v.trim_matches(|c| c == '"' || c == '\'');
+        out.insert(k.to_string(), v.to_string());
     }
     Ok(out)
 }
