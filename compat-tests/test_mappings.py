@@ -523,3 +523,40 @@ def test_records_older_than_the_maximum_age_go_to_the_destination(manual):
             lam.delete_event_source_mapping(UUID=mapping["UUID"])
             delete_table(ddb, table)
             delete_table(ddb, record_table)
+
+
+def test_a_queue_can_be_the_on_failure_destination(lam, client, stream_table, url, region):
+    """What AWS takes for a DynamoDB mapping: an SQS queue gets the failure record."""
+    import boto3
+    sqs = boto3.client("sqs", endpoint_url=url, region_name=region,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    queue = sqs.create_queue(QueueName="compat-failures-" + random_table_name()[-8:])["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    table, arn = stream_table
+    with function(lam, {"app.py": "def handler(e, c):\n    raise RuntimeError('no')\n"}) as name:
+        mapping = lam.create_event_source_mapping(
+            FunctionName=name, EventSourceArn=arn, StartingPosition="LATEST", MaximumRetryAttempts=0,
+            DestinationConfig={"OnFailure": {"Destination": queue_arn}})
+        try:
+            assert lam.get_event_source_mapping(UUID=mapping["UUID"])["DestinationConfig"] == {
+                "OnFailure": {"Destination": queue_arn}}
+            wait_until(lambda: lam.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Enabled")
+            client.put_item(TableName=table, Item={"p": {"S": "doomed"}})
+            got = []
+            assert wait_until(lambda: got.extend(sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)
+                                                 .get("Messages", [])) or got, timeout=60)
+            failure = json.loads(got[0]["Body"])
+            assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+            assert failure["DDBStreamBatchInfo"]["streamArn"] == arn
+        finally:
+            lam.delete_event_source_mapping(UUID=mapping["UUID"])
+            sqs.delete_queue(QueueUrl=queue)
+
+
+def test_a_destination_must_be_a_queue_or_function(lam, stream_table):
+    _, arn = stream_table
+    with function(lam, {"app.py": "def handler(e, c):\n    return 1\n"}) as name:
+        with expect_error("InvalidParameterValueException"):
+            lam.create_event_source_mapping(
+                FunctionName=name, EventSourceArn=arn, StartingPosition="LATEST",
+                DestinationConfig={"OnFailure": {"Destination": "arn:aws:s3:::a-bucket"}})
