@@ -193,7 +193,7 @@ fn deploy_order(
             }
             _ => {}
         }
-        refs.retain(|r| !params.contains_key(r));
+        refs.retain(|r| !params.contains_key(r) && r != "AWS::NoValue");
         if let Some(unknown) = refs.iter().find(|r| !resources.contains_key(*r)) {
             return Err(format!(
                 "Template format error: Unresolved resource dependencies [{unknown}] in the Resources block of the template (used by {name})"
