@@ -13,7 +13,7 @@ import boto3
 import pytest
 import requests
 
-from deploy import SAMPLES, deploy, stack_name
+from deploy import SAMPLES, delete, deploy, stack_name
 from util import wait_until
 
 pytestmark = pytest.mark.dynarock_only  # the clock is moved through dynarock's admin endpoint
@@ -37,6 +37,14 @@ def test_cron_job_across_days(manual):
     stack = stack_name("cron")
     out = deploy(url, SAMPLES / "cron-job" / "template.yaml", stack,
                  "--parameter-overrides", f"ArchiveAfterDays={ARCHIVE_AFTER_DAYS}")
+    try:
+        check_days(url, move, out, start)
+    finally:
+        # Its schedules would fire on for every later test that moves this server's clock.
+        delete(url, stack)
+
+
+def check_days(url, move, out, start):
     db = boto3.resource("dynamodb", endpoint_url=url, region_name="us-east-1",
                         aws_access_key_id="testing", aws_secret_access_key="testing")
     orders = db.Table(out.outputs["OrdersTable"])
@@ -119,7 +127,13 @@ def test_repeated_and_overlapping_runs_change_nothing_twice(manual):
     stack = stack_name("cron-idem")
     out = deploy(url, SAMPLES / "cron-job" / "template.yaml", stack,
                  "--parameter-overrides", "ArchiveAfterDays=2", "HeartbeatSchedule=rate(1 day)")
-    lam = clients["lambda"]
+    try:
+        check_runs(url, clients["lambda"], out)
+    finally:
+        delete(url, stack)
+
+
+def check_runs(url, lam, out):
     db = boto3.resource("dynamodb", endpoint_url=url, region_name="us-east-1",
                         aws_access_key_id="testing", aws_secret_access_key="testing")
     orders = db.Table(out.outputs["OrdersTable"])

@@ -52,7 +52,14 @@ pub struct DeployArgs {
     #[arg(long)]
     pub no_build: bool,
 
-    /// The server to deploy to.
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// The running server a command talks to.
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// The server's URL.
     #[arg(
         long,
         env = "DYNAROCK_ENDPOINT",
@@ -60,24 +67,15 @@ pub struct DeployArgs {
     )]
     pub endpoint: String,
 
-    /// The stack's region.
+    /// The region (of the stack, function or mappings).
     #[arg(long, env = "DYNAROCK_REGION", default_value = "us-east-1")]
     pub region: String,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct MappingsArgs {
-    /// The server to ask.
-    #[arg(
-        long,
-        env = "DYNAROCK_ENDPOINT",
-        default_value = "http://127.0.0.1:8000"
-    )]
-    pub endpoint: String,
-
-    /// The mappings' region.
-    #[arg(long, env = "DYNAROCK_REGION", default_value = "us-east-1")]
-    pub region: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -93,17 +91,8 @@ pub struct LogsArgs {
     #[arg(long, default_value_t = 600)]
     pub since_seconds: u64,
 
-    /// The server to read from.
-    #[arg(
-        long,
-        env = "DYNAROCK_ENDPOINT",
-        default_value = "http://127.0.0.1:8000"
-    )]
-    pub endpoint: String,
-
-    /// The function's region.
-    #[arg(long, env = "DYNAROCK_REGION", default_value = "us-east-1")]
-    pub region: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Args, Debug, Clone)]

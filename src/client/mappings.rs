@@ -5,7 +5,7 @@
 use crate::config::MappingsArgs;
 
 pub fn run(args: &MappingsArgs) -> Result<(), String> {
-    let endpoint = super::Endpoint::new(&args.endpoint, &args.region);
+    let endpoint = super::Endpoint::new(&args.server.endpoint, &args.server.region);
     let status = endpoint.rest(
         "GET",
         "/dynarock/mappings",
@@ -14,7 +14,7 @@ pub fn run(args: &MappingsArgs) -> Result<(), String> {
     )?;
     let mappings = status["Mappings"].as_array().cloned().unwrap_or_default();
     if mappings.is_empty() {
-        println!("no event source mappings in {}", args.region);
+        println!("no event source mappings in {}", args.server.region);
         return Ok(());
     }
     for m in mappings {

@@ -2,13 +2,15 @@
 
 Each order moves in one transaction: put into the archive if not there yet, delete from the
 orders table if still there; both or neither. So a run repeated after a crash, or two runs at
-once, archive each order exactly once: the loser's transaction is cancelled and skipped.
+once, archive each order exactly once: the loser's transaction is cancelled and skipped (and one
+that meets the other's transaction under way, `TransactionConflict`, tries again).
 
 "Now" is the time the schedule fired (the event's `time`), not the clock of the machine, so
 the job is correct when it runs late and when a test moves the server's clock.
 """
 import json
 import os
+import time
 
 import boto3
 
@@ -36,21 +38,26 @@ def archive(item, now_ms):
     """Moves one order; False when another run moved it first."""
     archived = dict(item, archivedAt={"N": str(now_ms)})
     archived.pop("expiresAt", None)
-    try:
-        DYNAMODB.transact_write_items(
-            TransactItems=[
-                {"Put": {"TableName": ARCHIVE, "Item": archived,
-                         "ConditionExpression": "attribute_not_exists(orderId)"}},
-                {"Delete": {"TableName": ORDERS, "Key": {"orderId": item["orderId"]},
-                            "ConditionExpression": "attribute_exists(orderId)"}},
-            ]
-        )
-        return True
-    except DYNAMODB.exceptions.TransactionCanceledException as e:
-        reasons = [r.get("Code") for r in e.response.get("CancellationReasons", [])]
-        if "ConditionalCheckFailed" in reasons:
-            return False
-        raise
+    for attempt in range(8):
+        try:
+            DYNAMODB.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": ARCHIVE, "Item": archived,
+                             "ConditionExpression": "attribute_not_exists(orderId)"}},
+                    {"Delete": {"TableName": ORDERS, "Key": {"orderId": item["orderId"]},
+                                "ConditionExpression": "attribute_exists(orderId)"}},
+                ]
+            )
+            return True
+        except DYNAMODB.exceptions.TransactionCanceledException as e:
+            reasons = [r.get("Code") for r in e.response.get("CancellationReasons", [])]
+            if "ConditionalCheckFailed" in reasons:
+                return False
+            if "TransactionConflict" not in reasons:
+                raise
+            # Another run is moving this order right now: look again shortly.
+            time.sleep(0.01 * 2 ** attempt)
+    raise RuntimeError(f"order {item['orderId']['S']} stayed in conflict")
 
 
 def handler(event, context):
