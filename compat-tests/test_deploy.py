@@ -18,6 +18,7 @@ Transform: AWS::Serverless-2016-10-31
 Parameters:
   Env: {Type: String, Default: dev, AllowedValues: [dev, prod]}
   Greeting: {Type: String, Default: hello}
+  Capacity: {Type: Number, Default: 5}
 Conditions:
   IsProd: !Equals [!Ref Env, prod]
 Globals:
@@ -33,6 +34,20 @@ Resources:
       KeySchema: [{AttributeName: id, KeyType: HASH}]
       StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
       Tags: [{Key: env, Value: !Ref Env}]__GSI__
+  Ranged:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      AttributeDefinitions:
+        - {AttributeName: id, AttributeType: S}
+        - {AttributeName: at, AttributeType: N}
+        - {AttributeName: other, AttributeType: S}
+      KeySchema: [{AttributeName: id, KeyType: HASH}, {AttributeName: at, KeyType: RANGE}]
+      LocalSecondaryIndexes:
+        - IndexName: ByOther
+          KeySchema: [{AttributeName: id, KeyType: HASH}, {AttributeName: other, KeyType: RANGE}]
+          Projection: {ProjectionType: ALL}
+      ProvisionedThroughput: {ReadCapacityUnits: !Ref Capacity, WriteCapacityUnits: !Ref Capacity}
+      TimeToLiveSpecification: {AttributeName: expires, Enabled: true}
   Simple:
     Type: AWS::Serverless::SimpleTable
     Properties:
@@ -101,7 +116,7 @@ def test_a_stack_is_created_updated_and_deleted(url, clients, tmp_path):
     stack = stack_name("deploy")
     first = deploy(url, template(tmp_path), stack)
     try:
-        assert set(first.actions) == {"Things", "Simple", "Echo", "EchoChanges", "ServerlessHttpApi"}
+        assert set(first.actions) == {"Things", "Ranged", "Simple", "Echo", "EchoChanges", "ServerlessHttpApi"}
         assert set(first.actions.values()) == {"CREATE"}
         table = first.outputs["TableName"]
         assert table.startswith(f"{stack}-Things-")
@@ -111,6 +126,13 @@ def test_a_stack_is_created_updated_and_deleted(url, clients, tmp_path):
         assert db.list_tags_of_resource(ResourceArn=described["TableArn"])["Tags"] == [{"Key": "env", "Value": "dev"}]
         assert first.outputs["Joined"] == "dev/b"
         assert "ProdTable" not in first.outputs
+        ranged = [t for t in db.list_tables()["TableNames"] if t.startswith(f"{stack}-Ranged-")][0]
+        r = db.describe_table(TableName=ranged)["Table"]
+        assert [i["IndexName"] for i in r["LocalSecondaryIndexes"]] == ["ByOther"]
+        throughput = r["ProvisionedThroughput"]
+        assert (throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]) == (5, 5)
+        assert db.describe_time_to_live(TableName=ranged)["TimeToLiveDescription"] == {
+            "TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
         simple = [t for t in db.list_tables()["TableNames"] if t.startswith(f"{stack}-Simple-")]
         assert db.describe_table(TableName=simple[0])["Table"]["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
 
