@@ -4,7 +4,8 @@
 - thumbnails: N images uploaded over HTTP as fast as 8 clients can, with the stream trigger's
   ParallelizationFactor 1 and 4; images/s from the first upload to the last thumbnail, and the
   latency from each upload (the upload function's clock) to its thumbnail written (the
-  thumbnail function's clock), p50/p99;
+  thumbnail function's clock), p50/p99; then the latency again with uploads paced at 10/s, so
+  no queue builds up;
 - cron job: the archive function run on 20,000 orders older than the cutoff (orders/s), and
   how late the heartbeat (rate(1 minute)) runs after its due time over a few minutes.
 
@@ -76,7 +77,7 @@ def jpeg(seed):
     return buf.getvalue()
 
 
-def thumbnails(binary, count, parallelization):
+def thumbnails(binary, count, parallelization, pace=None):
     server = Server(binary)
     try:
         out = deploy(binary, server.url, "thumbnails", "thumbnails", f"Parallelization={parallelization}")
@@ -91,8 +92,13 @@ def thumbnails(binary, count, parallelization):
 
         db = boto3.resource("dynamodb", endpoint_url=server.url, **KEYS)
         thumbs, originals = db.Table(out["ThumbnailsTable"]), db.Table(out["ImagesTable"])
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            list(pool.map(upload, range(count)))
+        if pace:
+            for i in range(count):
+                upload(i)
+                time.sleep(1 / pace)
+        else:
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                list(pool.map(upload, range(count)))
         deadline = time.time() + 300
         while thumbs.scan(Select="COUNT")["Count"] < count:
             if time.time() > deadline:
@@ -102,7 +108,8 @@ def thumbnails(binary, count, parallelization):
         uploaded = {i["name"]: int(i["uploadedAt"]) for i in scan(originals, "#n, uploadedAt")}
         latencies = [made[n] - uploaded[n] for n in made]
         span = (max(made.values()) - min(uploaded.values())) / 1000
-        return {"images": count, "parallelization": parallelization, "images_per_s": round(count / span, 1),
+        return {"images": count, "parallelization": parallelization, "paced_per_s": pace,
+                "images_per_s": round(count / span, 1),
                 "latency_ms_p50": percentile(latencies, 0.5), "latency_ms_p99": percentile(latencies, 0.99)}
     finally:
         server.stop()
@@ -159,9 +166,14 @@ def main():
     p.add_argument("--images", type=int, default=300)
     p.add_argument("--orders", type=int, default=20_000)
     p.add_argument("--heartbeats", type=int, default=4)
+    p.add_argument("--only-paced", action="store_true", help="just the paced thumbnails run")
     args = p.parse_args()
-    for parallelization in (1, 4):
-        print(json.dumps(thumbnails(args.binary, args.images, parallelization)), flush=True)
+    if not args.only_paced:
+        for parallelization in (1, 4):
+            print(json.dumps(thumbnails(args.binary, args.images, parallelization)), flush=True)
+    print(json.dumps(thumbnails(args.binary, 100, 1, pace=10)), flush=True)
+    if args.only_paced:
+        return
     print(json.dumps(cron_job(args.binary, args.orders, args.heartbeats)), flush=True)
 
 
