@@ -63,12 +63,16 @@ def command(name, port, data):
 
 
 def dynamodb_request(url, operation, body):
-    """A DynamoDB request with a well-formed (unchecked) SigV4 header, as local servers accept."""
-    return urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
-        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{operation}",
-        "X-Amz-Date": "20260101T000000Z",
-        "Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/dynamodb/aws4_request, "
-                         "SignedHeaders=host, Signature=00"})
+    """A DynamoDB request signed with the load generator's keys (AKIDLOADGEN/loadgen-secret), so
+    a server that verifies signatures takes it as well as one that does not."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="POST", url=url, data=json.dumps(body).encode(), headers={
+        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{operation}"})
+    SigV4Auth(Credentials("AKIDLOADGEN", "loadgen-secret"), "dynamodb", "us-east-1").add_auth(request)
+    return urllib.request.Request(url, data=request.body, method="POST", headers=dict(request.headers.items()))
 
 
 def list_tables_ok(url):

@@ -181,6 +181,12 @@ pub struct ServeArgs {
     #[arg(long, env = "DYNAROCK_MANUAL_CLOCK")]
     pub manual_clock: bool,
 
+    /// Verify request signatures against the principals of this file (the AWS shared-credentials
+    /// format: one [section] per principal with aws_access_key_id and aws_secret_access_key);
+    /// reloaded on SIGHUP. Without it, any well-formed signature is accepted.
+    #[arg(long, env = "DYNAROCK_CREDENTIALS")]
+    pub credentials: Option<PathBuf>,
+
     /// Log filter: error, warn, info, debug, trace (or a tracing directive).
     #[arg(long, env = "DYNAROCK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,

@@ -17,6 +17,11 @@ pub enum Error {
     MissingAuthenticationToken(String),
     #[error("{0}")]
     IncompleteSignature(String),
+    /// The access key or session token is not one of the server's.
+    #[error("The security token included in the request is invalid.")]
+    UnrecognizedClient,
+    #[error("{0}")]
+    InvalidSignature(String),
     #[error("{0}")]
     ResourceNotFound(String),
     #[error("{0}")]
@@ -96,6 +101,8 @@ impl Error {
             Error::UnknownOperation => "UnknownOperationException",
             Error::MissingAuthenticationToken(_) => "MissingAuthenticationTokenException",
             Error::IncompleteSignature(_) => "IncompleteSignatureException",
+            Error::UnrecognizedClient => "UnrecognizedClientException",
+            Error::InvalidSignature(_) => "InvalidSignatureException",
             Error::ResourceNotFound(_) => "ResourceNotFoundException",
             Error::ResourceInUse(_) => "ResourceInUseException",
             Error::LimitExceeded(_) => "LimitExceededException",
@@ -121,6 +128,8 @@ impl Error {
             | Error::UnknownOperation
             | Error::MissingAuthenticationToken(_)
             | Error::IncompleteSignature(_)
+            | Error::UnrecognizedClient
+            | Error::InvalidSignature(_)
             | Error::RequestTooLarge(_) => Namespace::Service,
             _ => Namespace::DynamoDb,
         }
@@ -168,6 +177,17 @@ impl Error {
             }
         }
         serde_json::Value::Object(body).to_string().into_bytes()
+    }
+}
+
+impl From<crate::auth::verify::AuthError> for Error {
+    fn from(e: crate::auth::verify::AuthError) -> Self {
+        use crate::auth::verify::AuthError;
+        match e {
+            AuthError::UnrecognizedClient => Error::UnrecognizedClient,
+            AuthError::InvalidSignature(m) => Error::InvalidSignature(m),
+            AuthError::MissingToken => Error::MissingAuthenticationToken(e.message()),
+        }
     }
 }
 

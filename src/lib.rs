@@ -71,6 +71,10 @@ impl Server {
             },
         )
         .map_err(|e| e.to_string())?;
+        let credentials = match &args.credentials {
+            Some(path) => Some(auth::credentials::Credentials::load(path)?),
+            None => None,
+        };
         let listener = TcpListener::bind((args.host.as_str(), args.port))
             .await
             .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
@@ -113,6 +117,7 @@ impl Server {
             scheduler,
             queues,
             config: ServerConfig {
+                credentials,
                 region: args.region.clone(),
                 account: args.account_id.clone(),
             },
@@ -141,8 +146,12 @@ impl Server {
             rules: self.rules.clone(),
             scheduler: self.scheduler.clone(),
             queues: self.queues.clone(),
+            credentials: self.config.credentials.clone(),
         })
         .map_err(|e| e.to_string())?;
+        if let Some(credentials) = &self.config.credentials {
+            reload_on_hangup(credentials.clone());
+        }
         let app = server::app(self.engine.clone(), self.config, rest);
         let served = server::serve(self.listener, app, shutdown, idle).await;
         self.triggers.stop();
@@ -150,6 +159,24 @@ impl Server {
         served.map_err(|e| e.to_string())?;
         self.engine.flush().map_err(|e| e.to_string())
     }
+}
+
+/// Reads the credentials file again on each SIGHUP; a bad file keeps the loaded principals.
+fn reload_on_hangup(credentials: Arc<auth::credentials::Credentials>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the credentials file is read once");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match credentials.reload() {
+                Ok(n) => tracing::info!("credentials reloaded: {n} principals"),
+                Err(e) => tracing::error!("credentials not reloaded, the loaded ones stay: {e}"),
+            }
+        }
+    });
 }
 
 /// The address a local process uses to reach a server listening on `host`.

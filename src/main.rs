@@ -107,8 +107,13 @@ async fn run(args: ServeArgs, idle: Option<Arc<IdlePoll>>) {
     } else {
         format!("in {}", args.data_dir.display())
     };
+    let auth = match &args.credentials {
+        Some(path) => format!("signatures verified against {}", path.display()),
+        None => "signatures checked for shape only (no --credentials)".to_string(),
+    };
     tracing::info!(
-        "dynarock listening on http://{addr}, data {data}, region {}",
+        "dynarock {} listening on http://{addr}, data {data}, region {}, {auth}",
+        env!("CARGO_PKG_VERSION"),
         args.region
     );
 

@@ -33,6 +33,8 @@ use idle_poll::IdlePoll;
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 pub struct ServerConfig {
+    /// The principals whose signatures are verified (`None`: signatures are checked for shape).
+    pub credentials: Option<Arc<crate::auth::credentials::Credentials>>,
     pub region: String,
     pub account: String,
 }
@@ -246,6 +248,16 @@ async fn dispatch(
         .and_then(api::operation)
         .ok_or(Error::UnknownOperation)?;
     let region = crate::auth::check(&parts.headers, parts.uri.query())?;
+    if let Some(credentials) = &state.config.credentials {
+        crate::auth::verify::verify(
+            &credentials.keys(),
+            std::time::SystemTime::now(),
+            parts.method.as_str(),
+            &parts.uri,
+            &parts.headers,
+            &body,
+        )?;
+    }
     let region = region.as_deref().unwrap_or(&state.config.region);
     let body = decompress(&parts.headers, body)?;
     if body.is_empty() {

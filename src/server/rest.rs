@@ -16,7 +16,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use axum::routing::get;
 
+use crate::auth::credentials::Credentials;
+use crate::auth::verify::verify;
 use crate::engine::Engine;
+use crate::functions::api::urls::URL_PREFIX;
+use crate::functions::api::MAX_REQUEST_BYTES;
+use crate::functions::http_api::API_PREFIX;
 use crate::functions::{cloudwatch, Functions};
 use crate::schedules::events_api;
 use crate::schedules::rules::Rules;
@@ -30,6 +35,8 @@ pub struct Surfaces {
     pub rules: Arc<Rules>,
     pub scheduler: Arc<crate::schedules::scheduler::Scheduler>,
     pub queues: Arc<crate::queues::Queues>,
+    /// Verify signatures with these principals (`None`: shape checks only).
+    pub credentials: Option<Arc<Credentials>>,
 }
 
 /// What the JSON 1.1 services share.
@@ -50,13 +57,67 @@ pub fn router(s: Surfaces) -> crate::error::Result<Router> {
         .route("/dynarock/clock", get(read_clock).post(move_clock))
         .with_state(s.engine.clone());
     let region = s.functions.settings.region.clone();
-    Ok(crate::functions::api::router(s.functions.clone())
+    let credentials = s.credentials.clone();
+    let router = crate::functions::api::router(s.functions.clone())
         .merge(crate::functions::http_api::router(s.functions)?)
         .merge(super::stacks::router(s.engine.clone(), &region)?)
         .merge(crate::triggers::api::router(s.triggers))
         .merge(crate::schedules::scheduler_api::router(s.scheduler))
         .merge(json11)
-        .merge(admin))
+        .merge(admin);
+    Ok(match credentials {
+        Some(c) => router.layer(axum::middleware::from_fn_with_state(c, verified)),
+        None => router,
+    })
+}
+
+/// Lets a request through when its signature verifies. Function URLs and HTTP APIs are public
+/// HTTP endpoints, not signed.
+async fn verified(
+    State(credentials): State<Arc<Credentials>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    if path.starts_with(URL_PREFIX) || path.starts_with(API_PREFIX) {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let checked = verify(
+        &credentials.keys(),
+        std::time::SystemTime::now(),
+        parts.method.as_str(),
+        &parts.uri,
+        &parts.headers,
+        &bytes,
+    );
+    match checked {
+        Ok(()) => {
+            next.run(axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(bytes),
+            ))
+            .await
+        }
+        // The JSON protocols at `/` answer as DynamoDB does; the REST APIs as Lambda does.
+        Err(e) if parts.uri.path() == "/" => answer(
+            StatusCode::BAD_REQUEST,
+            json!({"__type": e.code(), "message": e.message()}),
+        ),
+        Err(e) => {
+            let mut r = (
+                StatusCode::FORBIDDEN,
+                axum::Json(json!({"Type": "User", "Message": e.message(), "message": e.message()})),
+            )
+                .into_response();
+            r.headers_mut()
+                .insert("x-amzn-errortype", HeaderValue::from_static(e.code()));
+            r
+        }
+    }
 }
 
 fn clock_json(engine: &Engine) -> Value {

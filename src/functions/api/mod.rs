@@ -21,7 +21,7 @@ use super::model::Function;
 use super::Functions;
 
 /// Lambda's largest request (CreateFunction with a 50 MB zip, base64 in JSON).
-const MAX_REQUEST_BYTES: usize = 70_167_211;
+pub const MAX_REQUEST_BYTES: usize = 70_167_211;
 
 pub fn router(functions: Arc<Functions>) -> Router {
     let f = "/2015-03-31/functions/{name}";

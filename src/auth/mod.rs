@@ -1,5 +1,9 @@
-//! SigV4 as DynamoDB Local treats it: a request must carry a well-formed signature (header or
-//! query string), which is not verified; its credential scope picks the region.
+//! SigV4. Every request must carry a well-formed signature (header or query string), whose
+//! credential scope picks the region; with a credentials file (`serve --credentials`) the
+//! signature is also verified (`verify`). Without one it is not, as DynamoDB Local does.
+
+pub mod credentials;
+pub mod verify;
 
 use std::borrow::Cow;
 
