@@ -86,6 +86,18 @@ impl Credentials {
         self.keys.load()
     }
 
+    /// Verifies a request's signature against the loaded principals, now.
+    pub fn verify(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<(), super::verify::AuthError> {
+        let now = std::time::SystemTime::now();
+        super::verify::verify(&self.keys(), now, method.as_str(), uri, headers, body)
+    }
+
     /// Reads the file again; a bad file leaves the loaded principals in place.
     pub fn reload(&self) -> Result<usize, String> {
         let keys = read(&self.path)?;

@@ -132,12 +132,9 @@ pub fn verify(
             &amz_date[..8.min(amz_date.len())]
         )));
     }
-    // The headers the client signed, as it sent them (the signer adds the date and token).
-    let mut signed: Vec<(String, String)> = Vec::new();
+    // The headers the client signed, as it sent them.
+    let mut signed: Vec<(&str, String)> = Vec::new();
     for name in signed_headers.split(';') {
-        if name == "x-amz-date" || name == "x-amz-security-token" {
-            continue;
-        }
         let values: Vec<&str> = headers
             .get_all(name)
             .iter()
@@ -146,26 +143,78 @@ pub fn verify(
         if values.is_empty() {
             return Err(AuthError::InvalidSignature(MISMATCH.into()));
         }
-        signed.push((name.to_string(), values.join(",")));
+        signed.push((name, values.join(",")));
     }
+    signed.sort_by(|a, b| a.0.cmp(b.0));
+    let payload_hash = header(headers, "x-amz-content-sha256");
+    let expected = if method == "POST" && uri.path() == "/" && uri.query().is_none() {
+        let token = principal.session_token.as_deref();
+        json_post_signature(
+            &principal.secret,
+            &scope,
+            (amz_date, signed_at),
+            token,
+            signed,
+            payload_hash,
+            body,
+        )
+    } else {
+        let s = SignatureScope {
+            key_id,
+            secret: &principal.secret,
+            token: principal.session_token.as_deref(),
+            region,
+            service,
+            signed_at,
+        };
+        // Any other request: the signer normalises its path and query.
+        signer_signature(&s, method, uri, headers, &signed, payload_hash, body)?
+    };
+    if same(expected.as_bytes(), signature.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AuthError::InvalidSignature(MISMATCH.into()))
+    }
+}
+
+/// Who signed, for what, and when: the credential scope with the principal's secret.
+struct SignatureScope<'a> {
+    key_id: &'a str,
+    secret: &'a str,
+    token: Option<&'a str>,
+    region: &'a str,
+    service: &'a str,
+    signed_at: SystemTime,
+}
+
+/// The signature `aws-sigv4`'s signer computes for the request: any method, path and query.
+fn signer_signature(
+    s: &SignatureScope,
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    signed: &[(&str, String)],
+    payload_hash: Option<&str>,
+    body: &[u8],
+) -> Result<String, AuthError> {
+    let mismatch = || AuthError::InvalidSignature(MISMATCH.into());
     let host = header(headers, "host").unwrap_or("localhost");
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("http://{host}{path}");
-    let payload = match header(headers, "x-amz-content-sha256") {
+    let payload = match payload_hash {
         Some(hash) => SignableBody::Precomputed(hash.to_string()),
         None => SignableBody::Bytes(body),
     };
-    let request = SignableRequest::new(
-        method,
-        &url,
-        signed.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        payload,
-    )
-    .map_err(|_| AuthError::InvalidSignature(MISMATCH.into()))?;
+    // The signer adds the date and the session token itself.
+    let passed = signed
+        .iter()
+        .filter(|(k, _)| *k != "x-amz-date" && *k != "x-amz-security-token")
+        .map(|(k, v)| (*k, v.as_str()));
+    let request = SignableRequest::new(method, &url, passed, payload).map_err(|_| mismatch())?;
     let identity = SigningCredentials::new(
-        *key_id,
-        principal.secret.clone(),
-        principal.session_token.clone(),
+        s.key_id,
+        s.secret.to_string(),
+        s.token.map(str::to_string),
         None,
         "dynarock",
     )
@@ -175,22 +224,132 @@ pub fn verify(
     settings.excluded_headers = Some(Vec::new());
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(signed_at)
+        .region(s.region)
+        .name(s.service)
+        .time(s.signed_at)
         .settings(settings)
         .build()
-        .map_err(|_| AuthError::InvalidSignature(MISMATCH.into()))?
+        .map_err(|_| mismatch())?
         .into();
-    let expected = sign(request, &params)
-        .map_err(|_| AuthError::InvalidSignature(MISMATCH.into()))?
+    Ok(sign(request, &params)
+        .map_err(|_| mismatch())?
         .into_parts()
-        .1;
-    if same(expected.as_bytes(), signature.as_bytes()) {
-        Ok(())
-    } else {
-        Err(AuthError::InvalidSignature(MISMATCH.into()))
+        .1)
+}
+
+/// A derived signing key and what it was derived from.
+struct CachedKey {
+    secret: String,
+    scope: [String; 3],
+    key: [u8; 32],
+}
+
+thread_local! {
+    /// The last signing key derived on this thread: a client signs every request of a day with
+    /// the same key.
+    static SIGNING_KEY: std::cell::RefCell<Option<CachedKey>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The signing key of a secret and credential scope (`date/region/service`), derived once per
+/// thread and scope.
+fn signing_key(secret: &str, scope: &[&str], signed_at: SystemTime) -> [u8; 32] {
+    SIGNING_KEY.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if let Some(c) = cached.as_ref() {
+            if c.secret == secret && c.scope.iter().zip(&scope[1..4]).all(|(a, b)| a == b) {
+                return c.key;
+            }
+        }
+        let mut key = [0u8; 32];
+        let derived = v4::generate_signing_key(secret, signed_at, scope[2], scope[3]);
+        key.copy_from_slice(&derived.as_ref()[..32]);
+        *cached = Some(CachedKey {
+            secret: secret.to_string(),
+            scope: [
+                scope[1].to_string(),
+                scope[2].to_string(),
+                scope[3].to_string(),
+            ],
+            key,
+        });
+        key
+    })
+}
+
+/// The signature of a `POST /` without a query string (the JSON protocols: DynamoDB, SQS,
+/// CloudWatch Logs, EventBridge), with the canonical request built here: the path and query
+/// need no normalising, so only the signed headers and the body's hash go into it, and the
+/// signing key comes from the per-thread cache. It equals the signer's (a property test says
+/// so).
+fn json_post_signature(
+    secret: &str,
+    scope: &[&str],
+    (amz_date, signed_at): (&str, SystemTime),
+    token: Option<&str>,
+    signed: Vec<(&str, String)>,
+    payload_hash: Option<&str>,
+    body: &[u8],
+) -> String {
+    use sha2::{Digest, Sha256};
+    let hex = |bytes: &[u8]| {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            s.push(DIGITS[usize::from(b >> 4)] as char);
+            s.push(DIGITS[usize::from(b & 15)] as char);
+        }
+        s
+    };
+    // The date and token are the signer's own, as the signer uses them.
+    let mut signed = signed;
+    signed.retain(|(k, _)| *k != "x-amz-date" && *k != "x-amz-security-token");
+    signed.push(("x-amz-date", amz_date.to_string()));
+    if let Some(t) = token {
+        signed.push(("x-amz-security-token", t.to_string()));
     }
+    signed.sort_by(|a, b| a.0.cmp(b.0));
+    let mut canonical = String::with_capacity(512);
+    canonical.push_str("POST\n/\n\n");
+    for (name, value) in &signed {
+        canonical.push_str(name);
+        canonical.push(':');
+        canonical.push_str(&trim_all(value));
+        canonical.push('\n');
+    }
+    canonical.push('\n');
+    let names: Vec<&str> = signed.iter().map(|(k, _)| *k).collect();
+    canonical.push_str(&names.join(";"));
+    canonical.push('\n');
+    match payload_hash {
+        Some(h) => canonical.push_str(h),
+        None => canonical.push_str(&hex(&Sha256::digest(body))),
+    }
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{}/{}/{}/aws4_request\n{}",
+        scope[1],
+        scope[2],
+        scope[3],
+        hex(&Sha256::digest(canonical.as_bytes()))
+    );
+    let key = signing_key(secret, scope, signed_at);
+    v4::calculate_signature(key, string_to_sign.as_bytes())
+}
+
+/// A header value as SigV4 canonicalises it: spaces trimmed at both ends and runs of spaces
+/// made one.
+fn trim_all(value: &str) -> std::borrow::Cow<'_, str> {
+    let value = value.trim_matches(' ');
+    if !value.contains("  ") {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if !(c == ' ' && out.ends_with(' ')) {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -284,5 +443,63 @@ mod tests {
         );
         let (h, uri) = signed("secret", now - Duration::from_secs(14 * 60), b"");
         assert_eq!(verify(&keys(), now, "GET", &uri, &h, b""), Ok(()));
+    }
+
+    proptest::proptest! {
+        /// The canonical request built for `POST /` gives the signer's signature, and a change
+        /// of one byte of the body is refused.
+        #[test]
+        fn json_posts_sign_as_the_signer_does(
+            target in "[A-Za-z0-9_.]{1,40}",
+            extra in "[ -~]{0,30}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            token in proptest::option::of("[A-Za-z0-9/+=]{1,40}"),
+            flip in proptest::prelude::any::<usize>(),
+        ) {
+            let now = SystemTime::now();
+            let scope = ["AKIDTEST", "20260101", "us-east-1", "dynamodb", "aws4_request"];
+            let amz_date = amz_format(now);
+            let scope = [scope[0], &amz_date[..8], scope[2], scope[3], scope[4]];
+            let mut signed: Vec<(&str, String)> = vec![
+                ("content-type", "application/x-amz-json-1.0".into()),
+                ("host", "localhost:8000".into()),
+                ("x-amz-date", amz_date.clone()),
+                ("x-amz-target", target.clone()),
+                ("x-custom", extra.clone()),
+            ];
+            if let Some(t) = &token {
+                signed.push(("x-amz-security-token", t.clone()));
+            }
+            signed.sort_by(|a, b| a.0.cmp(b.0));
+            let s = SignatureScope {
+                key_id: scope[0], secret: "secret", token: token.as_deref(),
+                region: scope[2], service: scope[3], signed_at: amz_time(&amz_date).unwrap(),
+            };
+            let uri: Uri = "/".parse().unwrap();
+            let mut headers = HeaderMap::new();
+            for (k, v) in &signed {
+                headers.insert(*k, v.parse().unwrap());
+            }
+            let by_signer = signer_signature(&s, "POST", &uri, &headers, &signed, None, &body).unwrap();
+            let at = (amz_date.as_str(), amz_time(&amz_date).unwrap());
+            let here = json_post_signature("secret", &scope, at, token.as_deref(), signed.clone(), None, &body);
+            proptest::prop_assert_eq!(&by_signer, &here);
+
+            let names: Vec<&str> = signed.iter().map(|(k, _)| *k).collect();
+            let auth = format!(
+                "AWS4-HMAC-SHA256 Credential={}/{}/{}/{}/aws4_request, SignedHeaders={}, Signature={here}",
+                scope[0], scope[1], scope[2], scope[3], names.join(";")
+            );
+            headers.insert("authorization", auth.parse().unwrap());
+            let mut keys = Keys::new();
+            keys.insert("AKIDTEST".into(), Principal { name: "t".into(), secret: "secret".into(), session_token: token.clone() });
+            proptest::prop_assert_eq!(verify(&keys, now, "POST", &uri, &headers, &body), Ok(()));
+            if !body.is_empty() {
+                let mut changed = body.clone();
+                let i = flip % changed.len();
+                changed[i] ^= 1;
+                proptest::prop_assert!(verify(&keys, now, "POST", &uri, &headers, &changed).is_err());
+            }
+        }
     }
 }

@@ -249,14 +249,7 @@ async fn dispatch(
         .ok_or(Error::UnknownOperation)?;
     let region = crate::auth::check(&parts.headers, parts.uri.query())?;
     if let Some(credentials) = &state.config.credentials {
-        crate::auth::verify::verify(
-            &credentials.keys(),
-            std::time::SystemTime::now(),
-            parts.method.as_str(),
-            &parts.uri,
-            &parts.headers,
-            &body,
-        )?;
+        credentials.verify(&parts.method, &parts.uri, &parts.headers, &body)?;
     }
     let region = region.as_deref().unwrap_or(&state.config.region);
     let body = decompress(&parts.headers, body)?;

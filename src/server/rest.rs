@@ -17,7 +17,6 @@ use std::time::{Duration, UNIX_EPOCH};
 use axum::routing::get;
 
 use crate::auth::credentials::Credentials;
-use crate::auth::verify::verify;
 use crate::engine::Engine;
 use crate::functions::api::urls::URL_PREFIX;
 use crate::functions::api::MAX_REQUEST_BYTES;
@@ -86,15 +85,7 @@ async fn verified(
     let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
-    let checked = verify(
-        &credentials.keys(),
-        std::time::SystemTime::now(),
-        parts.method.as_str(),
-        &parts.uri,
-        &parts.headers,
-        &bytes,
-    );
-    match checked {
+    match credentials.verify(&parts.method, &parts.uri, &parts.headers, &bytes) {
         Ok(()) => {
             next.run(axum::extract::Request::from_parts(
                 parts,
