@@ -1,6 +1,8 @@
-//! SigV4 verified for real: the signature a request carries is computed again (with the
-//! `aws-sigv4` crate) from the request as received and the principal's secret, and compared in
-//! constant time. Header-signed requests, hashed or `UNSIGNED-PAYLOAD` bodies, session tokens.
+//! SigV4 verified for real: the signature a request carries is computed again from the request
+//! as received and the principal's secret, and compared in constant time. Header-signed
+//! requests, hashed or `UNSIGNED-PAYLOAD` bodies, session tokens. `aws-sigv4`'s signer does it
+//! for any request; `POST /` (every JSON protocol, the hot path) builds its canonical request
+//! here, with the crate's key derivation and final HMAC, and keeps the key per thread.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
