@@ -206,3 +206,15 @@ def test_a_malformed_file_is_refused_at_start(tmp_path):
     r = subprocess.run([binary(), "serve", "--in-memory", "--port", str(free_port()), "--credentials", str(path)],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "[ci]: aws_secret_access_key is missing" in r.stdout + r.stderr
+
+
+def test_a_signed_body_hash_must_be_the_bodys(secured):
+    url = secured[0]
+    import hashlib
+    body = b'{"Limit": 5}'
+    headers = signed(url, body, headers={"X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest()})
+    assert requests.post(url, data=body, headers=headers, timeout=10).status_code == 200
+    # The same signed headers with another body: the hash header no longer stands for it.
+    r = requests.post(url, data=b'{"Limit": 6}', headers=headers, timeout=10)
+    assert r.status_code == 400 and r.json()["message"] == \
+        "The provided 'x-amz-content-sha256' header does not match what was computed."

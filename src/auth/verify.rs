@@ -10,6 +10,7 @@ use aws_credential_types::Credentials as SigningCredentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use http::{HeaderMap, Uri};
+use sha2::{Digest, Sha256};
 
 use super::credentials::Keys;
 
@@ -75,6 +76,16 @@ fn amz_format(t: SystemTime) -> String {
     jiff::Timestamp::try_from(t)
         .map(|t| t.strftime("%Y%m%dT%H%M%SZ").to_string())
         .unwrap_or_default()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
 }
 
 fn same(a: &[u8], b: &[u8]) -> bool {
@@ -149,6 +160,15 @@ pub fn verify(
     }
     signed.sort_by(|a, b| a.0.cmp(b.0));
     let payload_hash = header(headers, "x-amz-content-sha256");
+    // A signed hash stands for the body only when it is the body's.
+    if let Some(hash) = payload_hash.filter(|h| *h != "UNSIGNED-PAYLOAD") {
+        if !same(hash.as_bytes(), hex(&Sha256::digest(body)).as_bytes()) {
+            return Err(AuthError::InvalidSignature(
+                "The provided 'x-amz-content-sha256' header does not match what was computed."
+                    .into(),
+            ));
+        }
+    }
     let expected = if method == "POST" && uri.path() == "/" && uri.query().is_none() {
         let token = principal.session_token.as_deref();
         json_post_signature(
@@ -293,16 +313,6 @@ fn json_post_signature(
     payload_hash: Option<&str>,
     body: &[u8],
 ) -> String {
-    use sha2::{Digest, Sha256};
-    let hex = |bytes: &[u8]| {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(bytes.len() * 2);
-        for b in bytes {
-            s.push(DIGITS[usize::from(b >> 4)] as char);
-            s.push(DIGITS[usize::from(b & 15)] as char);
-        }
-        s
-    };
     // The date and token are the signer's own, as the signer uses them.
     let mut signed = signed;
     signed.retain(|(k, _)| *k != "x-amz-date" && *k != "x-amz-security-token");
