@@ -419,7 +419,11 @@ fn function(
                     }));
                 }
             }
-            _ => unreachable!("event types are checked before the transform"),
+            other => {
+                return Err(format!(
+                    "Resource {name}: event {event} of type {other} is not supported by dynarock deploy"
+                ))
+            }
         }
     }
     Ok(())
