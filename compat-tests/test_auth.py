@@ -218,3 +218,16 @@ def test_a_signed_body_hash_must_be_the_bodys(secured):
     r = requests.post(url, data=b'{"Limit": 6}', headers=headers, timeout=10)
     assert r.status_code == 400 and r.json()["message"] == \
         "The provided 'x-amz-content-sha256' header does not match what was computed."
+
+
+def test_presigned_urls_are_verified(secured):
+    url = secured[0]
+    lam = client(url, "lambda")
+    good = lam.generate_presigned_url("list_functions", Params={"MaxItems": 5}, ExpiresIn=300)
+    r = requests.get(good, timeout=10)
+    assert r.status_code == 200 and r.json()["Functions"] == []
+    tampered = good.replace("MaxItems=5", "MaxItems=6")
+    r = requests.get(tampered, timeout=10)
+    assert (r.status_code, r.headers["x-amzn-errortype"]) == (403, "InvalidSignatureException")
+    wrong = client(url, "lambda", ADMIN[0], "not-the-secret").generate_presigned_url("list_functions")
+    assert requests.get(wrong, timeout=10).status_code == 403

@@ -104,9 +104,7 @@ pub fn verify(
 ) -> Result<(), AuthError> {
     let Some(auth) = header(headers, "authorization").filter(|a| a.starts_with("AWS4-")) else {
         if uri.query().is_some_and(|q| q.contains("X-Amz-Signature=")) {
-            return Err(AuthError::InvalidSignature(
-                "Presigned (query-string) requests are not accepted by this server when credentials are configured; sign the headers.".into(),
-            ));
+            return verify_presigned(keys, now, method, uri, headers, body);
         }
         return Err(AuthError::MissingToken);
     };
@@ -196,6 +194,110 @@ pub fn verify(
         Ok(())
     } else {
         Err(AuthError::InvalidSignature(MISMATCH.into()))
+    }
+}
+
+/// A presigned request: the signature and its scope in the query string (`X-Amz-Credential`,
+/// `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`, `X-Amz-Signature`), valid from its date
+/// for `X-Amz-Expires` seconds.
+fn verify_presigned(
+    keys: &Keys,
+    now: SystemTime,
+    method: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), AuthError> {
+    let mismatch = || AuthError::InvalidSignature(MISMATCH.into());
+    let query = uri.query().unwrap_or("");
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let (
+        Some("AWS4-HMAC-SHA256"),
+        Some(credential),
+        Some(amz_date),
+        Some(expires),
+        Some(names),
+        Some(signature),
+    ) = (
+        get("X-Amz-Algorithm"),
+        get("X-Amz-Credential"),
+        get("X-Amz-Date"),
+        get("X-Amz-Expires"),
+        get("X-Amz-SignedHeaders"),
+        get("X-Amz-Signature"),
+    )
+    else {
+        return Err(mismatch());
+    };
+    let scope: Vec<&str> = credential.split('/').collect();
+    let [key_id, date, region, service, "aws4_request"] = scope.as_slice() else {
+        return Err(mismatch());
+    };
+    let principal = keys.get(*key_id).ok_or(AuthError::UnrecognizedClient)?;
+    if get("X-Amz-Security-Token") != principal.session_token.as_deref() {
+        return Err(AuthError::UnrecognizedClient);
+    }
+    let signed_at = amz_time(amz_date).ok_or_else(mismatch)?;
+    let expires = Duration::from_secs(expires.parse().map_err(|_| mismatch())?);
+    if !amz_date.starts_with(date) || signed_at > now + SKEW {
+        return Err(mismatch());
+    }
+    if signed_at + expires < now {
+        return Err(AuthError::InvalidSignature("Request has expired".into()));
+    }
+    let mut signed: Vec<(&str, &str)> = Vec::new();
+    for name in names.split(';') {
+        signed.push((name, header(headers, name).ok_or_else(mismatch)?));
+    }
+    // The query without the signature's own members, which the signer adds back.
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.starts_with("X-Amz-"))
+        .collect();
+    let host = header(headers, "host").unwrap_or("localhost");
+    let url = match rest.is_empty() {
+        true => format!("http://{host}{}", uri.path()),
+        false => format!("http://{host}{}?{}", uri.path(), rest.join("&")),
+    };
+    let request = SignableRequest::new(
+        method,
+        &url,
+        signed.into_iter().filter(|(k, _)| *k != "x-amz-date"),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|_| mismatch())?;
+    let identity = SigningCredentials::new(
+        *key_id,
+        principal.secret.clone(),
+        principal.session_token.clone(),
+        None,
+        "dynarock",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.excluded_headers = Some(Vec::new());
+    settings.signature_location = aws_sigv4::http_request::SignatureLocation::QueryParams;
+    settings.expires_in = Some(expires);
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(signed_at)
+        .settings(settings)
+        .build()
+        .map_err(|_| mismatch())?
+        .into();
+    let expected = sign(request, &params)
+        .map_err(|_| mismatch())?
+        .into_parts()
+        .1;
+    if same(expected.as_bytes(), signature.as_bytes()) {
+        Ok(())
+    } else {
+        Err(mismatch())
     }
 }
 
@@ -455,6 +557,58 @@ mod tests {
         );
         let (h, uri) = signed("secret", now - Duration::from_secs(14 * 60), b"");
         assert_eq!(verify(&keys(), now, "GET", &uri, &h, b""), Ok(()));
+    }
+
+    /// A URL presigned by the crate a client would use, at `at`, valid for `expires`.
+    fn presigned(at: SystemTime, expires: u64) -> Uri {
+        let identity = SigningCredentials::new("AKIDTEST", "secret", None, None, "test").into();
+        let mut settings = SigningSettings::default();
+        settings.signature_location = aws_sigv4::http_request::SignatureLocation::QueryParams;
+        settings.expires_in = Some(Duration::from_secs(expires));
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("lambda")
+            .time(at)
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let url = "http://localhost:8000/2015-03-31/functions?MaxItems=5";
+        let request = SignableRequest::new(
+            "GET",
+            url,
+            [("host", "localhost:8000")].into_iter(),
+            SignableBody::Bytes(b""),
+        )
+        .unwrap();
+        let (instructions, _) = sign(request, &params).unwrap().into_parts();
+        let mut query = String::from("MaxItems=5");
+        for (k, v) in instructions.params() {
+            let v: String = form_urlencoded::byte_serialize(v.as_bytes()).collect();
+            query.push_str(&format!("&{k}={v}"));
+        }
+        format!("/2015-03-31/functions?{query}").parse().unwrap()
+    }
+
+    #[test]
+    fn presigned_urls_hold_until_they_expire() {
+        let now = SystemTime::now();
+        let mut h = HeaderMap::new();
+        h.insert("host", "localhost:8000".parse().unwrap());
+        assert_eq!(
+            verify(&keys(), now, "GET", &presigned(now, 60), &h, b""),
+            Ok(())
+        );
+        let old = presigned(now - Duration::from_secs(600), 60);
+        assert_eq!(
+            verify(&keys(), now, "GET", &old, &h, b""),
+            Err(AuthError::InvalidSignature("Request has expired".into()))
+        );
+        let other = presigned(now, 60)
+            .to_string()
+            .replace("MaxItems=5", "MaxItems=6");
+        assert!(verify(&keys(), now, "GET", &other.parse().unwrap(), &h, b"").is_err());
     }
 
     proptest::proptest! {
