@@ -12,7 +12,7 @@ use aws_sigv4::sign::v4;
 use http::{HeaderMap, Uri};
 use sha2::{Digest, Sha256};
 
-use super::credentials::Keys;
+use super::credentials::{Keys, Principal};
 
 /// How far a request's time may be from the server's (DynamoDB's window).
 const SKEW: Duration = Duration::from_secs(15 * 60);
@@ -93,6 +93,24 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A credential scope's key id, date, region and service, and the principal of the key, whose
+/// session token must be the one the request carries.
+fn principal_of<'a, 'k>(
+    keys: &'k Keys,
+    credential: &'a str,
+    token: Option<&str>,
+) -> Result<([&'a str; 4], &'k Principal), AuthError> {
+    let parts: Vec<&str> = credential.split('/').collect();
+    let [key_id, date, region, service, "aws4_request"] = parts.as_slice() else {
+        return Err(AuthError::InvalidSignature(MISMATCH.into()));
+    };
+    let principal = keys.get(*key_id).ok_or(AuthError::UnrecognizedClient)?;
+    if token != principal.session_token.as_deref() {
+        return Err(AuthError::UnrecognizedClient);
+    }
+    Ok(([*key_id, *date, *region, *service], principal))
+}
+
 /// Verifies a request's signature against `keys` at time `now`.
 pub fn verify(
     keys: &Keys,
@@ -110,15 +128,9 @@ pub fn verify(
     };
     let (credential, signed_headers, signature) =
         parts(auth).ok_or_else(|| AuthError::InvalidSignature(MISMATCH.into()))?;
-    let scope: Vec<&str> = credential.split('/').collect();
-    let [key_id, date, region, service, "aws4_request"] = scope.as_slice() else {
-        return Err(AuthError::InvalidSignature(MISMATCH.into()));
-    };
-    let principal = keys.get(*key_id).ok_or(AuthError::UnrecognizedClient)?;
     let token = header(headers, "x-amz-security-token");
-    if token != principal.session_token.as_deref() {
-        return Err(AuthError::UnrecognizedClient);
-    }
+    let (scope, principal) = principal_of(keys, credential, token)?;
+    let [key_id, date, region, service] = scope;
     let amz_date = header(headers, "x-amz-date").unwrap_or("");
     let Some(signed_at) = amz_time(amz_date) else {
         return Err(AuthError::InvalidSignature(MISMATCH.into()));
@@ -232,14 +244,8 @@ fn verify_presigned(
     else {
         return Err(mismatch());
     };
-    let scope: Vec<&str> = credential.split('/').collect();
-    let [key_id, date, region, service, "aws4_request"] = scope.as_slice() else {
-        return Err(mismatch());
-    };
-    let principal = keys.get(*key_id).ok_or(AuthError::UnrecognizedClient)?;
-    if get("X-Amz-Security-Token") != principal.session_token.as_deref() {
-        return Err(AuthError::UnrecognizedClient);
-    }
+    let (scope, principal) = principal_of(keys, credential, get("X-Amz-Security-Token"))?;
+    let [key_id, date, region, service] = scope;
     let signed_at = amz_time(amz_date).ok_or_else(mismatch)?;
     let expires = Duration::from_secs(expires.parse().map_err(|_| mismatch())?);
     if !amz_date.starts_with(date) || signed_at > now + SKEW {
@@ -269,31 +275,15 @@ fn verify_presigned(
         SignableBody::Bytes(body),
     )
     .map_err(|_| mismatch())?;
-    let identity = SigningCredentials::new(
-        *key_id,
-        principal.secret.clone(),
-        principal.session_token.clone(),
-        None,
-        "dynarock",
-    )
-    .into();
-    let mut settings = SigningSettings::default();
-    settings.excluded_headers = Some(Vec::new());
-    settings.signature_location = aws_sigv4::http_request::SignatureLocation::QueryParams;
-    settings.expires_in = Some(expires);
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(signed_at)
-        .settings(settings)
-        .build()
-        .map_err(|_| mismatch())?
-        .into();
-    let expected = sign(request, &params)
-        .map_err(|_| mismatch())?
-        .into_parts()
-        .1;
+    let scope = SignatureScope {
+        key_id,
+        secret: &principal.secret,
+        token: principal.session_token.as_deref(),
+        region,
+        service,
+        signed_at,
+    };
+    let expected = signature_by_signer(&scope, request, Some(expires))?;
     if same(expected.as_bytes(), signature.as_bytes()) {
         Ok(())
     } else {
@@ -311,7 +301,8 @@ struct SignatureScope<'a> {
     signed_at: SystemTime,
 }
 
-/// The signature `aws-sigv4`'s signer computes for the request: any method, path and query.
+/// The signature `aws-sigv4`'s signer computes for a header-signed request: any method, path
+/// and query.
 fn signer_signature(
     s: &SignatureScope,
     method: &str,
@@ -335,6 +326,17 @@ fn signer_signature(
         .filter(|(k, _)| *k != "x-amz-date" && *k != "x-amz-security-token")
         .map(|(k, v)| (*k, v.as_str()));
     let request = SignableRequest::new(method, &url, passed, payload).map_err(|_| mismatch())?;
+    signature_by_signer(s, request, None)
+}
+
+/// What `aws-sigv4`'s signer makes of `request` for this scope: a header signature, or with
+/// `presigned_for` a query-string one valid that long.
+fn signature_by_signer(
+    s: &SignatureScope,
+    request: SignableRequest,
+    presigned_for: Option<Duration>,
+) -> Result<String, AuthError> {
+    let mismatch = || AuthError::InvalidSignature(MISMATCH.into());
     let identity = SigningCredentials::new(
         s.key_id,
         s.secret.to_string(),
@@ -346,6 +348,10 @@ fn signer_signature(
     let mut settings = SigningSettings::default();
     // Exactly the headers the client signed, none dropped.
     settings.excluded_headers = Some(Vec::new());
+    if let Some(expires) = presigned_for {
+        settings.signature_location = aws_sigv4::http_request::SignatureLocation::QueryParams;
+        settings.expires_in = Some(expires);
+    }
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(s.region)
