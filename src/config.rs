@@ -181,6 +181,20 @@ pub struct ServeArgs {
     #[arg(long, env = "DYNAROCK_MANUAL_CLOCK")]
     pub manual_clock: bool,
 
+    /// Throttle requests as DynamoDB does (on): provisioned capacity with burst, on-demand
+    /// maximums and quotas, per-partition limits. `off` for benchmarks and bulk loads.
+    #[arg(long, env = "DYNAROCK_THROTTLING", default_value = "on", value_parser = ["on", "off"])]
+    pub throttling: String,
+
+    /// The per-table account quota of on-demand tables, read units per second (DynamoDB's
+    /// default; raise it as a Service Quotas increase would).
+    #[arg(long, env = "DYNAROCK_TABLE_READ_QUOTA", default_value_t = 40000.0)]
+    pub table_read_quota: f64,
+
+    /// The per-table account quota of on-demand tables, write units per second.
+    #[arg(long, env = "DYNAROCK_TABLE_WRITE_QUOTA", default_value_t = 40000.0)]
+    pub table_write_quota: f64,
+
     /// Verify request signatures against the principals of this file (the AWS shared-credentials
     /// format: one [section] per principal with aws_access_key_id and aws_secret_access_key);
     /// reloaded on SIGHUP. Without it, any well-formed signature is accepted.

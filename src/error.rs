@@ -56,6 +56,9 @@ pub enum Error {
     TransactionInProgress(String),
     #[error("{0}")]
     IdempotentParameterMismatch(String),
+    /// A table, index or partition out of capacity.
+    #[error("{}", .0.message())]
+    Throttled(crate::capacity::Throttled),
     #[error("{0}")]
     Internal(String),
 }
@@ -117,6 +120,7 @@ impl Error {
             Error::TrimmedDataAccess(_) => "TrimmedDataAccessException",
             Error::TransactionInProgress(_) => "TransactionInProgressException",
             Error::IdempotentParameterMismatch(_) => "IdempotentParameterMismatchException",
+            Error::Throttled(t) => t.code(),
             Error::Internal(_) => "InternalServerError",
         }
     }
@@ -165,6 +169,10 @@ impl Error {
             Error::Internal(_) => {
                 // Internal details stay in the server log, not in the client's face.
                 body.insert("message".into(), "Internal server error".into());
+            }
+            Error::Throttled(t) => {
+                body.insert("message".into(), self.to_string().into());
+                body.insert(t.reasons_member().into(), t.reasons_json());
             }
             Error::ConditionalCheckFailed { item } => {
                 body.insert("message".into(), self.to_string().into());

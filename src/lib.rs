@@ -63,6 +63,11 @@ impl Server {
                 item_collection_limit: engine::ITEM_COLLECTION_LIMIT,
                 stream_shard_seconds: args.stream_shard_seconds.max(0.001),
                 stream_retention_seconds: args.stream_retention_seconds.max(0.0),
+                throttle: engine::throttle::ThrottleConfig {
+                    enabled: args.throttling == "on",
+                    table_read_quota: args.table_read_quota.max(1.0),
+                    table_write_quota: args.table_write_quota.max(1.0),
+                },
             },
             if args.manual_clock {
                 Arc::new(ManualClock::new(std::time::SystemTime::now()))

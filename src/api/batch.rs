@@ -9,9 +9,7 @@ use super::input::{Constraints, Input};
 use super::items::collection_metrics;
 use super::legacy;
 use super::{to_body, Context};
-use crate::capacity::{
-    read_units, write_units, ReturnCapacity, TableUnits, RETURN_CAPACITY_VALUES,
-};
+use crate::capacity::{Consumed, ReturnCapacity, TableUnits, RETURN_CAPACITY_VALUES};
 use crate::engine::catalog::TableMeta;
 use crate::error::{Error, Result};
 use crate::expr::project::Projection;
@@ -120,6 +118,10 @@ pub fn batch_get_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let mut unprocessed = Map::new();
     let mut per_table = TableUnits::default();
     let mut bytes = 0usize;
+    // Keys a throttled table could not serve come back unprocessed; the call fails only
+    // when no key could be read.
+    let mut throttled = None;
+    let mut read = 0usize;
     for t in tables {
         let mut found = Vec::new();
         let mut left = Vec::new();
@@ -129,20 +131,28 @@ pub fn batch_get_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
                 left.push(key);
                 continue;
             }
-            let Some(stored) = ctx.engine.get_item(&t.meta, &key)? else {
-                units += read_units(0, t.consistent);
+            let (stored, cost) = match ctx.engine.read_item(&t.meta, &key, t.consistent) {
+                Ok(read) => read,
+                Err(e @ Error::Throttled(_)) => {
+                    throttled.get_or_insert(e);
+                    left.push(key);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            read += 1;
+            units += cost;
+            let Some(stored) = stored else {
                 continue;
             };
-            let size = stored.size()?;
-            bytes += size;
-            units += read_units(size, t.consistent);
+            bytes += stored.size()?;
             let item = stored.decode()?;
             found.push(match &t.projection {
                 Some(p) => p.apply(&item),
                 None => item,
             });
         }
-        per_table.add(&t.meta.name, units);
+        per_table.add(&t.meta.name, &Consumed::table(units));
         responses.insert(
             t.name.to_string(),
             serde_json::to_value(found).map_err(internal)?,
@@ -152,6 +162,9 @@ pub fn batch_get_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
             spec.insert("Keys".into(), serde_json::to_value(left).map_err(internal)?);
             unprocessed.insert(t.name.to_string(), Value::Object(spec));
         }
+    }
+    if let (0, Some(e)) = (read, throttled) {
+        return Err(e);
     }
     let mut body = json!({"Responses": responses, "UnprocessedKeys": unprocessed});
     if let Some(c) = capacity.report_tables(per_table) {
@@ -204,8 +217,8 @@ pub fn batch_write_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> 
         let meta = ctx.item_table(&ctx.resolve_table(name))?;
         let mut seen = std::collections::HashSet::new();
         let mut writes = Vec::with_capacity(list.len());
-        for request in list {
-            let request = Input::element(request, "com.amazonaws.dynamodb.v20120810.WriteRequest")?;
+        for raw in list {
+            let request = Input::element(raw, "com.amazonaws.dynamodb.v20120810.WriteRequest")?;
             let put =
                 request.structure("PutRequest", "com.amazonaws.dynamodb.v20120810.PutRequest")?;
             let delete = request.structure(
@@ -236,25 +249,41 @@ pub fn batch_write_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> 
             if !seen.insert(keys::item_key(meta.id, kv.hash, kv.range)) {
                 return Err(duplicates());
             }
-            writes.push(write);
+            writes.push((write, raw));
         }
-        planned.push((meta, writes));
+        planned.push((name, meta, writes));
     }
 
     let mut per_table = TableUnits::default();
     let mut collections = Map::new();
-    for (meta, writes) in planned {
-        let mut units = 0.0;
+    // Writes a throttled table or partition refused come back unprocessed, as they were
+    // sent; the call fails only when none could be written.
+    let mut unprocessed = Map::new();
+    let mut throttled = None;
+    let mut written = 0usize;
+    for (name, meta, writes) in planned {
+        let mut units = Consumed::default();
         let mut table_metrics = Vec::new();
-        for write in writes {
-            let (outcome, key) = match write {
+        let mut left = Vec::new();
+        for (write, raw) in writes {
+            let (result, key) = match write {
                 Write::Put(item) => {
                     let key = meta.key_schema.key_item(&item);
-                    (ctx.engine.put_item(&meta, item, None)?, key)
+                    (ctx.engine.put_item(&meta, item, None), key)
                 }
-                Write::Delete(key) => (ctx.engine.delete_item(&meta, &key, None)?, key),
+                Write::Delete(key) => (ctx.engine.delete_item(&meta, &key, None), key),
             };
-            units += write_units(outcome.charged_size);
+            let outcome = match result {
+                Ok(outcome) => outcome,
+                Err(e @ Error::Throttled(_)) => {
+                    throttled.get_or_insert(e);
+                    left.push(raw.clone());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            written += 1;
+            units.add(&outcome.consumed);
             if metrics == Some("SIZE") {
                 table_metrics.extend(collection_metrics(&meta, &key, &outcome));
             }
@@ -262,9 +291,15 @@ pub fn batch_write_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> 
         if !table_metrics.is_empty() {
             collections.insert(meta.name.clone(), Value::Array(table_metrics));
         }
-        per_table.add(&meta.name, units);
+        if !left.is_empty() {
+            unprocessed.insert(name.to_string(), Value::Array(left));
+        }
+        per_table.add(&meta.name, &units);
     }
-    let mut body = json!({"UnprocessedItems": {}});
+    if let (0, Some(e)) = (written, throttled) {
+        return Err(e);
+    }
+    let mut body = json!({"UnprocessedItems": unprocessed});
     if let Some(c) = capacity.report_tables(per_table) {
         body["ConsumedCapacity"] = c;
     }

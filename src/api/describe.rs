@@ -23,9 +23,9 @@ fn projection(p: &Projection) -> Value {
     v
 }
 
-fn throughput(t: &Throughput) -> Value {
+fn throughput(ctx: &Context<'_>, t: &Throughput) -> Value {
     let mut v = json!({
-        "NumberOfDecreasesToday": t.decreases_today,
+        "NumberOfDecreasesToday": t.decreases_on_day_of(ctx.engine.clock.epoch_seconds()),
         "ReadCapacityUnits": t.read,
         "WriteCapacityUnits": t.write,
     });
@@ -55,7 +55,7 @@ fn index(ctx: &Context<'_>, table: &TableMeta, i: &IndexMeta, global: bool) -> R
         } else {
             v["IndexStatus"] = json!("ACTIVE");
         }
-        v["ProvisionedThroughput"] = throughput(&i.throughput.clone().unwrap_or_default());
+        v["ProvisionedThroughput"] = throughput(ctx, &i.throughput.clone().unwrap_or_default());
         if let Some(o) = &i.on_demand {
             v["OnDemandThroughput"] = on_demand(o);
         }
@@ -84,7 +84,7 @@ pub fn table_description(ctx: &Context<'_>, t: &TableMeta, status: &str) -> Resu
         "KeySchema": key_schema(&t.key_schema),
         "TableStatus": status,
         "CreationDateTime": t.created,
-        "ProvisionedThroughput": throughput(&t.throughput),
+        "ProvisionedThroughput": throughput(ctx, &t.throughput),
         "TableSizeBytes": usage.bytes,
         "ItemCount": usage.items,
         "TableArn": t.arn(),

@@ -153,6 +153,8 @@ pub(super) fn apply_index_updates(
                 if let Some(o) = on_demand {
                     index.on_demand = Some(o.clone());
                 }
+                // New capacity starts with a full burst, as a new index does.
+                index.buckets = Default::default();
             }
             IndexUpdate::Delete(name) => {
                 let name = present(*name)?;

@@ -7,7 +7,7 @@ use super::expressions::Expressions;
 use super::input::{present, Constraints, Input, ItemMember};
 use super::legacy;
 use super::{to_body, Context};
-use crate::capacity::{read_units, write_units, ReturnCapacity, RETURN_CAPACITY_VALUES};
+use crate::capacity::{Consumed, ReturnCapacity, RETURN_CAPACITY_VALUES};
 use crate::engine::catalog::TableMeta;
 use crate::engine::items::{WriteCondition, WriteOutcome};
 use crate::error::{Error, Result};
@@ -133,9 +133,7 @@ fn single_write(
     };
     to_body(&WriteResponse {
         attributes: old,
-        consumed: options
-            .capacity
-            .report(&meta.name, write_units(outcome.charged_size)),
+        consumed: options.capacity.report(&meta.name, &outcome.consumed),
         metrics: key.and_then(|key| collection_metrics(&meta, &key, &outcome)),
     })
 }
@@ -201,9 +199,7 @@ pub fn update_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     .filter(|item| !item.is_empty());
     to_body(&WriteResponse {
         attributes,
-        consumed: options
-            .capacity
-            .report(&meta.name, write_units(outcome.charged_size)),
+        consumed: options.capacity.report(&meta.name, &outcome.consumed),
         metrics: key_item.and_then(|key| collection_metrics(&meta, &key, &outcome)),
     })
 }
@@ -233,14 +229,12 @@ pub fn get_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         .transpose()?;
     let (t, key) = (present(table)?, present(key)?);
     let meta = ctx.item_table(&t)?;
-    let stored = ctx.engine.get_item(&meta, &key)?;
+    // Capacity is charged on the whole item, projected or not.
+    let (stored, units) = ctx.engine.read_item(&meta, &key, consistent)?;
 
     let mut out = Vec::with_capacity(256);
     out.push(b'{');
-    let mut size = 0;
     if let Some(stored) = &stored {
-        // Capacity is charged on the whole item, projected or not.
-        size = stored.size()?;
         out.extend_from_slice(br#""Item":"#);
         match &projection {
             Some(p) => out.extend_from_slice(&to_body(&p.apply(&stored.decode()?))?),
@@ -249,7 +243,7 @@ pub fn get_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         }
     }
     if let Some(consumed) =
-        ReturnCapacity::parse(capacity).report(&meta.name, read_units(size, consistent))
+        ReturnCapacity::parse(capacity).report(&meta.name, &Consumed::table(units))
     {
         if stored.is_some() {
             out.push(b',');

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::input::{present, Constraints, Input};
 use super::read::{answer, output, resolve_source, start_position, Read};
 use super::{to_body, Context};
-use crate::capacity::{read_units, ReturnCapacity, RETURN_CAPACITY_VALUES};
+use crate::capacity::{Consumed, ReturnCapacity, TableUnits, RETURN_CAPACITY_VALUES};
 use crate::engine::catalog::TableMeta;
 use crate::engine::items::{Change, WriteCondition, WriteOutcome};
 use crate::engine::transact::{fingerprint, TxWrite};
@@ -234,7 +234,11 @@ impl WritePlan {
     }
 }
 
-fn run_write(ctx: &Context<'_>, plan: &WritePlan, return_on_failure: bool) -> Result<Vec<Item>> {
+fn run_write(
+    ctx: &Context<'_>,
+    plan: &WritePlan,
+    return_on_failure: bool,
+) -> Result<(Vec<Item>, Consumed)> {
     let condition = plan.condition.as_ref().map(|condition| WriteCondition {
         condition,
         return_item_on_failure: return_on_failure,
@@ -260,7 +264,7 @@ fn run_write(ctx: &Context<'_>, plan: &WritePlan, return_on_failure: bool) -> Re
             ))
         }
     };
-    plan.returned(&outcome)
+    Ok((plan.returned(&outcome)?, outcome.consumed))
 }
 
 /// A SELECT, as a Query when WHERE pins the partition key, else as a Scan.
@@ -270,7 +274,7 @@ fn run_select(
     limit: Option<usize>,
     next_token: Option<&str>,
     consistent: bool,
-) -> Result<(Vec<u8>, Option<Item>, usize, String)> {
+) -> Result<(Vec<u8>, Option<Item>, Consumed, String)> {
     let Statement::Select {
         projection,
         table,
@@ -351,9 +355,10 @@ fn run_select(
         )?,
         consistent,
         capacity: ReturnCapacity::None,
+        partition: None,
     };
     let a = answer(ctx, &read)?;
-    Ok((a.items, a.last_key, a.bytes, meta.name.clone()))
+    Ok((a.items, a.last_key, a.consumed, meta.name.clone()))
 }
 
 pub fn execute_statement(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
@@ -376,7 +381,7 @@ pub fn execute_statement(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>>
     let statement = parse(present(statement)?, &parameters(input)?)?;
     let capacity = ReturnCapacity::parse(capacity);
     if statement.is_read() {
-        let (items, last, bytes, table) = run_select(
+        let (items, last, consumed, table) = run_select(
             ctx,
             statement,
             limit.map(|l| l as usize),
@@ -390,7 +395,7 @@ pub fn execute_statement(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>>
             let token = BASE64.encode(to_body(&last)?);
             out.extend_from_slice(format!(r#","NextToken":"{token}""#).as_bytes());
         }
-        if let Some(consumed) = capacity.report(&table, read_units(bytes, consistent)) {
+        if let Some(consumed) = capacity.report(&table, &consumed) {
             out.extend_from_slice(br#","ConsumedCapacity":"#);
             out.extend_from_slice(&to_body(&consumed)?);
         }
@@ -398,8 +403,21 @@ pub fn execute_statement(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>>
         return Ok(out);
     }
     let plan = plan_write(ctx, statement)?;
-    let items = run_write(ctx, &plan, on_failure == Some("ALL_OLD"))?;
-    to_body(&json!({ "Items": items }))
+    let (items, consumed) = run_write(ctx, &plan, on_failure == Some("ALL_OLD"))?;
+    let mut body = json!({ "Items": items });
+    if let Some(c) = capacity.report(&plan.table.name, &consumed) {
+        body["ConsumedCapacity"] = c;
+    }
+    to_body(&body)
+}
+
+/// The `ReturnConsumedCapacity` of a batch or transaction of statements.
+fn return_capacity(input: Input<'_>) -> Result<ReturnCapacity> {
+    let mut c = Constraints::default();
+    let capacity = input.str("ReturnConsumedCapacity")?;
+    c.one_of(capacity, "returnConsumedCapacity", RETURN_CAPACITY_VALUES);
+    c.finish()?;
+    Ok(ReturnCapacity::parse(capacity))
 }
 
 /// A SELECT in a batch or transaction must name one item by its full key.
@@ -460,12 +478,17 @@ fn statement_of(e: Input<'_>) -> Result<Statement> {
 }
 
 fn error_entry(e: &Error) -> Value {
-    let code = e.code().trim_end_matches("Exception");
+    let code = match e.code() {
+        "ThrottlingException" => "ThrottlingError",
+        other => other.trim_end_matches("Exception"),
+    };
     json!({"Code": code, "Message": e.to_string()})
 }
 
 pub fn batch_execute_statement(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let entries = statements(input, "Statements", "statements", 25)?;
+    let capacity = return_capacity(input)?;
+    let mut units = TableUnits::default();
     let parsed: Vec<Result<Statement>> = entries.iter().map(|e| statement_of(*e)).collect();
     let reads = parsed
         .iter()
@@ -482,11 +505,10 @@ pub fn batch_execute_statement(ctx: &Context<'_>, input: Input<'_>) -> Result<Ve
         let result = statement.and_then(|s| {
             if s.is_read() {
                 let (meta, key, projection) = single_get(ctx, s)?;
-                let item = ctx
-                    .engine
-                    .get_item(&meta, &key)?
-                    .map(|s| s.decode())
-                    .transpose()?;
+                let consistent = e.bool("ConsistentRead")?.unwrap_or(false);
+                let (stored, cost) = ctx.engine.read_item(&meta, &key, consistent)?;
+                units.add(&meta.name, &Consumed::table(cost));
+                let item = stored.map(|s| s.decode()).transpose()?;
                 let item = match (item, projection) {
                     (Some(item), Some(paths)) => {
                         Some(Projection::new(&paths, "ProjectionExpression")?.apply(&item))
@@ -497,7 +519,9 @@ pub fn batch_execute_statement(ctx: &Context<'_>, input: Input<'_>) -> Result<Ve
             } else {
                 let on_failure = e.str("ReturnValuesOnConditionCheckFailure")? == Some("ALL_OLD");
                 let plan = plan_write(ctx, s)?;
-                run_write(ctx, &plan, on_failure).map(|_| None)
+                let (_, consumed) = run_write(ctx, &plan, on_failure)?;
+                units.add(&plan.table.name, &consumed);
+                Ok(None)
             }
         });
         let mut entry = json!({});
@@ -521,7 +545,11 @@ pub fn batch_execute_statement(ctx: &Context<'_>, input: Input<'_>) -> Result<Ve
         }
         responses.push(entry);
     }
-    to_body(&json!({ "Responses": responses }))
+    let mut body = json!({ "Responses": responses });
+    if let Some(c) = capacity.report_tables(units) {
+        body["ConsumedCapacity"] = c;
+    }
+    to_body(&body)
 }
 
 pub fn execute_transaction(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
@@ -530,6 +558,8 @@ pub fn execute_transaction(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8
     let token = input.str("ClientRequestToken")?;
     c.length(token, "clientRequestToken", 1, 36);
     c.finish()?;
+    let capacity = return_capacity(input)?;
+    let mut units = TableUnits::default();
     let parsed: Vec<Statement> = entries
         .iter()
         .map(|e| statement_of(*e))
@@ -544,7 +574,8 @@ pub fn execute_transaction(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8
             gets.iter().map(|(t, k, _)| (t.clone(), k)).collect();
         let found = ctx.engine.transact_get(&reads)?;
         let mut responses = Vec::with_capacity(found.len());
-        for ((_, _, projection), stored) in gets.iter().zip(found) {
+        for ((table, _, projection), (stored, cost)) in gets.iter().zip(found) {
+            units.add(&table.name, &Consumed::table(cost));
             responses.push(match stored {
                 Some(stored) => {
                     let item = stored.decode()?;
@@ -557,7 +588,11 @@ pub fn execute_transaction(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8
                 None => json!({}),
             });
         }
-        return to_body(&json!({ "Responses": responses }));
+        let mut body = json!({ "Responses": responses });
+        if let Some(c) = capacity.report_tables(units) {
+            body["ConsumedCapacity"] = c;
+        }
+        return to_body(&body);
     }
     if reads != 0 {
         return Err(Error::validation(
@@ -605,6 +640,14 @@ pub fn execute_transaction(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8
         }
         return Err(Error::TransactionCanceled { reasons });
     }
-    result?;
-    to_body(&json!({}))
+    let mut body = json!({});
+    if let Some(outcomes) = result? {
+        for ((plan, _), outcome) in plans.iter().zip(&outcomes) {
+            units.add(&plan.table.name, &outcome.consumed.clone().doubled());
+        }
+        if let Some(c) = capacity.report_tables(units) {
+            body["ConsumedCapacity"] = c;
+        }
+    }
+    to_body(&body)
 }

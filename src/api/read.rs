@@ -5,9 +5,10 @@ use super::expressions::Expressions;
 use super::input::{present, Constraints, Input};
 use super::legacy::{self, ConditionMap};
 use super::{to_body, Context};
-use crate::capacity::{read_units, ReturnCapacity, RETURN_CAPACITY_VALUES};
+use crate::capacity::{read_units, Consumed, ReturnCapacity, RETURN_CAPACITY_VALUES};
 use crate::engine::catalog::TableMeta;
 use crate::engine::read::Source;
+use crate::engine::throttle::ReadTarget;
 use crate::error::{Error, Result};
 use crate::expr::ast::{Condition, Operand, Path, PathStep};
 use crate::expr::key_condition::{self, KeyCondition};
@@ -15,7 +16,8 @@ use crate::expr::project::Projection;
 use crate::expr::{eval, ExpressionKind};
 use crate::model::wire::JsonKind;
 use crate::model::{item_from_json, Item};
-use crate::storage::KeyRange;
+use crate::storage::codec::StoredItem;
+use crate::storage::{keys, KeyRange};
 
 const SELECT_VALUES: &[&str] = &[
     "ALL_ATTRIBUTES",
@@ -253,6 +255,8 @@ pub(super) struct Read<'a> {
     pub output: Output,
     pub consistent: bool,
     pub capacity: ReturnCapacity,
+    /// The partition a Query reads (for its per-partition limit).
+    pub partition: Option<u64>,
 }
 
 /// A page of a Query or Scan, its matching items already written as JSON.
@@ -261,15 +265,25 @@ pub(super) struct Answer {
     pub items: Vec<u8>,
     pub count: usize,
     pub scanned: usize,
-    /// Size of all items read (what capacity is charged on).
-    pub bytes: usize,
+    pub consumed: Consumed,
     pub last_key: Option<Item>,
 }
 
+/// Reads a page, after checking the source has capacity left (a Query or Scan is refused
+/// before it reads, never cut short), and charges what it read: the bytes of the entries
+/// read before any filter, rounded up once, plus, for an LSI read of unprojected
+/// attributes, each item fetched from the table.
 pub(super) fn answer(ctx: &Context<'_>, read: &Read<'_>) -> Result<Answer> {
+    let target = ReadTarget {
+        table: read.source.table,
+        index: read.source.gsi(),
+        partition: read.partition,
+    };
+    ctx.engine.admit_read(target)?;
     let page = ctx
         .engine
         .read_page(read.range.clone(), read.start.clone(), read.limit)?;
+    let mut fetched = 0.0;
     let mut out = Vec::with_capacity(page.bytes + 128);
     let mut count = 0usize;
     let decode = read.filter.is_some()
@@ -310,10 +324,10 @@ pub(super) fn answer(ctx: &Context<'_>, read: &Read<'_>) -> Result<Answer> {
                     },
                     item,
                 );
-                ctx.engine
-                    .get_item(read.source.table, &key)?
-                    .map(|s| s.decode())
-                    .transpose()?
+                let stored = ctx.engine.get_item(read.source.table, &key)?;
+                let size = stored.as_ref().map(StoredItem::size).transpose()?;
+                fetched += read_units(size.unwrap_or(0), read.consistent);
+                stored.map(|s| s.decode()).transpose()?
             }
             _ => None,
         };
@@ -327,11 +341,21 @@ pub(super) fn answer(ctx: &Context<'_>, read: &Read<'_>) -> Result<Answer> {
         (true, Some(last)) => Some(key_of(read.source, &last.decode()?)),
         _ => None,
     };
+    let units = read_units(page.bytes, read.consistent);
+    let consumed = match read.source.index {
+        Some(index) => {
+            let mut c = Consumed::table(fetched);
+            c.add_index(&index.name, target.index.is_some(), units);
+            c
+        }
+        None => Consumed::table(units),
+    };
+    ctx.engine.charge_read(target, consumed.total());
     Ok(Answer {
         items: out,
         count,
         scanned: page.items.len(),
-        bytes: page.bytes,
+        consumed,
         last_key,
     })
 }
@@ -352,8 +376,7 @@ fn run(ctx: &Context<'_>, read: Read<'_>) -> Result<Vec<u8>> {
         out.extend_from_slice(br#","LastEvaluatedKey":"#);
         out.extend_from_slice(&to_body(last)?);
     }
-    let units = read_units(a.bytes, read.consistent);
-    if let Some(consumed) = read.capacity.report(&read.source.table.name, units) {
+    if let Some(consumed) = read.capacity.report(&read.source.table.name, &a.consumed) {
         out.extend_from_slice(br#","ConsumedCapacity":"#);
         out.extend_from_slice(&to_body(&consumed)?);
     }
@@ -445,11 +468,13 @@ pub fn query(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         .as_ref()
         .map(|k| query_start(source, &key, k))
         .transpose()?;
+    let range = source.query_range(&key, forward);
     run(
         ctx,
         Read {
             source,
-            range: source.query_range(&key, forward),
+            partition: Some(keys::partition_fingerprint(&range.lower)),
+            range,
             start,
             limit: common.limit,
             filter: shaping.filter,
@@ -538,6 +563,7 @@ pub fn scan(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
             output,
             consistent: common.consistent,
             capacity: common.capacity,
+            partition: None,
         },
     )
 }

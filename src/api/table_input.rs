@@ -528,5 +528,6 @@ pub(super) fn resolve_index(
         throughput,
         on_demand: raw.on_demand.clone(),
         backfilling: false,
+        buckets: Default::default(),
     })
 }

@@ -161,6 +161,7 @@ pub fn create_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         tags: tags.into_iter().collect::<BTreeMap<_, _>>(),
         past_streams: Vec::new(),
         ttl: None,
+        buckets: Default::default(),
     };
     let meta = ctx.engine.create_table(meta)?;
     to_body(&json!({ "TableDescription": table_description(ctx, &meta, "CREATING")? }))
@@ -308,10 +309,11 @@ pub fn update_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
                     next.last_increase = Some(now);
                 }
                 if next.read < old.read || next.write < old.write {
-                    next.last_decrease = Some(now);
-                    next.decreases_today += 1;
+                    next.decrease(now)?;
                 }
                 meta.throughput = next;
+                // New capacity starts with a full burst.
+                meta.buckets = Default::default();
             }
             _ => {}
         }
@@ -327,6 +329,9 @@ pub fn update_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         }
         if billing_mode.is_some() {
             meta.billing_mode_given = true;
+        }
+        if mode != meta.billing_mode || on_demand.is_some() {
+            meta.buckets = Default::default();
         }
         meta.billing_mode = mode;
         if let Some(o) = &on_demand {

@@ -8,9 +8,7 @@ use super::expressions::Expressions;
 use super::input::{Constraints, Input};
 use super::items::collection_metrics;
 use super::{to_body, Context};
-use crate::capacity::{
-    read_units, write_units, ReturnCapacity, TableUnits, RETURN_CAPACITY_VALUES,
-};
+use crate::capacity::{Consumed, ReturnCapacity, TableUnits, RETURN_CAPACITY_VALUES};
 use crate::engine::catalog::TableMeta;
 use crate::engine::items::{Change, WriteCondition};
 use crate::engine::transact::{fingerprint, TxWrite};
@@ -178,7 +176,7 @@ pub fn transact_write_items(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u
         let mut units = TableUnits::default();
         let mut collections = Map::new();
         for (a, outcome) in actions.iter().zip(&outcomes) {
-            units.add(&a.table.name, 2.0 * write_units(outcome.charged_size));
+            units.add(&a.table.name, &outcome.consumed.clone().doubled());
             if metrics == Some("SIZE") && a.kind != "ConditionCheck" {
                 let key = a.table.key_schema.key_item(&a.key);
                 if let Some(m) = collection_metrics(&a.table, &key, outcome) {
@@ -240,11 +238,9 @@ pub fn transact_get_items(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>
     let found = ctx.engine.transact_get(&reads)?;
     let mut responses = Vec::with_capacity(found.len());
     let mut units = TableUnits::default();
-    for ((table, _, projection), stored) in gets.iter().zip(found) {
-        let mut size = 0;
+    for ((table, _, projection), (stored, cost)) in gets.iter().zip(found) {
         let response = match stored {
             Some(stored) => {
-                size = stored.size()?;
                 let item = stored.decode()?;
                 let item = match projection {
                     Some(p) => p.apply(&item),
@@ -255,8 +251,7 @@ pub fn transact_get_items(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>
             None => json!({}),
         };
         responses.push(response);
-        // Transactional reads cost two read units per 4 KB.
-        units.add(&table.name, 2.0 * read_units(size, true));
+        units.add(&table.name, &Consumed::table(cost));
     }
     let mut body = json!({ "Responses": responses });
     if let Some(c) = capacity.report_tables(units) {

@@ -8,6 +8,7 @@ use arc_swap::ArcSwap;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::capacity::bucket::Buckets;
 use crate::error::{Error, Result};
 use crate::model::schema::KeySchema;
 use crate::model::ScalarType;
@@ -39,6 +40,49 @@ pub struct Throughput {
     pub decreases_today: i64,
 }
 
+/// DynamoDB allows 4 decreases of a table's throughput at any time of a UTC day, then one an
+/// hour.
+const FREE_DECREASES: i64 = 4;
+const DECREASE_INTERVAL: f64 = 3600.0;
+
+impl Throughput {
+    /// Decreases made on the UTC day of `now`.
+    pub fn decreases_on_day_of(&self, now: f64) -> i64 {
+        let day = |t: f64| (t / 86400.0).floor();
+        match self.last_decrease {
+            Some(at) if day(at) == day(now) => self.decreases_today,
+            _ => 0,
+        }
+    }
+
+    /// Records a decrease at `now`, or refuses it with DynamoDB's message when the day's
+    /// allowance is spent.
+    pub fn decrease(&mut self, now: f64) -> Result<()> {
+        let today = self.decreases_on_day_of(now);
+        if let Some(last) = self.last_decrease {
+            if today >= FREE_DECREASES && now - last < DECREASE_INTERVAL {
+                let when = |t: f64| {
+                    jiff::Timestamp::from_millisecond((t * 1000.0) as i64)
+                        .map(|ts| {
+                            ts.strftime("%A, %B %-d, %Y at %-I:%M:%S %p Coordinated Universal Time")
+                                .to_string()
+                        })
+                        .unwrap_or_default()
+                };
+                return Err(Error::LimitExceeded(format!(
+                    "Subscriber limit exceeded: Provisioned throughput decreases are limited within a given UTC day. After the first {FREE_DECREASES} decreases, each subsequent decrease in the same UTC day can be performed at most once every {} seconds. Number of decreases today: {today}. Last decrease at {}. Next decrease can be made at {}",
+                    DECREASE_INTERVAL as i64,
+                    when(last),
+                    when(last + DECREASE_INTERVAL)
+                )));
+            }
+        }
+        self.last_decrease = Some(now);
+        self.decreases_today = today + 1;
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OnDemandThroughput {
     pub max_read: Option<i64>,
@@ -64,6 +108,9 @@ pub struct IndexMeta {
     /// A GSI added by UpdateTable while existing items are still being indexed (CREATING).
     #[serde(default)]
     pub backfilling: bool,
+    /// A GSI's own capacity buckets.
+    #[serde(skip)]
+    pub buckets: Buckets,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -120,6 +167,9 @@ pub struct TableMeta {
     /// Time to Live: the attribute holding each item's expiry (epoch seconds), when enabled.
     #[serde(default)]
     pub ttl: Option<TtlSpec>,
+    /// The table's capacity buckets (its LSIs share them).
+    #[serde(skip)]
+    pub buckets: Buckets,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use super::indexes::check_index_keys;
+use super::indexes::{check_index_keys, Entry};
 use super::streams::Commit;
+use super::throttle::ReadTarget;
 use super::Engine;
+use crate::capacity::{read_units, write_units, Consumed};
 use crate::engine::catalog::{collection_key, counter_key, TableMeta};
 use crate::error::{Error, Result};
 use crate::expr::ast::{Condition, UpdateAction};
@@ -36,8 +38,9 @@ pub struct WriteOutcome {
     pub old: Option<StoredItem>,
     /// The item after the write (none after a delete).
     pub new: Option<Item>,
-    /// Size of the larger of the old and new item (a write is charged for that).
-    pub charged_size: usize,
+    /// Units the write costs: the larger of the old and new item on the table, and each index
+    /// entry put or deleted.
+    pub consumed: Consumed,
     /// For tables with LSIs: the item's collection size after the write.
     pub collection_size: Option<u64>,
 }
@@ -78,13 +81,37 @@ pub(super) struct Staged {
 }
 
 impl Engine {
+    /// An item, uncharged (the server's own reads).
     pub fn get_item(&self, table: &TableMeta, key: &Item) -> Result<Option<StoredItem>> {
+        Ok(self.lookup(table, key)?.1)
+    }
+
+    /// GetItem and BatchGetItem: the item, its read charged to the table's and the
+    /// partition's capacity; and the units it cost.
+    pub fn read_item(
+        &self,
+        table: &TableMeta,
+        key: &Item,
+        consistent: bool,
+    ) -> Result<(Option<StoredItem>, f64)> {
+        let (k, stored) = self.lookup(table, key)?;
+        let size = stored.as_ref().map(StoredItem::size).transpose()?;
+        let units = read_units(size.unwrap_or(0), consistent);
+        let target = ReadTarget {
+            table,
+            index: None,
+            partition: Some(keys::partition_fingerprint(&k)),
+        };
+        self.take_read(target, units)?;
+        Ok((stored, units))
+    }
+
+    fn lookup(&self, table: &TableMeta, key: &Item) -> Result<(Vec<u8>, Option<StoredItem>)> {
         let kv = table.key_schema.key_of_request(key)?;
         let k = keys::item_key(table.id, kv.hash, kv.range);
-        Ok(self
-            .store
-            .get(Cf::Items, &k)?
-            .map(|bytes| StoredItem::new(bytes.to_vec())))
+        let stored = self.store.get(Cf::Items, &k)?;
+        let stored = stored.map(|bytes| StoredItem::new(bytes.to_vec()));
+        Ok((k, stored))
     }
 
     /// What PutItem checks of an item before anything else (the condition included), as
@@ -151,6 +178,7 @@ impl Engine {
         let staged = self.stage(table, key, change, condition)?;
         let mut commit = Commit::default();
         let outcome = self.apply(&mut commit, table, key, staged)?;
+        self.take_write(table, keys::partition_fingerprint(key), &outcome.consumed)?;
         self.write_commit(commit)?;
         Ok(outcome)
     }
@@ -244,7 +272,7 @@ impl Engine {
                 return Ok(WriteOutcome {
                     old,
                     new: None,
-                    charged_size: old_size.unwrap_or(0),
+                    consumed: Consumed::table(write_units(old_size.unwrap_or(0))),
                     collection_size: None,
                 })
             }
@@ -263,7 +291,9 @@ impl Engine {
         };
         self.count(batch, table.id, (old_size, new_size))?;
         let new_ref = new_item.as_ref().map(|(item, _)| item);
-        let local_delta = self.write_index_entries(batch, table, current.as_ref(), new_ref)?;
+        let mut consumed = Consumed::table(write_units(old_size.max(new_size).unwrap_or(0)));
+        let local_delta =
+            self.write_index_entries(batch, table, (current.as_ref(), new_ref), &mut consumed)?;
         let collection_size = match new_ref.or(current.as_ref()) {
             Some(item) if !table.local_indexes.is_empty() => {
                 let delta = size_delta(old_size, new_size) + local_delta;
@@ -276,7 +306,7 @@ impl Engine {
         Ok(WriteOutcome {
             old,
             new: new_item.map(|(item, _)| item),
-            charged_size: old_size.unwrap_or(0).max(new_size.unwrap_or(0)),
+            consumed,
             collection_size,
         })
     }
@@ -331,14 +361,15 @@ impl Engine {
         )
     }
 
-    /// Moves every index of the table from the item's old entries to its new ones; returns
-    /// how much the item's LSI entries grew (they count toward its item collection).
+    /// Moves every index of the table from the item's old entries to its new ones, adding
+    /// what each index write costs to `consumed`; returns how much the item's LSI entries
+    /// grew (they count toward its item collection).
     pub(super) fn write_index_entries(
         &self,
         batch: &mut Batch,
         table: &TableMeta,
-        old: Option<&Item>,
-        new: Option<&Item>,
+        (old, new): (Option<&Item>, Option<&Item>),
+        consumed: &mut Consumed,
     ) -> Result<i64> {
         let mut local_delta = 0;
         for (i, index) in table.indexes().enumerate() {
@@ -366,13 +397,31 @@ impl Engine {
                     self.store.put(batch, Cf::Indexes, &a.key, &bytes)?;
                 }
             }
+            let units = index_write_units(before.as_ref(), after.as_ref());
+            let global = i >= table.local_indexes.len();
+            if units > 0.0 {
+                consumed.add_index(&index.name, global, units);
+            }
             let sizes = (before.map(|e| e.size), after.map(|e| e.size));
-            if i < table.local_indexes.len() {
+            if !global {
                 local_delta += size_delta(sizes.0, sizes.1);
             }
             self.count(batch, index.id, sizes)?;
         }
         Ok(local_delta)
+    }
+}
+
+/// What a write costs an index, as DynamoDB charges it: a new or removed entry one write of
+/// its size, a moved entry (its index key changed) two, a changed entry one of the larger
+/// size, an untouched entry nothing.
+fn index_write_units(before: Option<&Entry>, after: Option<&Entry>) -> f64 {
+    match (before, after) {
+        (None, None) => 0.0,
+        (Some(e), None) | (None, Some(e)) => write_units(e.size),
+        (Some(b), Some(a)) if b.key != a.key => write_units(b.size) + write_units(a.size),
+        (Some(b), Some(a)) if b.item == a.item => 0.0,
+        (Some(b), Some(a)) => write_units(b.size.max(a.size)),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod records;
 pub mod streams;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod throttle;
 pub mod transact;
 pub mod ttl;
 
@@ -36,6 +37,7 @@ pub struct EngineConfig {
     pub stream_shard_seconds: f64,
     /// How long stream records are kept (DynamoDB: 24 hours).
     pub stream_retention_seconds: f64,
+    pub throttle: throttle::ThrottleConfig,
 }
 
 /// DynamoDB's item collection size limit.
@@ -55,6 +57,7 @@ pub struct Engine {
     trimmed: streams::Trimmed,
     /// Counts commits that carried stream records: stream consumers wait on it.
     stream_commits: tokio::sync::watch::Sender<u64>,
+    throttle: throttle::Throttle,
 }
 
 /// Item count and total item size of a table or index.
@@ -85,6 +88,7 @@ impl Engine {
             stream_retention_seconds: config.stream_retention_seconds,
             trimmed: Default::default(),
             stream_commits: tokio::sync::watch::channel(0).0,
+            throttle: throttle::Throttle::new(config.throttle.clone()),
         })
     }
 

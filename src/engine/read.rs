@@ -34,6 +34,12 @@ impl Source<'_> {
         self.index.map_or(self.table.id, |i| i.id)
     }
 
+    /// The GSI read, if it is one (an LSI reads with its table's capacity).
+    pub fn gsi(&self) -> Option<&IndexMeta> {
+        self.index
+            .filter(|i| self.table.global_indexes.iter().any(|g| g.id == i.id))
+    }
+
     /// The key schema reads are ordered and queried by.
     pub fn key_schema(&self) -> &KeySchema {
         self.index.map_or(&self.table.key_schema, |i| &i.key_schema)

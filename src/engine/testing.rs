@@ -50,6 +50,7 @@ pub fn engine_with_streams(
         item_collection_limit: collection_limit,
         stream_shard_seconds,
         stream_retention_seconds,
+        throttle: Default::default(),
     };
     Arc::new(Engine::open(&config, clock).unwrap())
 }

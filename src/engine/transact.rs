@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 use super::catalog::TableMeta;
 use super::items::{Change, WriteCondition, WriteOutcome};
 use super::streams::Commit;
+use super::throttle::ReadTarget;
 use super::Engine;
+use crate::capacity::read_units;
 use crate::error::{Error, Result};
 use crate::model::Item;
 use crate::storage::codec::StoredItem;
@@ -206,11 +208,22 @@ impl Engine {
         }
         let mut commit = Commit::default();
         let mut outcomes = Vec::with_capacity(staged.len());
-        for (table_id, key, s) in staged.into_iter().flatten() {
+        let mut throttled = false;
+        for (i, (table_id, key, s)) in staged.into_iter().flatten().enumerate() {
             let table = tables
                 .get(&table_id)
                 .ok_or_else(|| Error::Internal("staged table".into()))?;
-            outcomes.push(self.apply(&mut commit, table, key, s)?);
+            let outcome = self.apply(&mut commit, table, key, s)?;
+            let doubled = outcome.consumed.clone().doubled();
+            let partition = keys::partition_fingerprint(key);
+            if let Err(Error::Throttled(t)) = self.take_write(table, partition, &doubled) {
+                throttled = true;
+                reasons[i] = json!({"Code": "ThrottlingError", "Message": t.message()});
+            }
+            outcomes.push(outcome);
+        }
+        if throttled {
+            return Err(cancelled(reasons));
         }
         if let Some((t, print)) = token {
             let record = json!({"request": print, "at": self.clock.epoch_seconds()});
@@ -225,11 +238,12 @@ impl Engine {
         Ok(Some(outcomes))
     }
 
-    /// TransactGetItems: the items (or their absence) as of one instant.
+    /// TransactGetItems: the items (or their absence) as of one instant, each read charged
+    /// twice a strongly consistent read; with the units each cost.
     pub fn transact_get(
         &self,
         gets: &[(Arc<TableMeta>, &Item)],
-    ) -> Result<Vec<Option<StoredItem>>> {
+    ) -> Result<Vec<(Option<StoredItem>, f64)>> {
         let mut storage_keys = Vec::with_capacity(gets.len());
         for (table, key) in gets {
             let kv = table.key_schema.key_of_request(key)?;
@@ -239,12 +253,31 @@ impl Engine {
             .iter()
             .map(|k| (Cf::Items, k.as_slice()))
             .collect();
-        Ok(self
-            .store
-            .get_snapshot(&reads)?
-            .into_iter()
-            .map(|v| v.map(StoredItem::new))
-            .collect())
+        let found = self.store.get_snapshot(&reads)?;
+        let mut out = Vec::with_capacity(found.len());
+        let mut reasons = Vec::with_capacity(found.len());
+        for (((table, _), key), value) in gets.iter().zip(&storage_keys).zip(found) {
+            let stored = value.map(StoredItem::new);
+            let size = stored.as_ref().map(StoredItem::size).transpose()?;
+            let units = 2.0 * read_units(size.unwrap_or(0), true);
+            let target = ReadTarget {
+                table,
+                index: None,
+                partition: Some(keys::partition_fingerprint(key)),
+            };
+            reasons.push(match self.take_read(target, units) {
+                Ok(()) => json!({"Code": "None"}),
+                Err(Error::Throttled(t)) => {
+                    json!({"Code": "ThrottlingError", "Message": t.message()})
+                }
+                Err(other) => return Err(other),
+            });
+            out.push((stored, units));
+        }
+        if reasons.iter().any(|r| r["Code"] != "None") {
+            return Err(cancelled(reasons));
+        }
+        Ok(out)
     }
 }
 

@@ -100,6 +100,16 @@ pub fn partition_prefix(id: u32, pk: &AttributeValue) -> Vec<u8> {
     key
 }
 
+/// The partition a table's or index's key belongs to, as one number: its id and the 16-bit
+/// hash of its partition key, the first six bytes of every key (enough to tell partitions
+/// apart for per-partition limits).
+pub fn partition_fingerprint(key: &[u8]) -> u64 {
+    let mut head = [0u8; 8];
+    let n = key.len().min(6);
+    head[2..2 + n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(head)
+}
+
 /// The `items` key of one item.
 pub fn item_key(table_id: u32, pk: &AttributeValue, sk: Option<&AttributeValue>) -> Vec<u8> {
     let mut key = partition_prefix(table_id, pk);
