@@ -5,6 +5,7 @@ endpoint with --url (and real credentials in the environment for AWS). Where dyn
 from DynamoDB on purpose, a marker and a comment say why.
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -59,7 +60,8 @@ def _session(region):
 
 
 # Errors must surface at once: SDK retries would hide wrong 5xx answers and slow the suite.
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+# (botocore's `max_attempts` counts retries, not attempts: one attempt in all is this.)
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 @pytest.fixture(scope="session")
@@ -156,28 +158,42 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def manual():
-    """A server of its own on a manual clock: (url, clients, move(seconds or instant))."""
+@contextlib.contextmanager
+def own_server(*args):
+    """A dynarock of the test's own, in memory on a free port, started with `args`: yields
+    (url, process)."""
     if "DYNAROCK_BIN" not in os.environ:
         pytest.skip("needs the dynarock binary (compat-tests/run.sh sets it)")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([os.environ["DYNAROCK_BIN"], "serve", "--in-memory", "--manual-clock",
-                               "--port", str(port), "--log-level", "warn"])
-    assert wait_until(lambda: _up(url), timeout=20)
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                    region_name="us-east-1")
-    clients = {s: session.client(s, endpoint_url=url, config=NO_RETRIES) for s in ["events", "lambda", "dynamodb"]}
+    url = f"http://127.0.0.1:{free_port()}"
+    server = subprocess.Popen([os.environ["DYNAROCK_BIN"], "serve", "--in-memory", "--log-level", "warn",
+                               "--port", url.rsplit(":", 1)[1], *args])
+    try:
+        assert wait_until(lambda: _up(url), timeout=20)
+        yield url, server
+    finally:
+        server.terminate()
+        server.wait()
 
+
+def clock_mover(url):
+    """move(advance=seconds) or move(to=instant): moves a manual-clock server's time."""
     def move(advance=None, to=None):
         body = {"advanceSeconds": advance} if advance is not None else {"set": to}
         r = requests.post(f"{url}/dynarock/clock", json=body, timeout=10)
         assert r.status_code == 200, r.text
         return r.json()
-    yield url, clients, move
-    server.terminate()
-    server.wait()
+    return move
+
+
+@pytest.fixture(scope="session")
+def manual():
+    """A server of its own on a manual clock: (url, clients, move(seconds or instant))."""
+    with own_server("--manual-clock") as (url, _):
+        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                        region_name="us-east-1")
+        clients = {s: session.client(s, endpoint_url=url, config=NO_RETRIES)
+                   for s in ["events", "lambda", "dynamodb"]}
+        yield url, clients, clock_mover(url)
 
 
 def _up(url):

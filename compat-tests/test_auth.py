@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from conftest import free_port, _up
+from conftest import free_port, own_server
 from util import expect_error, wait_until
 
 pytestmark = pytest.mark.dynarock_only  # a server started here, with its own credentials
@@ -35,7 +35,8 @@ aws_access_key_id = {TEMP[0]}
 aws_secret_access_key = {TEMP[1]}
 aws_session_token = {TEMP[2]}
 """
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+# (botocore's `max_attempts` counts retries, not attempts: one attempt in all is this.)
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 def binary():
@@ -48,14 +49,8 @@ def binary():
 def secured(tmp_path_factory):
     path = tmp_path_factory.mktemp("auth") / "credentials"
     path.write_text(FILE)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([binary(), "serve", "--in-memory", "--port", str(port), "--log-level", "warn",
-                               "--credentials", str(path)])
-    assert wait_until(lambda: _up(url), timeout=20)
-    yield url, path, server
-    server.terminate()
-    server.wait()
+    with own_server("--credentials", str(path)) as (url, server):
+        yield url, path, server
 
 
 def client(url, service, key=ADMIN[0], secret=ADMIN[1], token=None):

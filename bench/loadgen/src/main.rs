@@ -115,6 +115,32 @@ fn all_processed(body: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
+/// What a BatchWriteItem answer says is left to send: `None` when everything was written,
+/// the next request's body otherwise (its `UnprocessedItems`, or the same body again when the
+/// whole call was throttled). Anything else is an error.
+fn left_to_write(status: u16, sent: String, body: &[u8]) -> Result<Option<String>, String> {
+    let answer = serde_json::from_slice::<Value>(body).unwrap_or_default();
+    let throttled = [
+        "ProvisionedThroughputExceeded",
+        "Throttling",
+        "RequestLimitExceeded",
+    ];
+    match answer.get("UnprocessedItems").and_then(Value::as_object) {
+        Some(left) if status == 200 && left.is_empty() => Ok(None),
+        Some(left) if status == 200 => Ok(Some(json!({ "RequestItems": left }).to_string())),
+        _ if throttled
+            .iter()
+            .any(|t| answer["__type"].as_str().is_some_and(|k| k.contains(t))) =>
+        {
+            Ok(Some(sent))
+        }
+        _ => Err(format!(
+            "preload: {status} {}",
+            String::from_utf8_lossy(body)
+        )),
+    }
+}
+
 // Request bodies are written as JSON text directly: building `Value`s cost the client more than
 // the server spends parsing them. Keys and payloads are letters and digits, never escaped.
 
@@ -197,12 +223,19 @@ async fn setup(args: &Arc<Args>, client: &Client) -> Result<(), String> {
                         });
                         batch_write(Q, items)
                     };
-                    let (status, body) = connection.call("BatchWriteItem", body).await?;
-                    if status != 200 || !all_processed(&body) {
-                        return Err(format!("preload: {status} {}", String::from_utf8_lossy(&body)));
+                    // Throttled writes are sent again after a pause, as an SDK's batch
+                    // writer does.
+                    let mut next = Some(body);
+                    while let Some(body) = next.take() {
+                        let (status, answer) =
+                            connection.call("BatchWriteItem", body.clone()).await?;
+                        next = left_to_write(status, body, &answer)?;
+                        if next.is_some() {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
                     }
                 }
-                Ok(())
+                Ok::<(), String>(())
             })
         })
         .collect();
