@@ -139,6 +139,17 @@ def test_a_gsi_out_of_write_capacity_throttles_the_table_write(clocked, table_of
     assert "Item" not in client.get_item(TableName=t, Key={"p": {"S": "k30"}}, ConsistentRead=True)
     # An item without the index key writes nothing to the index, so it goes through.
     client.put_item(TableName=t, Item=item("plain", 10 * KB))
+    # The GSI's reads have their own 300 units of burst: a Query of its thirty 10 KB entries
+    # costs 37.5 units, so eight go through.
+    query = lambda i: client.query(TableName=t, IndexName="byG", KeyConditionExpression="g = :g",
+                                   ExpressionAttributeValues={":g": {"S": "x"}})
+    n, err = until_throttled(query)
+    assert n == 8
+    assert err["Error"]["Message"] == PROVISIONED_INDEX
+    assert err["ThrottlingReasons"] == [{"reason": "IndexReadProvisionedThroughputExceeded",
+                                         "resource": arn(client, t) + "/index/byG"}]
+    # The table's own reads are not the index's.
+    client.get_item(TableName=t, Key={"p": {"S": "plain"}})
 
 
 @pytest.mark.dynarock_only  # DynamoDB's partition limits are approximate

@@ -132,34 +132,37 @@ impl Engine {
         })
     }
 
+    /// The reasons a request on `index` (or the table) and `partition` would be refused now.
+    fn reasons(
+        &self,
+        table: &TableMeta,
+        index: Option<&IndexMeta>,
+        partition: Option<u64>,
+        op: Op,
+        now: Micros,
+    ) -> Vec<Reason> {
+        let (bucket, _, limit) = self.limit(table, index, op);
+        let hot = partition.is_some_and(|p| !self.throttle.hot.has_tokens(p, op, now));
+        let limits = [(!bucket.has_tokens(now), limit), (hot, Limit::KeyRange)];
+        limits
+            .into_iter()
+            .filter(|(refused, _)| *refused)
+            .map(|(_, limit)| Reason {
+                index: index.is_some(),
+                op,
+                limit,
+                resource: resource(table, index),
+            })
+            .collect()
+    }
+
     /// Whether a read may start: its table's (or GSI's) bucket and its partition's hold
     /// anything.
     pub fn admit_read(&self, t: ReadTarget<'_>) -> Result<()> {
         if !self.throttle.config.enabled {
             return Ok(());
         }
-        let now = self.now_micros();
-        let (bucket, _, limit) = self.limit(t.table, t.index, Op::Read);
-        let mut reasons = Vec::new();
-        let index = t.index.is_some();
-        if !bucket.has_tokens(now) {
-            reasons.push(Reason {
-                index,
-                op: Op::Read,
-                limit,
-                resource: resource(t.table, t.index),
-            });
-        }
-        if let Some(p) = t.partition {
-            if !self.throttle.hot.has_tokens(p, Op::Read, now) {
-                reasons.push(Reason {
-                    index,
-                    op: Op::Read,
-                    limit: Limit::KeyRange,
-                    resource: resource(t.table, t.index),
-                });
-            }
-        }
+        let reasons = self.reasons(t.table, t.index, t.partition, Op::Read, self.now_micros());
         match reasons.is_empty() {
             true => Ok(()),
             false => Err(self.throttled(t.table, reasons)),
@@ -179,10 +182,23 @@ impl Engine {
         }
     }
 
-    /// A read whose cost is known when it is checked (a GetItem that ran).
+    /// A read whose cost is known when it is checked (a GetItem that ran): admitted and
+    /// charged in one step.
     pub fn take_read(&self, t: ReadTarget<'_>, units: f64) -> Result<()> {
-        self.admit_read(t)?;
-        self.charge_read(t, units);
+        if !self.throttle.config.enabled {
+            return Ok(());
+        }
+        let now = self.now_micros();
+        let (bucket, rate, _) = self.limit(t.table, t.index, Op::Read);
+        let hot = &self.throttle.hot;
+        if !bucket.has_tokens(now)
+            || t.partition
+                .is_some_and(|p| !hot.take(p, Op::Read, now, units))
+        {
+            let reasons = self.reasons(t.table, t.index, t.partition, Op::Read, now);
+            return Err(self.throttled(t.table, reasons));
+        }
+        bucket.charge(now, rate, units);
         Ok(())
     }
 
@@ -207,36 +223,25 @@ impl Engine {
                 Some((index, u.units))
             })
             .collect();
-        let mut reasons = Vec::new();
-        let mut check = |index: Option<&IndexMeta>, limit: Limit, ok: bool| {
-            if !ok {
-                reasons.push(Reason {
-                    index: index.is_some(),
-                    op: Op::Write,
-                    limit,
-                    resource: resource(table, index),
-                });
-            }
-        };
-        let (bucket, rate, limit) = self.limit(table, None, Op::Write);
-        check(None, limit, bucket.has_tokens(now));
-        let hot = &self.throttle.hot;
-        check(
-            None,
-            Limit::KeyRange,
-            hot.has_tokens(partition, Op::Write, now),
-        );
-        for (index, _) in &gsis {
-            let (b, _, limit) = self.limit(table, Some(index), Op::Write);
-            check(Some(index), limit, b.has_tokens(now));
-        }
-        if !reasons.is_empty() {
-            return Err(self.throttled(table, reasons));
-        }
         // The table pays for its own writes and its LSIs'.
         let on_table = consumed.total() - gsis.iter().map(|(_, u)| u).sum::<f64>();
+        let (bucket, rate, _) = self.limit(table, None, Op::Write);
+        let gsis_have_tokens = gsis.iter().all(|(index, _)| {
+            let (b, _, _) = self.limit(table, Some(index), Op::Write);
+            b.has_tokens(now)
+        });
+        // The partition is charged only once the other buckets are known to admit the write.
+        let admitted = bucket.has_tokens(now)
+            && gsis_have_tokens
+            && self.throttle.hot.take(partition, Op::Write, now, on_table);
+        if !admitted {
+            let mut reasons = self.reasons(table, None, Some(partition), Op::Write, now);
+            for (index, _) in &gsis {
+                reasons.extend(self.reasons(table, Some(index), None, Op::Write, now));
+            }
+            return Err(self.throttled(table, reasons));
+        }
         bucket.charge(now, rate, on_table);
-        hot.charge(partition, Op::Write, now, on_table);
         for (index, units) in gsis {
             let (b, rate, _) = self.limit(table, Some(index), Op::Write);
             b.charge(now, rate, units);
