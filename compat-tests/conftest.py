@@ -187,8 +187,10 @@ def clock_mover(url):
 
 @pytest.fixture(scope="session")
 def manual():
-    """A server of its own on a manual clock: (url, clients, move(seconds or instant))."""
-    with own_server("--manual-clock") as (url, _):
+    """A server of its own on a manual clock: (url, clients, move(seconds or instant)). Its
+    tests skip hours in one move, so what would be hours of traffic arrives in one instant of
+    its clock: it does not throttle (test_throttling.py has a server that does)."""
+    with own_server("--manual-clock", "--throttling", "off") as (url, _):
         session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                                         region_name="us-east-1")
         clients = {s: session.client(s, endpoint_url=url, config=NO_RETRIES)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from util import Raw, error_of, expect_error, random_string
+from util import Raw, error_of, expect_error, patiently, random_string
 
 
 @pytest.fixture
@@ -124,7 +124,8 @@ def test_one_megabyte_pages(client, table_sn):
     p = random_string()
     blob = "x" * 100_000
     for i in range(25):
-        client.put_item(TableName=table_sn, Item={"p": {"S": p}, "c": n(i), "blob": {"S": blob}})
+        # 2.5 MB into one partition: more than DynamoDB's 1,000 write units a second for one key.
+        patiently(lambda: client.put_item(TableName=table_sn, Item={"p": {"S": p}, "c": n(i), "blob": {"S": blob}}))
     first = query(client, table_sn, p)
     # A page stops once about 1 MB of items is read: ten or eleven 100 KB items.
     assert 9 <= first["Count"] <= 11 and "LastEvaluatedKey" in first

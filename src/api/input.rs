@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::item_from_json;
 use crate::model::parse::{self, Got};
 use crate::model::wire::{type_mismatch, JsonKind};
-use crate::model::Item;
+use crate::model::{AttributeValue, Item};
 
 /// The top-level members holding an item: PutItem's `Item` (most of a write's bytes) and the
 /// `Key` of GetItem, UpdateItem and DeleteItem. A `Body` reads them without a JSON tree.
@@ -130,6 +130,38 @@ pub enum ItemMember<'a> {
 }
 
 impl ItemMember<'_> {
+    /// The item's top-level attribute names, and the value of `key` as text (a string, a
+    /// number's digits, a binary's base64), for authorization: the item stays for the handler.
+    /// An item that does not read gives nothing (the handler refuses it).
+    pub fn names_and_key(&self, key: &str) -> (Vec<String>, Option<String>) {
+        match self {
+            ItemMember::Json(v) => {
+                let Some(obj) = v.as_object() else {
+                    return (Vec::new(), None);
+                };
+                let text = obj
+                    .get(key)
+                    .and_then(Value::as_object)
+                    .and_then(|typed| typed.values().next())
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                (obj.keys().cloned().collect(), text)
+            }
+            ItemMember::Read(cell) => {
+                let held = cell.take();
+                let seen = match &held {
+                    Some(Ok(item)) => (
+                        item.keys().cloned().collect(),
+                        item.get(key).and_then(AttributeValue::key_text),
+                    ),
+                    _ => (Vec::new(), None),
+                };
+                cell.set(held);
+                seen
+            }
+        }
+    }
+
     pub fn read(self) -> Result<Item> {
         match self {
             ItemMember::Json(v) => item_from_json(v),
@@ -160,6 +192,11 @@ impl<'a> Input<'a> {
                 "Start of structure or map found where not expected".into(),
             )),
         }
+    }
+
+    /// The members as JSON (the body's item members are not among them: see `item`).
+    pub fn object(&self) -> &'a Map<String, Value> {
+        self.obj
     }
 
     /// A member, with JSON `null` read as absent (as DynamoDB does).

@@ -2,6 +2,7 @@
 //! family. Handlers read the request with `input`, call the engine, and return the response
 //! body.
 
+pub mod access;
 mod batch;
 mod describe;
 mod expressions;

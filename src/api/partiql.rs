@@ -361,6 +361,54 @@ fn run_select(
     Ok((a.items, a.last_key, a.consumed, meta.name.clone()))
 }
 
+/// Statements in IAM's terms: `dynamodb:PartiQLSelect`, `PartiQLInsert`, `PartiQLUpdate` or
+/// `PartiQLDelete` on the table, with the partition key value the statement names. A statement
+/// that does not parse is left to the operation to refuse.
+pub(super) fn accesses<'a>(
+    ctx: &Context<'_>,
+    statements: impl Iterator<Item = Input<'a>>,
+) -> Vec<super::access::Access> {
+    statements
+        .filter_map(|e| {
+            let statement = statement_of(e).ok()?;
+            let action = match &statement {
+                Statement::Select { .. } | Statement::Exists { .. } => "PartiQLSelect",
+                Statement::Insert { .. } => "PartiQLInsert",
+                Statement::Update { .. } => "PartiQLUpdate",
+                Statement::Delete { .. } => "PartiQLDelete",
+            };
+            let t = ctx.resolve_table(statement.table());
+            let resource = crate::engine::catalog::table_arn(t.region, ctx.account, t.name);
+            let meta = ctx.engine.table(t.region, t.name);
+            let leading = meta.and_then(|meta| {
+                let hash = &meta.key_schema.hash.name;
+                match statement {
+                    Statement::Insert { item, .. } => item.get(hash)?.key_text(),
+                    Statement::Select { filter, .. }
+                    | Statement::Update { filter, .. }
+                    | Statement::Delete { filter, .. }
+                    | Statement::Exists { filter, .. } => {
+                        let mut parts = Vec::new();
+                        conjuncts(filter, &mut parts);
+                        parts.iter().find_map(|c| match as_term(c)? {
+                            (name, SortCondition::Eq(v)) if name == *hash => v.key_text(),
+                            _ => None,
+                        })
+                    }
+                }
+            });
+            let keys = leading
+                .map(|k| vec![("dynamodb:leadingkeys", vec![k])])
+                .unwrap_or_default();
+            Some(super::access::Access {
+                action: format!("dynamodb:{action}"),
+                resource,
+                keys,
+            })
+        })
+        .collect()
+}
+
 pub fn execute_statement(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let mut c = Constraints::default();
     let statement = c.not_null(input.str("Statement")?, "statement");

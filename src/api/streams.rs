@@ -195,6 +195,11 @@ impl Iterator {
     }
 }
 
+/// The stream a shard iterator reads (for authorization); `None` if it is not one.
+pub(super) fn iterator_stream(text: &str) -> Option<String> {
+    Iterator::decode(text).ok().map(|i| i.arn)
+}
+
 pub fn get_shard_iterator(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let mut c = Constraints::default();
     let arn = c.not_null(input.str("StreamArn")?, "streamArn");

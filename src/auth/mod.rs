@@ -3,6 +3,7 @@
 //! signature is also verified (`verify`). Without one it is not, as DynamoDB Local does.
 
 pub mod credentials;
+pub mod policy;
 pub mod verify;
 
 use std::borrow::Cow;

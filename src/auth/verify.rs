@@ -12,7 +12,8 @@ use aws_sigv4::sign::v4;
 use http::{HeaderMap, Uri};
 use sha2::{Digest, Sha256};
 
-use super::credentials::{Keys, Principal};
+use super::credentials::{Caller, Keys, Principal};
+use std::sync::Arc;
 
 /// How far a request's time may be from the server's (DynamoDB's window).
 const SKEW: Duration = Duration::from_secs(15 * 60);
@@ -119,7 +120,7 @@ pub fn verify(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(), AuthError> {
+) -> Result<Option<Arc<Caller>>, AuthError> {
     let Some(auth) = header(headers, "authorization").filter(|a| a.starts_with("AWS4-")) else {
         if uri.query().is_some_and(|q| q.contains("X-Amz-Signature=")) {
             return verify_presigned(keys, now, method, uri, headers, body);
@@ -203,7 +204,7 @@ pub fn verify(
         signer_signature(&s, method, uri, headers, &signed, payload_hash, body)?
     };
     if same(expected.as_bytes(), signature.as_bytes()) {
-        Ok(())
+        Ok(principal.caller.clone())
     } else {
         Err(AuthError::InvalidSignature(MISMATCH.into()))
     }
@@ -219,7 +220,7 @@ fn verify_presigned(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(), AuthError> {
+) -> Result<Option<Arc<Caller>>, AuthError> {
     let mismatch = || AuthError::InvalidSignature(MISMATCH.into());
     let query = uri.query().unwrap_or("");
     let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
@@ -285,7 +286,7 @@ fn verify_presigned(
     };
     let expected = signature_by_signer(&scope, request, Some(expires))?;
     if same(expected.as_bytes(), signature.as_bytes()) {
-        Ok(())
+        Ok(principal.caller.clone())
     } else {
         Err(mismatch())
     }
@@ -484,6 +485,7 @@ mod tests {
                 name: "t".into(),
                 secret: "secret".into(),
                 session_token: None,
+                caller: None,
             },
         )]
         .into()
@@ -527,7 +529,7 @@ mod tests {
     fn good_signatures_pass_and_others_do_not() {
         let now = SystemTime::now();
         let (h, uri) = signed("secret", now, b"{}");
-        assert_eq!(verify(&keys(), now, "GET", &uri, &h, b"{}"), Ok(()));
+        assert_eq!(verify(&keys(), now, "GET", &uri, &h, b"{}"), Ok(None));
         // Another body, method or secret: a mismatch.
         assert!(
             matches!(verify(&keys(), now, "GET", &uri, &h, b"{ }"), Err(AuthError::InvalidSignature(m)) if m == MISMATCH)
@@ -562,7 +564,7 @@ mod tests {
             "{e:?}"
         );
         let (h, uri) = signed("secret", now - Duration::from_secs(14 * 60), b"");
-        assert_eq!(verify(&keys(), now, "GET", &uri, &h, b""), Ok(()));
+        assert_eq!(verify(&keys(), now, "GET", &uri, &h, b""), Ok(None));
     }
 
     /// A URL presigned by the crate a client would use, at `at`, valid for `expires`.
@@ -604,7 +606,7 @@ mod tests {
         h.insert("host", "localhost:8000".parse().unwrap());
         assert_eq!(
             verify(&keys(), now, "GET", &presigned(now, 60), &h, b""),
-            Ok(())
+            Ok(None)
         );
         let old = presigned(now - Duration::from_secs(600), 60);
         assert_eq!(
@@ -664,8 +666,8 @@ mod tests {
             );
             headers.insert("authorization", auth.parse().unwrap());
             let mut keys = Keys::new();
-            keys.insert("AKIDTEST".into(), Principal { name: "t".into(), secret: "secret".into(), session_token: token.clone() });
-            proptest::prop_assert_eq!(verify(&keys, now, "POST", &uri, &headers, &body), Ok(()));
+            keys.insert("AKIDTEST".into(), Principal { name: "t".into(), secret: "secret".into(), session_token: token.clone(), caller: None });
+            proptest::prop_assert_eq!(verify(&keys, now, "POST", &uri, &headers, &body), Ok(None));
             if !body.is_empty() {
                 let mut changed = body.clone();
                 let i = flip % changed.len();

@@ -59,6 +59,17 @@ impl ScalarType {
 }
 
 impl AttributeValue {
+    /// A key value as text, as IAM conditions compare it: a string as is, a number's digits,
+    /// a binary's base64. `None` for other types (never a key).
+    pub fn key_text(&self) -> Option<String> {
+        match self {
+            AttributeValue::S(s) => Some(s.clone()),
+            AttributeValue::N(n) => Some(n.to_string()),
+            AttributeValue::B(b) => Some(BASE64.encode(b)),
+            _ => None,
+        }
+    }
+
     pub fn type_name(&self) -> &'static str {
         match self {
             AttributeValue::S(_) => "S",

@@ -3,6 +3,7 @@
 //! (a router would only add work to every request); every other path goes to the axum router
 //! of the REST surfaces (Lambda, ...).
 
+pub mod access;
 pub mod idle_poll;
 pub mod rest;
 pub mod stacks;
@@ -241,16 +242,20 @@ async fn dispatch(
     parts: &http::request::Parts,
     body: Bytes,
 ) -> Result<Vec<u8>, Error> {
-    let handler = parts
+    let target = parts
         .headers
         .get(X_AMZ_TARGET)
         .and_then(|v| v.to_str().ok())
-        .and_then(api::operation)
-        .ok_or(Error::UnknownOperation)?;
+        .unwrap_or_default();
+    let handler = api::operation(target).ok_or(Error::UnknownOperation)?;
     let region = crate::auth::check(&parts.headers, parts.uri.query())?;
-    if let Some(credentials) = &state.config.credentials {
-        credentials.verify(&parts.method, &parts.uri, &parts.headers, &body)?;
-    }
+    // The caller, when a policy limits it.
+    let caller = match &state.config.credentials {
+        Some(credentials) => {
+            credentials.verify(&parts.method, &parts.uri, &parts.headers, &body)?
+        }
+        None => None,
+    };
     let region = region.as_deref().unwrap_or(&state.config.region);
     let body = decompress(&parts.headers, body)?;
     if body.is_empty() {
@@ -270,7 +275,12 @@ async fn dispatch(
         account: &state.config.account,
         host,
     };
-    let result = handler(&ctx, Input::body(&json)?);
+    let input = Input::body(&json)?;
+    if let Some(caller) = &caller {
+        let operation = target.split_once('.').map_or("", |(_, op)| op);
+        api::access::authorize(&ctx, operation, input, caller)?;
+    }
+    let result = handler(&ctx, input);
     // No answer (an error included) reveals a write before the log holds it: written to the
     // operating system, or on disk in durable mode.
     state.engine.durable().await?;

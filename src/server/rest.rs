@@ -56,6 +56,7 @@ pub fn router(s: Surfaces) -> crate::error::Result<Router> {
         .route("/dynarock/clock", get(read_clock).post(move_clock))
         .with_state(s.engine.clone());
     let region = s.functions.settings.region.clone();
+    let account = s.functions.settings.account.clone();
     let credentials = s.credentials.clone();
     let router = crate::functions::api::router(s.functions.clone())
         .merge(crate::functions::http_api::router(s.functions)?)
@@ -65,15 +66,33 @@ pub fn router(s: Surfaces) -> crate::error::Result<Router> {
         .merge(json11)
         .merge(admin);
     Ok(match credentials {
-        Some(c) => router.layer(axum::middleware::from_fn_with_state(c, verified)),
+        Some(credentials) => {
+            let verifier = Verifier {
+                credentials,
+                region: region.clone(),
+                account,
+            };
+            router.layer(axum::middleware::from_fn_with_state(
+                Arc::new(verifier),
+                verified,
+            ))
+        }
         None => router,
     })
 }
 
-/// Lets a request through when its signature verifies. Function URLs and HTTP APIs are public
-/// HTTP endpoints, not signed.
+/// What the REST surfaces check requests against.
+struct Verifier {
+    credentials: Arc<Credentials>,
+    /// For ARNs when a request's scope names no region.
+    region: String,
+    account: String,
+}
+
+/// Lets a request through when its signature verifies and, for a caller a policy limits, the
+/// policy allows it. Function URLs and HTTP APIs are public HTTP endpoints, not signed.
 async fn verified(
-    State(credentials): State<Arc<Credentials>>,
+    State(v): State<Arc<Verifier>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -85,30 +104,59 @@ async fn verified(
     let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
-    match credentials.verify(&parts.method, &parts.uri, &parts.headers, &bytes) {
-        Ok(()) => {
-            next.run(axum::extract::Request::from_parts(
-                parts,
-                axum::body::Body::from(bytes),
-            ))
-            .await
-        }
-        // The JSON protocols at `/` answer as DynamoDB does; the REST APIs as Lambda does.
-        Err(e) if parts.uri.path() == "/" => answer(
+    let refused = match v
+        .credentials
+        .verify(&parts.method, &parts.uri, &parts.headers, &bytes)
+    {
+        Ok(None) => None,
+        Ok(Some(caller)) => permitted(&v, &parts, &caller)
+            .err()
+            .map(|m| ("AccessDeniedException", m)),
+        Err(e) => Some((e.code(), e.message())),
+    };
+    let Some((code, message)) = refused else {
+        let body = axum::body::Body::from(bytes);
+        return next
+            .run(axum::extract::Request::from_parts(parts, body))
+            .await;
+    };
+    // The JSON protocols at `/` answer as DynamoDB does; the REST APIs as Lambda does.
+    if parts.uri.path() == "/" {
+        return answer(
             StatusCode::BAD_REQUEST,
-            json!({"__type": e.code(), "message": e.message()}),
-        ),
-        Err(e) => {
-            let mut r = (
-                StatusCode::FORBIDDEN,
-                axum::Json(json!({"Type": "User", "Message": e.message(), "message": e.message()})),
-            )
-                .into_response();
-            r.headers_mut()
-                .insert("x-amzn-errortype", HeaderValue::from_static(e.code()));
-            r
-        }
+            json!({"__type": code, "message": message}),
+        );
     }
+    let mut r = (
+        StatusCode::FORBIDDEN,
+        axum::Json(json!({"Type": "User", "Message": message, "message": message})),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(code));
+    r
+}
+
+/// Whether a limited caller's policy allows a REST or JSON 1.1 request; the denial message
+/// otherwise.
+fn permitted(
+    v: &Verifier,
+    parts: &http::request::Parts,
+    caller: &crate::auth::credentials::Caller,
+) -> Result<(), String> {
+    let region = crate::auth::check(&parts.headers, parts.uri.query())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| v.region.clone().into());
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|t| t.to_str().ok());
+    let path = parts.uri.path();
+    let (action, resource) =
+        super::access::rest_access(&parts.method, path, target, (&region, &v.account))
+            .unwrap_or_else(|| (format!("unknown:{path}"), "*".to_string()));
+    caller.authorize(&v.account, &action, &resource, &[])
 }
 
 fn clock_json(engine: &Engine) -> Value {

@@ -115,25 +115,28 @@ fn all_processed(body: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether an answer is DynamoDB throttling the request (any of its three throttling
+/// exceptions).
+fn is_throttled(status: u16, body: &[u8]) -> bool {
+    let answer = serde_json::from_slice::<Value>(body).unwrap_or_default();
+    let kinds = [
+        "ProvisionedThroughputExceeded",
+        "Throttling",
+        "RequestLimitExceeded",
+    ];
+    let kind = answer["__type"].as_str().unwrap_or_default();
+    status == 400 && kinds.iter().any(|k| kind.contains(k))
+}
+
 /// What a BatchWriteItem answer says is left to send: `None` when everything was written,
 /// the next request's body otherwise (its `UnprocessedItems`, or the same body again when the
 /// whole call was throttled). Anything else is an error.
 fn left_to_write(status: u16, sent: String, body: &[u8]) -> Result<Option<String>, String> {
     let answer = serde_json::from_slice::<Value>(body).unwrap_or_default();
-    let throttled = [
-        "ProvisionedThroughputExceeded",
-        "Throttling",
-        "RequestLimitExceeded",
-    ];
     match answer.get("UnprocessedItems").and_then(Value::as_object) {
         Some(left) if status == 200 && left.is_empty() => Ok(None),
         Some(left) if status == 200 => Ok(Some(json!({ "RequestItems": left }).to_string())),
-        _ if throttled
-            .iter()
-            .any(|t| answer["__type"].as_str().is_some_and(|k| k.contains(t))) =>
-        {
-            Ok(Some(sent))
-        }
+        _ if is_throttled(status, body) => Ok(Some(sent)),
         _ => Err(format!(
             "preload: {status} {}",
             String::from_utf8_lossy(body)
@@ -342,6 +345,9 @@ const INVOKE: &str = "Invoke";
 struct ConnectionResult {
     latencies: Histogram<u64>,
     requests: u64,
+    /// Requests the server throttled (or batches it left partly unprocessed): the server's
+    /// capacity limits at work, not failures.
+    throttled: u64,
     errors: u64,
     first_error: Option<String>,
 }
@@ -356,14 +362,21 @@ async fn run(args: &Arc<Args>, client: &Client) -> Result<Vec<ConnectionResult>,
     let start = Instant::now();
     let connections: Vec<_> = (0..args.concurrency)
         .map(|t| {
-            let (args, client, stop, keys, inserted) =
-                (args.clone(), client.clone(), stop.clone(), keys.clone(), inserted.clone());
+            let (args, client, stop, keys, inserted) = (
+                args.clone(),
+                client.clone(),
+                stop.clone(),
+                keys.clone(),
+                inserted.clone(),
+            );
             tokio::spawn(async move {
                 let mut connection = client.connection();
                 let mut rng = StdRng::seed_from_u64(1000 + t as u64);
                 let mut result = ConnectionResult {
-                    latencies: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
+                    latencies: Histogram::new_with_bounds(1, 60_000_000, 3)
+                        .expect("histogram bounds"),
                     requests: 0,
+                    throttled: 0,
                     errors: 0,
                     first_error: None,
                 };
@@ -392,11 +405,17 @@ async fn run(args: &Arc<Args>, client: &Client) -> Result<Vec<ConnectionResult>,
                         } else {
                             connection.call(op, body).await
                         };
-                        let ok = matches!(&outcome, Ok((200, b)) if op != "BatchWriteItem" || all_processed(b));
                         result.requests += 1;
-                        if !ok {
-                            result.errors += 1;
-                            result.first_error.get_or_insert_with(|| format!("{op}: {outcome:?}"));
+                        match &outcome {
+                            Ok((200, b)) if op != "BatchWriteItem" || all_processed(b) => {}
+                            Ok((200, _)) => result.throttled += 1,
+                            Ok((status, b)) if is_throttled(*status, b) => result.throttled += 1,
+                            _ => {
+                                result.errors += 1;
+                                result
+                                    .first_error
+                                    .get_or_insert_with(|| format!("{op}: {outcome:?}"));
+                            }
                         }
                     }
                     let micros = sent.elapsed().as_micros().max(1) as u64;
@@ -449,10 +468,11 @@ fn main() {
         .unwrap_or_else(|e| fail("run failed", e));
     let seconds = started.elapsed().as_secs_f64();
     let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
-    let (mut requests, mut errors, mut first_error) = (0, 0, None);
+    let (mut requests, mut throttled, mut errors, mut first_error) = (0, 0, 0, None);
     for r in results {
         all.add(&r.latencies).expect("histograms share bounds");
         requests += r.requests;
+        throttled += r.throttled;
         errors += r.errors;
         first_error = first_error.or(r.first_error);
     }
@@ -460,12 +480,12 @@ fn main() {
     let report = json!({
         "workload": format!("{:?}", args.workload), "distribution": format!("{:?}", args.distribution),
         "concurrency": args.concurrency, "rate": args.rate, "seconds": seconds, "requests": requests,
-        "requests_per_second": requests as f64 / seconds, "errors": errors,
+        "requests_per_second": requests as f64 / seconds, "throttled": throttled, "errors": errors,
         "latency_ms": {"p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "p99.9": ms(0.999),
                        "max": all.max() as f64 / 1000.0},
     });
     println!(
-        "{:?} {:?}: {:.0} req/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms, errors {}",
+        "{:?} {:?}: {:.0} req/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms, throttled {}, errors {}",
         args.workload,
         args.distribution,
         requests as f64 / seconds,
@@ -474,6 +494,7 @@ fn main() {
         ms(0.99),
         ms(0.999),
         all.max() as f64 / 1000.0,
+        throttled,
         errors
     );
     if let Some(e) = first_error {
