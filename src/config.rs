@@ -181,6 +181,16 @@ pub struct ServeArgs {
     #[arg(long, env = "DYNAROCK_MANUAL_CLOCK")]
     pub manual_clock: bool,
 
+    /// Most client connections open at once; more wait to be accepted until one closes.
+    #[arg(long, env = "DYNAROCK_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Seconds a client may take to send a request's headers, or its body, and may stay idle
+    /// between requests, before its connection is closed (a slow or stalled client holds a
+    /// connection slot no longer than this).
+    #[arg(long, env = "DYNAROCK_CLIENT_TIMEOUT_SECONDS", default_value_t = 60.0)]
+    pub client_timeout_seconds: f64,
+
     /// Throttle requests as DynamoDB does (on): provisioned capacity with burst, on-demand
     /// maximums and quotas, per-partition limits. `off` for benchmarks and bulk loads.
     #[arg(long, env = "DYNAROCK_THROTTLING", default_value = "on", value_parser = ["on", "off"])]

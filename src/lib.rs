@@ -125,6 +125,12 @@ impl Server {
                 credentials,
                 region: args.region.clone(),
                 account: args.account_id.clone(),
+                limits: server::ConnectionLimits {
+                    max: args.max_connections as usize,
+                    timeout: std::time::Duration::from_secs_f64(
+                        args.client_timeout_seconds.max(0.01),
+                    ),
+                },
             },
         })
     }

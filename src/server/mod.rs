@@ -4,9 +4,11 @@
 //! of the REST surfaces (Lambda, ...).
 
 pub mod access;
+mod cors;
 pub mod idle_poll;
 pub mod rest;
 pub mod stacks;
+mod watchdog;
 
 use std::convert::Infallible;
 use std::io::Read;
@@ -38,6 +40,16 @@ pub struct ServerConfig {
     pub credentials: Option<Arc<crate::auth::credentials::Credentials>>,
     pub region: String,
     pub account: String,
+    pub limits: ConnectionLimits,
+}
+
+/// What keeps one client from taking the server: at most `max` connections at once (more wait
+/// to be accepted), and a connection is closed when a request's headers or body take longer
+/// than `timeout` to arrive, or when it has been idle that long.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    pub max: usize,
+    pub timeout: Duration,
 }
 
 pub struct AppState {
@@ -100,8 +112,18 @@ pub async fn serve(
     if let Some(idle) = &idle {
         idle.watch(&listener);
     }
+    let limits = state.config.limits;
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max.max(1)));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // A connection is accepted only once one of the slots is free.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -121,18 +143,30 @@ pub async fn serve(
             idle.watch(&stream);
         }
         let state = state.clone();
+        let activity = Arc::new(watchdog::Activity::default());
+        let watched = activity.clone();
         let service = service_fn(move |request| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(route(&state, request).await) }
+            let busy = watched.begin();
+            async move {
+                let response = route(&state, request).await;
+                drop(busy);
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            // A client going away mid-request is not the server's error.
-            if let Err(e) = connection.await {
-                tracing::debug!("connection ended: {e}");
+            tokio::select! {
+                // A client going away mid-request is not the server's error.
+                ended = connection => if let Err(e) = ended {
+                    tracing::debug!("connection ended: {e}");
+                },
+                // Idle, or its next request too slow in coming: closed, its slot freed.
+                () = watchdog::idle_for(&activity, limits.timeout) => {}
             }
+            drop(slot);
         });
     }
     drop(listener);
@@ -157,10 +191,21 @@ const JSON_11: &str = "application/x-amz-json-1.1";
 
 /// `/` is DynamoDB's (the hot path, untouched); every other path is a REST surface's.
 async fn route(state: &Arc<AppState>, request: Request) -> AnyResponse {
-    if request.uri().path() == "/" {
-        return handle(state, request).await;
+    if !cors::from_page(request.headers()) {
+        if request.uri().path() == "/" {
+            return handle(state, request).await;
+        }
+        return rest(state, request).await;
     }
-    rest(state, request).await
+    if request.method() == Method::OPTIONS {
+        return cors::preflight(request.headers());
+    }
+    let mut response = match request.uri().path() {
+        "/" => handle(state, request).await,
+        _ => rest(state, request).await,
+    };
+    cors::allow(response.headers_mut());
+    response
 }
 
 async fn rest<B>(state: &Arc<AppState>, request: http::Request<B>) -> AnyResponse
@@ -188,9 +233,13 @@ async fn handle(state: &Arc<AppState>, request: Request) -> AnyResponse {
             return error_response(&too_large(), JSON_TYPES[0], &request_id);
         }
     }
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return error_response(&too_large(), JSON_TYPES[0], &request_id),
+    // A body that does not arrive in time ends the connection (a client sending a byte a
+    // second holds no slot for long).
+    let body = Limited::new(body, MAX_BODY_BYTES).collect();
+    let body = match tokio::time::timeout(state.config.limits.timeout, body).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(_)) => return error_response(&too_large(), JSON_TYPES[0], &request_id),
+        Err(_) => return body_timeout(&request_id),
     };
 
     let content_type = parts
@@ -229,6 +278,16 @@ async fn handle(state: &Arc<AppState>, request: Request) -> AnyResponse {
         }
         Err(e) => error_response(&e, content_type, &request_id),
     }
+}
+
+/// A request whose body stopped arriving: answered, and the connection closed.
+fn body_timeout(request_id: &RequestId) -> AnyResponse {
+    let e = Error::validation("Request body was not received in time");
+    let mut response = error_response(&e, JSON_TYPES[0], request_id);
+    response
+        .headers_mut()
+        .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn is_sqs(headers: &http::HeaderMap) -> bool {
