@@ -11,9 +11,11 @@ pub mod stacks;
 mod watchdog;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -157,17 +159,16 @@ pub async fn serve(
         let connection = hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            tokio::select! {
-                // A client going away mid-request is not the server's error.
-                ended = connection => if let Err(e) = ended {
-                    tracing::debug!("connection ended: {e}");
-                },
-                // Idle, or its next request too slow in coming: closed, its slot freed.
-                () = watchdog::idle_for(&activity, limits.timeout) => {}
+        let served = tokio::spawn(async move {
+            // A client going away mid-request is not the server's error.
+            if let Err(e) = connection.await {
+                tracing::debug!("connection ended: {e}");
             }
             drop(slot);
         });
+        // Idle, or its next request too slow in coming: closed, its slot freed. A task of its
+        // own, so that serving a request never polls it.
+        tokio::spawn(watchdog::close_when_idle(served, activity, limits.timeout));
     }
     drop(listener);
     graceful.shutdown().await;
@@ -234,12 +235,20 @@ async fn handle(state: &Arc<AppState>, request: Request) -> AnyResponse {
         }
     }
     // A body that does not arrive in time ends the connection (a client sending a byte a
-    // second holds no slot for long).
-    let body = Limited::new(body, MAX_BODY_BYTES).collect();
-    let body = match tokio::time::timeout(state.config.limits.timeout, body).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(_)) => return error_response(&too_large(), JSON_TYPES[0], &request_id),
-        Err(_) => return body_timeout(&request_id),
+    // second holds no slot for long). Most bodies are whole by now: only one that is not
+    // costs a timer.
+    let mut body = std::pin::pin!(Limited::new(body, MAX_BODY_BYTES).collect());
+    let first = std::future::poll_fn(|cx| Poll::Ready(Future::poll(body.as_mut(), cx))).await;
+    let collected = match first {
+        Poll::Ready(collected) => collected,
+        Poll::Pending => match tokio::time::timeout(state.config.limits.timeout, body).await {
+            Ok(collected) => collected,
+            Err(_) => return body_timeout(&request_id),
+        },
+    };
+    let body = match collected {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return error_response(&too_large(), JSON_TYPES[0], &request_id),
     };
 
     let content_type = parts
