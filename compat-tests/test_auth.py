@@ -3,7 +3,9 @@ the file's principals and refuses anything else with DynamoDB's and Lambda's own
 A server of its own, since the shared one accepts any well-formed signature."""
 
 import datetime
+import json
 import os
+import random
 import signal
 import subprocess
 
@@ -226,3 +228,61 @@ def test_presigned_urls_are_verified(secured):
     assert (r.status_code, r.headers["x-amzn-errortype"]) == (403, "InvalidSignatureException")
     wrong = client(url, "lambda", ADMIN[0], "not-the-secret").generate_presigned_url("list_functions")
     assert requests.get(wrong, timeout=10).status_code == 403
+
+
+def _auth_refused(r):
+    kind = r.headers.get("x-amzn-ErrorType", "")
+    try:
+        kind += r.json().get("__type", "")
+    except ValueError:
+        pass
+    return "InvalidSignature" in kind or "IncompleteSignature" in kind
+
+
+def test_what_botocore_signs_is_accepted_and_any_changed_byte_refused(secured):
+    """A property test over seeded random requests: DynamoDB JSON bodies and Lambda REST paths
+    and queries, with extra signed headers, as botocore signs them; then one byte changed in the
+    body, a signed header, the path or the query, which must be refused."""
+    url = secured[0]
+    rng = random.Random(20261205)
+    word = lambda n: "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789-_") for _ in range(n))
+    for case in range(40):
+        headers = {f"X-Amz-Meta-{word(5)}": word(rng.randint(1, 20))}
+        if rng.random() < 0.5:
+            service, method, path = "dynamodb", "POST", "/"
+            headers.update({"Content-Type": "application/x-amz-json-1.0",
+                            "X-Amz-Target": "DynamoDB_20120810.ListTables"})
+            body = json.dumps({"Limit": rng.randint(1, 100), "ExclusiveStartTableName": word(8),
+                               "Note": "".join(chr(rng.randint(32, 0x2fff)) for _ in range(rng.randint(0, 30)))})
+        else:
+            service, method = "lambda", rng.choice(["GET", "POST"])
+            path = f"/2015-03-31/functions/{word(10)}/configuration"
+            if rng.random() < 0.5:
+                path += f"?Qualifier={word(4)}&Marker={word(6)}"
+            body = json.dumps({"Description": word(12)}) if method == "POST" else ""
+        request = AWSRequest(method=method, url=url + path, data=body.encode(), headers=headers)
+        SigV4Auth(Credentials(*ADMIN), service, "us-east-1").add_auth(request)
+        prepared = request.prepare()
+        sent = dict(prepared.headers.items())
+        r = requests.request(method, prepared.url, headers=sent, data=prepared.body, timeout=10)
+        assert not _auth_refused(r), (case, r.status_code, r.text)
+
+        # One byte changed in one signed part.
+        target_url, target_headers, target_body = prepared.url, dict(sent), prepared.body or b""
+        parts = ["header", "path"] + (["body"] if target_body else [])
+        part = rng.choice(parts)
+        flip = lambda s, i: s[:i] + ("x" if s[i] != "x" else "y") + s[i + 1:]
+        if part == "body":
+            i = rng.randrange(len(target_body))
+            target_body = target_body[:i] + bytes([target_body[i] ^ 1]) + target_body[i + 1:]
+        elif part == "header":
+            name = next(h for h in target_headers if h.lower().startswith("x-amz-meta-"))
+            target_headers[name] = flip(target_headers[name], rng.randrange(len(target_headers[name])))
+        else:
+            start = len(url) + 1
+            if target_url == url + "/":
+                target_url = url + "/x"  # the path itself changed
+            else:
+                target_url = flip(target_url, rng.randrange(start, len(target_url)))
+        r = requests.request(method, target_url, headers=target_headers, data=target_body, timeout=10)
+        assert _auth_refused(r), (case, part, r.status_code, r.text)
