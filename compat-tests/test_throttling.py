@@ -309,6 +309,7 @@ def test_reads_cost_by_4_kb_and_consistency(client, table_s):
         r = client.transact_get_items(TransactItems=[{"Get": {"TableName": table_s, "Key": {"p": {"S": key}}}}],
                                       ReturnConsumedCapacity="TOTAL")
         cost[key, "transaction"] = r["ConsumedCapacity"][0]["CapacityUnits"]
+        assert r["ConsumedCapacity"][0]["ReadCapacityUnits"] == cost[key, "transaction"]
     assert cost == {("four", False): 0.5, ("four", True): 1.0, ("four", "transaction"): 2.0,
                     ("more", False): 1.0, ("more", True): 2.0, ("more", "transaction"): 4.0}
 
@@ -323,7 +324,8 @@ def test_writes_cost_by_1_kb_and_transactions_double(client, table_s):
     assert r["ConsumedCapacity"]["CapacityUnits"] == 2.0
     r = client.transact_write_items(TransactItems=[{"Put": {"TableName": table_s, "Item": item("w2", 3 * KB)}}],
                                     ReturnConsumedCapacity="TOTAL")
-    assert r["ConsumedCapacity"][0]["CapacityUnits"] == 6.0
+    # Transactions also give their units as write (or read) units, as DynamoDB's examples show.
+    assert r["ConsumedCapacity"] == [{"TableName": table_s, "CapacityUnits": 6.0, "WriteCapacityUnits": 6.0}]
     r = client.execute_statement(Statement=f"UPDATE \"{table_s}\" SET b = 'y' WHERE p = 'w2'",
                                  ReturnConsumedCapacity="TOTAL")
     assert r["ConsumedCapacity"] == {"TableName": table_s, "CapacityUnits": 4.0}
@@ -391,7 +393,7 @@ def test_partiql_batches_and_transactions_report_capacity(client, table_s):
     assert r["ConsumedCapacity"] == [{"TableName": table_s, "CapacityUnits": 0.5}]
     r = client.execute_transaction(TransactStatements=[{"Statement": f"UPDATE \"{table_s}\" SET b = 'z' WHERE p = 'pq'"}],
                                    ReturnConsumedCapacity="TOTAL")
-    assert r["ConsumedCapacity"] == [{"TableName": table_s, "CapacityUnits": 4.0}]
+    assert r["ConsumedCapacity"] == [{"TableName": table_s, "CapacityUnits": 4.0, "WriteCapacityUnits": 4.0}]
     with expect_error("ValidationException"):
         client.execute_transaction(TransactStatements=[{"Statement": f"SELECT * FROM \"{table_s}\" WHERE p = 'pq'"}],
                                    ReturnConsumedCapacity="SOME")

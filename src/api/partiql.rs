@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::input::{present, Constraints, Input};
 use super::read::{answer, output, resolve_source, start_position, Read};
 use super::{to_body, Context};
-use crate::capacity::{Consumed, ReturnCapacity, TableUnits, RETURN_CAPACITY_VALUES};
+use crate::capacity::{Consumed, Op, ReturnCapacity, TableUnits, RETURN_CAPACITY_VALUES};
 use crate::engine::catalog::TableMeta;
 use crate::engine::items::{Change, WriteCondition, WriteOutcome};
 use crate::engine::transact::{fingerprint, TxWrite};
@@ -637,7 +637,7 @@ pub fn execute_transaction(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8
             });
         }
         let mut body = json!({ "Responses": responses });
-        if let Some(c) = capacity.report_tables(units) {
+        if let Some(c) = capacity.report_transaction(units, Op::Read) {
             body["ConsumedCapacity"] = c;
         }
         return to_body(&body);
@@ -693,7 +693,7 @@ pub fn execute_transaction(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8
         for ((plan, _), outcome) in plans.iter().zip(&outcomes) {
             units.add(&plan.table.name, &outcome.consumed.clone().doubled());
         }
-        if let Some(c) = capacity.report_tables(units) {
+        if let Some(c) = capacity.report_transaction(units, Op::Write) {
             body["ConsumedCapacity"] = c;
         }
     }

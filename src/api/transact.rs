@@ -8,7 +8,7 @@ use super::expressions::Expressions;
 use super::input::{Constraints, Input};
 use super::items::collection_metrics;
 use super::{to_body, Context};
-use crate::capacity::{Consumed, ReturnCapacity, TableUnits, RETURN_CAPACITY_VALUES};
+use crate::capacity::{Consumed, Op, ReturnCapacity, TableUnits, RETURN_CAPACITY_VALUES};
 use crate::engine::catalog::TableMeta;
 use crate::engine::items::{Change, WriteCondition};
 use crate::engine::transact::{fingerprint, TxWrite};
@@ -189,7 +189,7 @@ pub fn transact_write_items(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u
                 }
             }
         }
-        if let Some(c) = capacity.report_tables(units) {
+        if let Some(c) = capacity.report_transaction(units, Op::Write) {
             body["ConsumedCapacity"] = c;
         }
         if metrics == Some("SIZE") {
@@ -254,7 +254,7 @@ pub fn transact_get_items(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>
         units.add(&table.name, &Consumed::table(cost));
     }
     let mut body = json!({ "Responses": responses });
-    if let Some(c) = capacity.report_tables(units) {
+    if let Some(c) = capacity.report_transaction(units, Op::Read) {
         body["ConsumedCapacity"] = c;
     }
     to_body(&body)

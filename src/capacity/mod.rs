@@ -162,6 +162,21 @@ impl ReturnCapacity {
     }
 }
 
+impl ReturnCapacity {
+    /// The list of a transaction, whose entries DynamoDB also gives as read or write units.
+    pub fn report_transaction(self, units: TableUnits, op: Op) -> Option<Value> {
+        let mut list = self.report_tables(units)?;
+        let member = match op {
+            Op::Read => "ReadCapacityUnits",
+            Op::Write => "WriteCapacityUnits",
+        };
+        for entry in list.as_array_mut().into_iter().flatten() {
+            entry[member] = entry["CapacityUnits"].clone();
+        }
+        Some(list)
+    }
+}
+
 pub const RETURN_CAPACITY_VALUES: &[&str] = &["INDEXES", "TOTAL", "NONE"];
 
 #[cfg(test)]
