@@ -389,11 +389,7 @@ fn transaction(ctx: &Context<'_>, obj: &Map<String, Value>) -> Vec<Access> {
             };
             let action =
                 Input::element(action, "com.amazonaws.dynamodb.v20120810.TransactItem").ok()?;
-            let mut access = item_access(ctx, operation, action);
-            if operation == "ConditionCheckItem" {
-                access.keys.retain(|(k, _)| *k == "dynamodb:leadingkeys");
-            }
-            Some(access)
+            Some(item_access(ctx, operation, action))
         })
         .collect()
 }
