@@ -46,12 +46,6 @@ pub fn is_full(empty_at: Micros, now: Micros, rate: Rate) -> bool {
     empty_at <= now.saturating_sub(rate.burst_micros())
 }
 
-/// Units available at `now` (negative while in debt).
-pub fn tokens(empty_at: Micros, now: Micros, rate: Rate) -> f64 {
-    let since = now as f64 - empty_at as f64;
-    (rate.per_second * since / 1e6).min(rate.per_second * rate.burst_seconds)
-}
-
 /// A bucket that starts full.
 #[derive(Debug, Default)]
 pub struct Bucket {
@@ -70,19 +64,6 @@ impl Bucket {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |e| {
                 Some(charged(e, now, rate, units))
             });
-    }
-
-    /// Takes `units` if anything is left; false (and nothing taken) otherwise.
-    pub fn take(&self, now: Micros, rate: Rate, units: f64) -> bool {
-        self.empty_at
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |e| {
-                has_tokens(e, now).then(|| charged(e, now, rate, units))
-            })
-            .is_ok()
-    }
-
-    pub fn tokens(&self, now: Micros, rate: Rate) -> f64 {
-        tokens(self.empty_at.load(Ordering::Relaxed), now, rate)
     }
 }
 
@@ -114,6 +95,23 @@ mod tests {
         burst_seconds: 300.0,
     };
     const START: Micros = 1_700_000_000_000_000;
+
+    impl Bucket {
+        /// A request as the engine makes one: let in while anything is left, then charged.
+        fn take(&self, now: Micros, rate: Rate, units: f64) -> bool {
+            let admitted = self.has_tokens(now);
+            if admitted {
+                self.charge(now, rate, units);
+            }
+            admitted
+        }
+
+        /// Units available at `now` (negative while in debt).
+        fn tokens(&self, now: Micros, rate: Rate) -> f64 {
+            let since = now as f64 - self.empty_at.load(Ordering::Relaxed) as f64;
+            (rate.per_second * since / 1e6).min(rate.per_second * rate.burst_seconds)
+        }
+    }
 
     #[test]
     fn a_new_bucket_holds_its_whole_burst_then_refills_at_its_rate() {
