@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print a function's logs from a running server (`--follow` keeps printing new lines).
     Logs(LogsArgs),
     /// Show what each event source mapping of a running server is doing.
@@ -210,6 +210,24 @@ pub struct ServeArgs {
     /// reloaded on SIGHUP. Without it, any well-formed signature is accepted.
     #[arg(long, env = "DYNAROCK_CREDENTIALS")]
     pub credentials: Option<PathBuf>,
+
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key): on --tls-port beside
+    /// plain HTTP, or without it on --port instead of plain HTTP.
+    #[arg(long, env = "DYNAROCK_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "DYNAROCK_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// The port HTTPS is served on, beside plain HTTP on --port.
+    #[arg(long, env = "DYNAROCK_TLS_PORT", requires = "tls_cert")]
+    pub tls_port: Option<u16>,
+
+    /// The CA bundle functions trust when --port serves HTTPS (their AWS_CA_BUNDLE); by default
+    /// the certificate file itself.
+    #[arg(long, env = "DYNAROCK_TLS_CA", requires = "tls_cert")]
+    pub tls_ca: Option<PathBuf>,
 
     /// Log filter: error, warn, info, debug, trace (or a tracing directive).
     #[arg(long, env = "DYNAROCK_LOG_LEVEL", default_value = "info")]

@@ -41,7 +41,9 @@ use triggers::Triggers;
 
 /// A server bound to its port, ready to run.
 pub struct Server {
-    listener: TcpListener,
+    listener: server::Listener,
+    /// HTTPS on a port of its own (`--tls-port`), beside plain HTTP.
+    tls_listener: Option<server::Listener>,
     engine: Arc<Engine>,
     functions: Arc<Functions>,
     triggers: Arc<Triggers>,
@@ -80,14 +82,26 @@ impl Server {
             Some(path) => Some(auth::credentials::Credentials::load(path)?),
             None => None,
         };
-        let listener = TcpListener::bind((args.host.as_str(), args.port))
-            .await
-            .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(server::tls::acceptor(cert, key)?),
+            _ => None,
+        };
+        let (main_tls, tls_listener) = match (tls, args.tls_port) {
+            (Some(tls), Some(port)) => (None, Some((bind(&args.host, port).await?, tls))),
+            (tls, _) => (tls, None),
+        };
+        let listener = bind(&args.host, args.port).await?;
         let engine = Arc::new(engine);
         let port = listener
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?
             .port();
+        // Functions reach the server on the main port, trusting its certificate when it serves
+        // HTTPS.
+        let (scheme, ca_bundle) = match &main_tls {
+            Some(_) => ("https", args.tls_ca.clone().or(args.tls_cert.clone())),
+            None => ("http", None),
+        };
         let queues = queues::Queues::load(engine.clone(), &args.region, &args.account_id)
             .map_err(|e| e.to_string())?;
         let functions = Functions::open(
@@ -95,7 +109,8 @@ impl Server {
             queues.clone(),
             (!args.in_memory).then_some(args.data_dir.as_path()),
             functions::Settings {
-                endpoint: format!("http://{}:{port}", loopback(&args.host)),
+                endpoint: format!("{scheme}://{}:{port}", loopback(&args.host)),
+                ca_bundle,
                 region: args.region.clone(),
                 account: args.account_id.clone(),
                 concurrency: args.function_concurrency,
@@ -114,7 +129,14 @@ impl Server {
             args.ttl_interval_seconds.max(0.01),
         ));
         Ok(Server {
-            listener,
+            listener: server::Listener {
+                tcp: listener,
+                tls: main_tls,
+            },
+            tls_listener: tls_listener.map(|(tcp, tls)| server::Listener {
+                tcp,
+                tls: Some(tls),
+            }),
             engine,
             functions,
             triggers,
@@ -136,7 +158,20 @@ impl Server {
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listener.tcp.local_addr()
+    }
+
+    /// Where the server listens, as URLs: the main port's, and the HTTPS port's if any.
+    pub fn urls(&self) -> Vec<String> {
+        let url = |l: &server::Listener| {
+            let scheme = if l.tls.is_some() { "https" } else { "http" };
+            l.tcp.local_addr().map(|a| format!("{scheme}://{a}"))
+        };
+        [Some(&self.listener), self.tls_listener.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|l| url(l).ok())
+            .collect()
     }
 
     /// Serves until `shutdown` resolves, then flushes and closes the storage.
@@ -164,7 +199,7 @@ impl Server {
             reload_on_hangup(credentials.clone());
         }
         let app = server::app(self.engine.clone(), self.config, rest);
-        let served = server::serve(self.listener, app, shutdown, idle).await;
+        let served = server::serve(self.listener, self.tls_listener, app, shutdown, idle).await;
         self.triggers.stop();
         self.functions.stop();
         served.map_err(|e| e.to_string())?;
@@ -188,6 +223,12 @@ fn reload_on_hangup(credentials: Arc<auth::credentials::Credentials>) {
             }
         }
     });
+}
+
+async fn bind(host: &str, port: u16) -> Result<TcpListener, String> {
+    TcpListener::bind((host, port))
+        .await
+        .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))
 }
 
 /// The address a local process uses to reach a server listening on `host`.

@@ -17,7 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     one_malloc_arena();
     let args = match Cli::parse().command {
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
         Command::Logs(args) => return exit_on_error(dynarock::client::logs::run(&args)),
         Command::Mappings(args) => return exit_on_error(dynarock::client::mappings::run(&args)),
         Command::Deploy(args) => return exit_on_error(dynarock::deploy::run(&args)),
@@ -98,10 +98,7 @@ async fn run(args: ServeArgs, idle: Option<Arc<IdlePoll>>) {
             std::process::exit(1);
         }
     };
-    let addr = server
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| format!("{}:{}", args.host, args.port));
+    let urls = server.urls().join(" and ");
     let data = if args.in_memory {
         "in memory".to_string()
     } else {
@@ -112,7 +109,7 @@ async fn run(args: ServeArgs, idle: Option<Arc<IdlePoll>>) {
         None => "signatures checked for shape only (no --credentials)".to_string(),
     };
     tracing::info!(
-        "dynarock {} listening on http://{addr}, data {data}, region {}, {auth}",
+        "dynarock {} listening on {urls}, data {data}, region {}, {auth}",
         env!("CARGO_PKG_VERSION"),
         args.region
     );

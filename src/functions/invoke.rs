@@ -213,6 +213,9 @@ impl Functions {
         ] {
             env.insert(format!("AWS_ENDPOINT_URL_{service}"), endpoint.clone());
         }
+        if let Some(ca) = &self.settings.ca_bundle {
+            env.insert("AWS_CA_BUNDLE".into(), ca.to_string_lossy().into_owned());
+        }
         let task_root = code.to_string_lossy().into_owned();
         let set = [
             ("AWS_ACCESS_KEY_ID", "dynarock"),

@@ -33,6 +33,8 @@ use runtimes::Bootstraps;
 pub struct Settings {
     /// Where instances' SDKs reach this server (`AWS_ENDPOINT_URL`).
     pub endpoint: String,
+    /// The CA bundle instances' SDKs trust when the endpoint is HTTPS (`AWS_CA_BUNDLE`).
+    pub ca_bundle: Option<PathBuf>,
     /// The region of requests whose signature names none.
     pub region: String,
     pub account: String,

@@ -8,6 +8,7 @@ mod cors;
 pub mod idle_poll;
 pub mod rest;
 pub mod stacks;
+pub mod tls;
 mod watchdog;
 
 use std::convert::Infallible;
@@ -25,7 +26,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
 use crate::api::input::{Body, Input};
@@ -103,16 +104,29 @@ pub fn app(engine: Arc<Engine>, config: ServerConfig, rest: axum::Router) -> Arc
     })
 }
 
+/// A listening socket, serving HTTPS when it has an acceptor.
+pub struct Listener {
+    pub tcp: TcpListener,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Listener {
+    async fn accept(&self) -> std::io::Result<TcpStream> {
+        self.tcp.accept().await.map(|(stream, _)| stream)
+    }
+}
+
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Listener,
+    second: Option<Listener>,
     state: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     idle: Option<Arc<IdlePoll>>,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     if let Some(idle) = &idle {
-        idle.watch(&listener);
+        idle.watch(&listener.tcp);
     }
     let limits = state.config.limits;
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max.max(1)));
@@ -126,20 +140,22 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                // A client that gave up before being accepted.
-                Err(e) if is_connection_error(&e) => continue,
-                Err(e) => {
-                    // Out of file descriptors, typically: wait for connections to close
-                    // rather than spin.
-                    tracing::error!("accept error: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+        let (accepted, tls) = tokio::select! {
+            accepted = listener.accept() => (accepted, &listener.tls),
+            (accepted, tls) = accept_second(second.as_ref()) => (accepted, tls),
             () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok(stream) => stream,
+            // A client that gave up before being accepted.
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                // Out of file descriptors, typically: wait for connections to close rather
+                // than spin.
+                tracing::error!("accept error: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         if let Some(idle) = &idle {
             idle.watch(&stream);
@@ -156,23 +172,61 @@ pub async fn serve(
                 Ok::<_, Infallible>(response)
             }
         });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        let served = tokio::spawn(async move {
-            // A client going away mid-request is not the server's error.
-            if let Err(e) = connection.await {
-                tracing::debug!("connection ended: {e}");
-            }
-            drop(slot);
-        });
+        let watcher = graceful.watcher();
+        let served = match tls.clone() {
+            None => tokio::spawn(serve_connection(stream, service, watcher, slot)),
+            Some(tls) => tokio::spawn(async move {
+                // The handshake is what a TLS client's request waits for first: it gets the
+                // same time as a request's headers.
+                match tokio::time::timeout(limits.timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(stream, service, watcher, slot).await,
+                    Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                }
+            }),
+        };
         // Idle, or its next request too slow in coming: closed, its slot freed. A task of its
         // own, so that serving a request never polls it.
         tokio::spawn(watchdog::close_when_idle(served, activity, limits.timeout));
     }
-    drop(listener);
+    drop((listener, second));
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The second listener's next connection and its acceptor; with none, never.
+async fn accept_second(
+    second: Option<&Listener>,
+) -> (
+    std::io::Result<TcpStream>,
+    &Option<tokio_rustls::TlsAcceptor>,
+) {
+    match second {
+        Some(l) => (l.accept().await, &l.tls),
+        None => std::future::pending().await,
+    }
+}
+
+/// Serves one connection's requests until it closes (or the server shuts down), then frees its
+/// slot.
+async fn serve_connection<I, S>(
+    io: I,
+    service: S,
+    watcher: hyper_util::server::graceful::Watcher,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming, ResBody = Either<Full<Bytes>, axum::body::Body>>
+        + Send,
+    S::Future: Send,
+{
+    let connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    // A client going away mid-request is not the server's error.
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!("connection ended: {e}");
+    }
+    drop(slot);
 }
 
 fn is_connection_error(e: &std::io::Error) -> bool {
