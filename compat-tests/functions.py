@@ -40,7 +40,8 @@ def function_name():
 def function(lam, files, runtime="python3.12", handler="app.handler", **extra):
     """A function for the duration of a test, deleted afterwards."""
     name = extra.pop("FunctionName", None) or function_name()
-    lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler,
+    extra.setdefault("Role", ROLE)
+    lam.create_function(FunctionName=name, Runtime=runtime, Handler=handler,
                         Code={"ZipFile": zip_of(files)}, **extra)
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     try:

@@ -4,6 +4,7 @@ own, started with its own principals and policies."""
 
 import json
 import os
+import signal
 import subprocess
 
 import boto3
@@ -12,7 +13,7 @@ from botocore.config import Config
 
 from conftest import free_port, own_server
 from functions import function, invoke
-from util import expect_error
+from util import expect_error, wait_until
 
 pytestmark = pytest.mark.dynarock_only  # a server started here, with its own principals
 
@@ -44,6 +45,13 @@ POLICIES = {
          "Resource": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:allowed-*"}]},
 }
 KEYS = {name: (f"AKID{name.upper()}", f"{name}-secret") for name in ["admin", *POLICIES]}
+# A function role: its functions may write Orders and nothing else.
+WRITER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/orders-writer"
+WRITER_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:GetItem"], "Resource": f"{TABLE_ARN}/Orders"}]}
+
+
+RUNNING = {}  # the module's server: its folder (credentials and policies) and process
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +64,11 @@ def server(tmp_path_factory):
             (folder / f"{name}.json").write_text(json.dumps(POLICIES[name]))
             section += f"policy = {name}.json\n"
         sections.append(section)
+    (folder / "writer.json").write_text(json.dumps(WRITER_POLICY))
+    sections.append(f"[{WRITER_ROLE}]\npolicy = writer.json\n")
     (folder / "credentials").write_text("\n".join(sections))
-    with own_server("--credentials", str(folder / "credentials")) as (url, _):
+    with own_server("--credentials", str(folder / "credentials")) as (url, process):
+        RUNNING.update(folder=folder, process=process)
         admin = client(url, "dynamodb", "admin")
         for table in ["Orders", "Users", "Other"]:
             admin.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
@@ -84,7 +95,8 @@ def client(url, service, who="admin"):
 def denied(who, action, resource, explicit=False):
     why = ("with an explicit deny in an identity-based policy" if explicit
            else f"because no identity-based policy allows the {action} action")
-    return (f"User: arn:aws:iam::{ACCOUNT}:user/{who} is not authorized to perform: {action} "
+    arn = who if who.startswith("arn:") else f"arn:aws:iam::{ACCOUNT}:user/{who}"
+    return (f"User: {arn} is not authorized to perform: {action} "
             f"on resource: {resource} {why}")
 
 
@@ -192,6 +204,68 @@ def test_functions_are_authorized_by_their_arn(server):
     # The JSON 1.1 services are checked by action too.
     with expect_error("AccessDeniedException", denied("invoker", "events:ListRules", "*")):
         client(server, "events", "invoker").list_rules()
+
+
+WRITES = """
+import os, boto3
+
+def handler(event, context):
+    ddb = boto3.client("dynamodb")
+    if event.get("env"):
+        return {k: os.environ.get(k, "")[:4] for k in ["AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN"]}
+    try:
+        ddb.put_item(TableName=event["table"], Item={"p": {"S": "from-fn"}, "s": {"S": "1"}})
+        return "written"
+    except ddb.exceptions.ClientError as e:
+        return [e.response["Error"]["Code"], e.response["Error"]["Message"]]
+"""
+
+
+def role_denied(role, fn, action, resource):
+    return denied(f"arn:aws:sts::{ACCOUNT}:assumed-role/{role.rsplit('/', 1)[1]}/{fn}", action, resource)
+
+
+def test_functions_act_with_their_roles_keys(server):
+    admin = client(server, "lambda")
+    with function(admin, {"app.py": WRITES}, Role=WRITER_ROLE, Timeout=30) as fn:
+        # Keys of its own, short-lived ones as Lambda's: not the deployer's.
+        env = invoke(admin, fn, {"env": True})[1]
+        assert env["AWS_ACCESS_KEY_ID"] == "ASIA" and len(env["AWS_SESSION_TOKEN"]) == 4
+        assert invoke(admin, fn, {"table": "Orders"})[1] == "written"
+        assert invoke(admin, fn, {"table": "Other"})[1] == [
+            "AccessDeniedException", role_denied(WRITER_ROLE, fn, "dynamodb:PutItem", f"{TABLE_ARN}/Other")]
+    # A role the credentials file does not name may do nothing, as a role without policies.
+    nobody = f"arn:aws:iam::{ACCOUNT}:role/nobody"
+    with function(admin, {"app.py": WRITES}, Role=nobody, Timeout=30) as fn:
+        assert invoke(admin, fn, {"table": "Orders"})[1] == [
+            "AccessDeniedException", role_denied(nobody, fn, "dynamodb:PutItem", f"{TABLE_ARN}/Orders")]
+    got = client(server, "dynamodb").get_item(TableName="Orders", Key={"p": {"S": "from-fn"}, "s": {"S": "1"}})
+    assert got["Item"]["p"] == {"S": "from-fn"}
+
+
+def test_a_reloaded_role_policy_applies_to_running_functions(server):
+    admin = client(server, "lambda")
+    with function(admin, {"app.py": WRITES}, Role=WRITER_ROLE, Timeout=30) as fn:
+        assert invoke(admin, fn, {"table": "Other"})[1][0] == "AccessDeniedException"
+        wider = {"Statement": [{"Effect": "Allow", "Action": "dynamodb:PutItem", "Resource": f"{TABLE_ARN}/*"}]}
+        (RUNNING["folder"] / "writer.json").write_text(json.dumps(wider))
+        try:
+            RUNNING["process"].send_signal(signal.SIGHUP)
+            # The same warm instance, the same keys: the role's new policy.
+            assert wait_until(lambda: invoke(admin, fn, {"table": "Other"})[1] == "written")
+        finally:
+            (RUNNING["folder"] / "writer.json").write_text(json.dumps(WRITER_POLICY))
+            RUNNING["process"].send_signal(signal.SIGHUP)
+
+
+def test_a_role_section_with_keys_is_refused_at_start(tmp_path):
+    (tmp_path / "credentials").write_text(
+        f"[a]\naws_access_key_id = A\naws_secret_access_key = s\n[{WRITER_ROLE}]\naws_access_key_id = B\n")
+    done = subprocess.run([os.environ["DYNAROCK_BIN"], "serve", "--in-memory", "--port", str(free_port()),
+                           "--credentials", str(tmp_path / "credentials")],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert "a role has no keys of its own" in done.stdout + done.stderr
 
 
 def test_a_malformed_policy_is_refused_at_start(tmp_path):

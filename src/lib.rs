@@ -111,6 +111,7 @@ impl Server {
             functions::Settings {
                 endpoint: format!("{scheme}://{}:{port}", loopback(&args.host)),
                 ca_bundle,
+                credentials: credentials.clone(),
                 region: args.region.clone(),
                 account: args.account_id.clone(),
                 concurrency: args.function_concurrency,

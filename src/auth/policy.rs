@@ -10,7 +10,8 @@
 
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, PartialEq)]
+/// The default (no statement) allows nothing.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Policy {
     statements: Vec<Statement>,
 }

@@ -217,9 +217,21 @@ impl Functions {
             env.insert("AWS_CA_BUNDLE".into(), ca.to_string_lossy().into_owned());
         }
         let task_root = code.to_string_lossy().into_owned();
-        let set = [
-            ("AWS_ACCESS_KEY_ID", "dynarock"),
-            ("AWS_SECRET_ACCESS_KEY", "dynarock"),
+        // With verified signatures, the function acts with its role's keys; without, any
+        // keys pass.
+        match &self.settings.credentials {
+            Some(credentials) => {
+                let keys = credentials.session(&v.role, &f.name);
+                env.insert("AWS_ACCESS_KEY_ID".into(), keys.access_key_id);
+                env.insert("AWS_SECRET_ACCESS_KEY".into(), keys.secret);
+                env.insert("AWS_SESSION_TOKEN".into(), keys.token);
+            }
+            None => {
+                env.insert("AWS_ACCESS_KEY_ID".into(), "dynarock".into());
+                env.insert("AWS_SECRET_ACCESS_KEY".into(), "dynarock".into());
+            }
+        }
+        let set: [(&str, &str); 13] = [
             ("AWS_REGION", &f.region),
             ("AWS_DEFAULT_REGION", &f.region),
             ("AWS_LAMBDA_FUNCTION_NAME", &f.name),

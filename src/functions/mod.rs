@@ -33,6 +33,8 @@ use runtimes::Bootstraps;
 pub struct Settings {
     /// Where instances' SDKs reach this server (`AWS_ENDPOINT_URL`).
     pub endpoint: String,
+    /// With verified signatures, where functions get the keys of their role.
+    pub credentials: Option<Arc<crate::auth::credentials::Credentials>>,
     /// The CA bundle instances' SDKs trust when the endpoint is HTTPS (`AWS_CA_BUNDLE`).
     pub ca_bundle: Option<PathBuf>,
     /// The region of requests whose signature names none.
