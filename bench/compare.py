@@ -253,7 +253,7 @@ def main():
             if r is None:
                 cells.append("-")
                 continue
-            cell = f"{r['rps']:,.0f} req/s, p50 {r['p50']:.2f} / p99 {r['p99']:.2f} ms, {r['cpu_us']:.0f} µs CPU"
+            cell = f"{r['rps']:,.0f} req/s, p50 {r['p50']:.2f} / p99 {r['p99']:.2f} ms, {r['cpu_us']:.1f} µs CPU"
             if r["errors"]:
                 cell += f", {r['errors']} errors"
             if base and s != "dynarock" and r["rps"] > 0 and w in base:
