@@ -217,6 +217,90 @@ def test_a_signed_body_hash_must_be_the_bodys(secured):
         "The provided 'x-amz-content-sha256' header does not match what was computed."
 
 
+def test_chunked_bodies_are_verified_whole(secured):
+    """A body sent in HTTP chunks (an SDK streaming a payload of unknown length) is verified as
+    the whole body its signature hashed, on DynamoDB's endpoint and the REST surfaces."""
+    url = secured[0]
+    body = b'{"Limit": 3}'
+
+    def chunks(data):
+        for i in range(0, len(data), 4):
+            yield data[i:i + 4]
+    r = requests.post(url, data=chunks(body), headers=signed(url, body), timeout=10)
+    assert r.request.headers.get("Transfer-Encoding") == "chunked"
+    assert r.status_code == 200 and len(r.json()["TableNames"]) <= 3
+    r = requests.post(url, data=chunks(b'{"Limit": 4}'), headers=signed(url, body), timeout=10)
+    assert (r.status_code, r.json()["__type"].split("#")[-1]) == (400, "InvalidSignatureException")
+    # Lambda's REST surface: an Invoke of a function that is not there, signed for its body.
+    path = "/2015-03-31/functions/absent/invocations"
+    req = AWSRequest(method="POST", url=url + path, data=b'{"a": 1}')
+    SigV4Auth(Credentials(*ADMIN), "lambda", "us-east-1").add_auth(req)
+    headers = dict(req.headers.items())
+    r = requests.post(url + path, data=chunks(b'{"a": 1}'), headers=headers, timeout=10)
+    assert (r.status_code, r.headers["x-amzn-errortype"]) == (404, "ResourceNotFoundException")
+    r = requests.post(url + path, data=chunks(b'{"a": 2}'), headers=headers, timeout=10)
+    assert (r.status_code, r.headers["x-amzn-errortype"]) == (403, "InvalidSignatureException")
+
+
+STREAMING = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+
+
+def aws_chunked(url, path, service, data, size=5, target=None):
+    """(headers, body): `data` sent aws-chunked as SigV4's streaming upload signs it, the first
+    chunk's signature chained from the request's."""
+    import hashlib
+    import hmac
+    headers = {"Content-Encoding": "aws-chunked", "X-Amz-Content-SHA256": STREAMING,
+               "X-Amz-Decoded-Content-Length": str(len(data))}
+    if target:
+        headers.update({"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": target})
+    req = AWSRequest(method="POST", url=url + path, data=b"", headers=headers)
+    SigV4Auth(Credentials(*ADMIN), service, "us-east-1").add_auth(req)
+    signed_headers = dict(req.headers.items())
+    seed = signed_headers["Authorization"].rsplit("Signature=", 1)[1]
+    amz_date = signed_headers["X-Amz-Date"]
+    scope = f"{amz_date[:8]}/us-east-1/{service}/aws4_request"
+
+    def h(key, msg):
+        return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+    key = h(h(h(h(("AWS4" + ADMIN[1]).encode(), amz_date[:8]), "us-east-1"), service), "aws4_request")
+    body, previous = b"", seed
+    for piece in [data[i:i + size] for i in range(0, len(data), size)] + [b""]:
+        to_sign = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, previous,
+                             hashlib.sha256(b"").hexdigest(), hashlib.sha256(piece).hexdigest()])
+        previous = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        body += f"{len(piece):x};chunk-signature={previous}\r\n".encode() + piece + b"\r\n"
+    return signed_headers, body
+
+
+def test_aws_chunked_bodies_have_every_chunk_verified(secured):
+    url = secured[0]
+    headers, body = aws_chunked(url, "/", "dynamodb", b'{"Limit": 2}', target="DynamoDB_20120810.ListTables")
+    r = requests.post(url, data=body, headers=headers, timeout=10)
+    assert r.status_code == 200 and len(r.json()["TableNames"]) <= 2
+    # What is served is the decoded body: a Limit of 0 is read, and refused as DynamoDB does.
+    zero_headers, zero = aws_chunked(url, "/", "dynamodb", b'{"Limit": 0}', target="DynamoDB_20120810.ListTables")
+    r = requests.post(url, data=zero, headers=zero_headers, timeout=10)
+    assert r.json()["__type"].endswith("#ValidationException") and "'limit'" in r.json()["message"], r.text
+    # One chunk's data changed: its signature no longer holds.
+    first = body.index(b"\r\n") + 2
+    changed = body[:first] + bytes([body[first] ^ 1]) + body[first + 1:]
+    r = requests.post(url, data=changed, headers=headers, timeout=10)
+    assert (r.status_code, r.json()["__type"].split("#")[-1]) == (400, "InvalidSignatureException")
+    # The final chunk cut off.
+    r = requests.post(url, data=body[:-20], headers=headers, timeout=10)
+    assert r.json()["__type"].endswith("#InvalidSignatureException")
+    assert r.json()["message"].startswith("The aws-chunked request body is malformed")
+    # A REST surface gets the decoded body: Lambda reads it as the function's configuration.
+    path = "/2015-03-31/functions"
+    config = json.dumps({"FunctionName": "chunked", "Runtime": "python3.12", "Handler": "app.handler",
+                         "Role": "arn:aws:iam::123456789012:role/r", "Code": {"ZipFile": "bm90IGEgemlw"}})
+    headers, body = aws_chunked(url, path, "lambda", config.encode(), size=64)
+    r = requests.post(url + path, data=body, headers=headers, timeout=10)
+    # Decoded and read as JSON: the zip inside is what is refused, as Lambda refuses it.
+    assert (r.status_code, r.headers["x-amzn-errortype"]) == (400, "InvalidParameterValueException"), r.text
+
+
 def test_presigned_urls_are_verified(secured):
     url = secured[0]
     lam = client(url, "lambda")

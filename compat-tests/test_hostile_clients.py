@@ -84,6 +84,24 @@ def test_a_body_that_stops_arriving_ends_the_connection(limited):
 
 
 @pytest.mark.dynarock_only
+def test_a_rest_body_that_stops_arriving_ends_the_connection(limited):
+    s = connect(limited)
+    s.send(b"POST /2015-03-31/functions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+           b"Content-Length: 100\r\n\r\n{\"Func")
+    started = time.monotonic()
+    s.settimeout(TIMEOUT + 3)
+    answer = b""
+    while True:
+        data = s.recv(4096)
+        if not data:
+            break
+        answer += data
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b"RequestTimeoutException" in answer and b"not received in time" in answer
+    assert time.monotonic() - started <= TIMEOUT + 2
+
+
+@pytest.mark.dynarock_only
 def test_an_idle_connection_is_closed_and_its_slot_comes_back(limited):
     s = connect(limited)
     s.send(HEALTH)

@@ -289,7 +289,7 @@ impl Credentials {
         uri: &http::Uri,
         headers: &http::HeaderMap,
         body: &[u8],
-    ) -> Result<Option<Arc<Caller>>, super::verify::AuthError> {
+    ) -> Result<super::verify::Verified, super::verify::AuthError> {
         let now = std::time::SystemTime::now();
         super::verify::verify(&self.keys(), now, method.as_str(), uri, headers, body)
     }

@@ -2,6 +2,7 @@
 //! credential scope picks the region; with a credentials file (`serve --credentials`) the
 //! signature is also verified (`verify`). Without one it is not, as DynamoDB Local does.
 
+pub mod chunked;
 pub mod credentials;
 pub mod policy;
 pub mod verify;

@@ -13,6 +13,7 @@ use aws_sigv4::sign::v4;
 use http::{HeaderMap, HeaderName, Uri};
 use sha2::{Digest, Sha256};
 
+use super::chunked;
 use super::credentials::{Caller, Keys, Principal};
 use std::sync::Arc;
 
@@ -47,7 +48,7 @@ impl AuthError {
     }
 }
 
-const MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
+pub(super) const MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
 fn header(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -106,7 +107,7 @@ fn amz_format(t: SystemTime) -> String {
         .unwrap_or_default()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -116,7 +117,7 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same(a: &[u8], b: &[u8]) -> bool {
     // Constant time in the content: the length is not secret.
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -150,7 +151,7 @@ pub fn verify(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Option<Arc<Caller>>, AuthError> {
+) -> Result<Verified, AuthError> {
     let auth = header(headers, http::header::AUTHORIZATION);
     let Some(auth) = auth.filter(|a| a.starts_with("AWS4-")) else {
         if uri.query().is_some_and(|q| q.contains("X-Amz-Signature=")) {
@@ -190,8 +191,9 @@ pub fn verify(
     let mut signed = signed_values(headers, signed_headers)?;
     signed.sort_by(|a, b| a.0.cmp(b.0));
     let payload_hash = header(headers, X_AMZ_CONTENT_SHA256);
+    let streaming = payload_hash == Some(chunked::STREAMING);
     // A signed hash stands for the body only when it is the body's.
-    if let Some(hash) = payload_hash.filter(|h| *h != "UNSIGNED-PAYLOAD") {
+    if let Some(hash) = payload_hash.filter(|h| *h != "UNSIGNED-PAYLOAD" && !streaming) {
         if !same(hash.as_bytes(), hex(&Sha256::digest(body)).as_bytes()) {
             return Err(AuthError::InvalidSignature(
                 "The provided 'x-amz-content-sha256' header does not match what was computed."
@@ -222,11 +224,40 @@ pub fn verify(
         // Any other request: the signer normalises its path and query.
         signer_signature(&s, method, uri, headers, &signed, payload_hash, body)?
     };
-    if same(expected.as_bytes(), signature.as_bytes()) {
-        Ok(principal.caller.clone())
-    } else {
-        Err(AuthError::InvalidSignature(MISMATCH.into()))
+    if !same(expected.as_bytes(), signature.as_bytes()) {
+        return Err(AuthError::InvalidSignature(MISMATCH.into()));
     }
+    let body = match streaming {
+        false => None,
+        true => {
+            let chain = chunked::Chain {
+                key: signing_key(&principal.secret, &scope, signed_at),
+                amz_date,
+                scope: format!("{date}/{region}/{service}/aws4_request"),
+                seed: signature,
+            };
+            let decoded = chunked::decode(body, &chain)?;
+            let declared = header(headers, "x-amz-decoded-content-length");
+            if declared.is_some_and(|n| n.parse() != Ok(decoded.len())) {
+                return Err(AuthError::InvalidSignature(
+                    "The x-amz-decoded-content-length header does not match the decoded body's length.".into(),
+                ));
+            }
+            Some(decoded)
+        }
+    };
+    Ok(Verified {
+        caller: principal.caller.clone(),
+        body,
+    })
+}
+
+/// A verified request: the caller when a policy limits it, and the body the client signed when
+/// it came `aws-chunked` (the request's own body otherwise).
+#[derive(Debug, PartialEq)]
+pub struct Verified {
+    pub caller: Option<Arc<Caller>>,
+    pub body: Option<Vec<u8>>,
 }
 
 /// The headers the client signed, as it sent them: one pass over the request's headers (no
@@ -263,7 +294,7 @@ fn verify_presigned(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Option<Arc<Caller>>, AuthError> {
+) -> Result<Verified, AuthError> {
     let mismatch = || AuthError::InvalidSignature(MISMATCH.into());
     let query = uri.query().unwrap_or("");
     let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
@@ -329,7 +360,10 @@ fn verify_presigned(
     };
     let expected = signature_by_signer(&scope, request, Some(expires))?;
     if same(expected.as_bytes(), signature.as_bytes()) {
-        Ok(principal.caller.clone())
+        Ok(Verified {
+            caller: principal.caller.clone(),
+            body: None,
+        })
     } else {
         Err(mismatch())
     }
@@ -537,6 +571,12 @@ fn trim_all(value: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A verified request with no policy and its body as sent.
+    const PASSED: Verified = Verified {
+        caller: None,
+        body: None,
+    };
     use crate::auth::credentials::Principal;
 
     fn keys() -> Keys {
@@ -590,7 +630,7 @@ mod tests {
     fn good_signatures_pass_and_others_do_not() {
         let now = SystemTime::now();
         let (h, uri) = signed("secret", now, b"{}");
-        assert_eq!(verify(&keys(), now, "GET", &uri, &h, b"{}"), Ok(None));
+        assert_eq!(verify(&keys(), now, "GET", &uri, &h, b"{}"), Ok(PASSED));
         // Another body, method or secret: a mismatch.
         assert!(
             matches!(verify(&keys(), now, "GET", &uri, &h, b"{ }"), Err(AuthError::InvalidSignature(m)) if m == MISMATCH)
@@ -625,7 +665,7 @@ mod tests {
             "{e:?}"
         );
         let (h, uri) = signed("secret", now - Duration::from_secs(14 * 60), b"");
-        assert_eq!(verify(&keys(), now, "GET", &uri, &h, b""), Ok(None));
+        assert_eq!(verify(&keys(), now, "GET", &uri, &h, b""), Ok(PASSED));
     }
 
     /// A URL presigned by the crate a client would use, at `at`, valid for `expires`.
@@ -667,7 +707,7 @@ mod tests {
         h.insert("host", "localhost:8000".parse().unwrap());
         assert_eq!(
             verify(&keys(), now, "GET", &presigned(now, 60), &h, b""),
-            Ok(None)
+            Ok(PASSED)
         );
         let old = presigned(now - Duration::from_secs(600), 60);
         assert_eq!(
@@ -728,7 +768,7 @@ mod tests {
             headers.insert("authorization", auth.parse().unwrap());
             let mut keys = Keys::new();
             keys.insert("AKIDTEST".into(), Principal { name: "t".into(), secret: "secret".into(), session_token: token.clone(), caller: None });
-            proptest::prop_assert_eq!(verify(&keys, now, "POST", &uri, &headers, &body), Ok(None));
+            proptest::prop_assert_eq!(verify(&keys, now, "POST", &uri, &headers, &body), Ok(PASSED));
             if !body.is_empty() {
                 let mut changed = body.clone();
                 let i = flip % changed.len();
@@ -797,7 +837,7 @@ mod tests {
             );
         }
         let (uri, keys): (Uri, _) = ("/".parse().unwrap(), keys());
-        assert_eq!(verify(&keys, now, "POST", &uri, &headers, body), Ok(None));
+        assert_eq!(verify(&keys, now, "POST", &uri, &headers, body), Ok(PASSED));
         let n = 300_000;
         let started = std::time::Instant::now();
         for _ in 0..n {

@@ -263,15 +263,84 @@ async fn route(state: &Arc<AppState>, request: Request) -> AnyResponse {
     response
 }
 
-async fn rest<B>(state: &Arc<AppState>, request: http::Request<B>) -> AnyResponse
-where
-    B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum::BoxError>,
-{
+/// A REST surface's request, its body read first under the same limits as DynamoDB's (a
+/// client sending a byte a second holds no slot for long).
+async fn rest(state: &Arc<AppState>, request: Request) -> AnyResponse {
+    let (parts, body) = request.into_parts();
+    let limits = state.config.limits;
+    let body = match read_body(
+        body,
+        crate::functions::api::MAX_REQUEST_BYTES,
+        limits.timeout,
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err(failure) => return rest_refusal(failure),
+    };
+    to_router(state, parts, body).await
+}
+
+/// A request whose body is read, to the router of the REST surfaces.
+async fn to_router(state: &Arc<AppState>, parts: http::request::Parts, body: Bytes) -> AnyResponse {
+    let request = http::Request::from_parts(parts, Full::new(body));
     match state.rest.clone().oneshot(request).await {
         Ok(response) => response.map(Either::Right),
         Err(never) => match never {},
     }
+}
+
+/// Why a request's body was not read.
+enum BodyFailure {
+    TooLarge,
+    TooSlow,
+}
+
+/// The whole body, at most `limit` bytes, arriving within `timeout`. Most bodies are whole by
+/// the time their headers are read: only one that is not costs a timer.
+async fn read_body(body: Incoming, limit: usize, timeout: Duration) -> Result<Bytes, BodyFailure> {
+    let mut body = std::pin::pin!(Limited::new(body, limit).collect());
+    let first = std::future::poll_fn(|cx| Poll::Ready(Future::poll(body.as_mut(), cx))).await;
+    let collected = match first {
+        Poll::Ready(collected) => collected,
+        Poll::Pending => tokio::time::timeout(timeout, body)
+            .await
+            .map_err(|_| BodyFailure::TooSlow)?,
+    };
+    collected
+        .map(|c| c.to_bytes())
+        .map_err(|_| BodyFailure::TooLarge)
+}
+
+/// A REST request whose body was too large or too slow, answered as Lambda answers (the
+/// connection closed after a slow one).
+fn rest_refusal(failure: BodyFailure) -> AnyResponse {
+    let (status, kind, message) = match failure {
+        BodyFailure::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLargeException",
+            format!(
+                "Request must be smaller than {} bytes",
+                crate::functions::api::MAX_REQUEST_BYTES
+            ),
+        ),
+        BodyFailure::TooSlow => (
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeoutException",
+            "Request body was not received in time".to_string(),
+        ),
+    };
+    let body = serde_json::json!({"Type": "User", "message": message}).to_string();
+    let mut response = http::Response::new(Either::Left(Full::new(Bytes::from(body))));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("x-amzn-errortype", HeaderValue::from_static(kind));
+    headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 async fn handle(state: &Arc<AppState>, request: Request) -> AnyResponse {
@@ -289,20 +358,13 @@ async fn handle(state: &Arc<AppState>, request: Request) -> AnyResponse {
         }
     }
     // A body that does not arrive in time ends the connection (a client sending a byte a
-    // second holds no slot for long). Most bodies are whole by now: only one that is not
-    // costs a timer.
-    let mut body = std::pin::pin!(Limited::new(body, MAX_BODY_BYTES).collect());
-    let first = std::future::poll_fn(|cx| Poll::Ready(Future::poll(body.as_mut(), cx))).await;
-    let collected = match first {
-        Poll::Ready(collected) => collected,
-        Poll::Pending => match tokio::time::timeout(state.config.limits.timeout, body).await {
-            Ok(collected) => collected,
-            Err(_) => return body_timeout(&request_id),
-        },
-    };
-    let body = match collected {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return error_response(&too_large(), JSON_TYPES[0], &request_id),
+    // second holds no slot for long).
+    let body = match read_body(body, MAX_BODY_BYTES, state.config.limits.timeout).await {
+        Ok(body) => body,
+        Err(BodyFailure::TooSlow) => return body_timeout(&request_id),
+        Err(BodyFailure::TooLarge) => {
+            return error_response(&too_large(), JSON_TYPES[0], &request_id)
+        }
     };
 
     let content_type = parts
@@ -315,7 +377,7 @@ async fn handle(state: &Arc<AppState>, request: Request) -> AnyResponse {
         Some(t) => *t,
         // The JSON 1.1 services (CloudWatch Logs, ...) share DynamoDB's `POST /`.
         None if content_type.is_some_and(|t| t.eq_ignore_ascii_case(JSON_11)) => {
-            return rest(state, http::Request::from_parts(parts, Full::new(body))).await;
+            return to_router(state, parts, body).await;
         }
         None if parts.method != Method::POST || !body.is_empty() => {
             // What DynamoDB sends for a request that is not its JSON protocol.
@@ -337,7 +399,7 @@ async fn handle(state: &Arc<AppState>, request: Request) -> AnyResponse {
         Ok(bytes) => finish(StatusCode::OK, content_type, bytes, &request_id),
         // SQS speaks JSON 1.0 too; its targets are not DynamoDB's.
         Err(Error::UnknownOperation) if is_sqs(&parts.headers) => {
-            rest(state, http::Request::from_parts(parts, Full::new(body))).await
+            to_router(state, parts, body).await
         }
         Err(e) => error_response(&e, content_type, &request_id),
     }
@@ -371,12 +433,13 @@ async fn dispatch(
         .unwrap_or_default();
     let handler = api::operation(target).ok_or(Error::UnknownOperation)?;
     let region = crate::auth::check(&parts.headers, parts.uri.query())?;
-    // The caller, when a policy limits it.
-    let caller = match &state.config.credentials {
+    // The caller, when a policy limits it, and the body it signed.
+    let (caller, body) = match &state.config.credentials {
         Some(credentials) => {
-            credentials.verify(&parts.method, &parts.uri, &parts.headers, &body)?
+            let verified = credentials.verify(&parts.method, &parts.uri, &parts.headers, &body)?;
+            (verified.caller, verified.body.map_or(body, Bytes::from))
         }
-        None => None,
+        None => (None, body),
     };
     let region = region.as_deref().unwrap_or(&state.config.region);
     let body = decompress(&parts.headers, body)?;

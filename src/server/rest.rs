@@ -104,14 +104,20 @@ async fn verified(
     let Ok(bytes) = axum::body::to_bytes(body, MAX_REQUEST_BYTES).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
+    let mut bytes = bytes;
     let refused = match v
         .credentials
         .verify(&parts.method, &parts.uri, &parts.headers, &bytes)
     {
-        Ok(None) => None,
-        Ok(Some(caller)) => permitted(&v, &parts, &caller)
-            .err()
-            .map(|m| ("AccessDeniedException", m)),
+        Ok(verified) => {
+            if let Some(decoded) = verified.body {
+                bytes = Bytes::from(decoded);
+            }
+            let caller = verified.caller;
+            caller
+                .and_then(|c| permitted(&v, &parts, &c).err())
+                .map(|m| ("AccessDeniedException", m))
+        }
         Err(e) => Some((e.code(), e.message())),
     };
     let Some((code, message)) = refused else {
