@@ -102,6 +102,23 @@ def test_a_rest_body_that_stops_arriving_ends_the_connection(limited):
 
 
 @pytest.mark.dynarock_only
+def test_oversized_headers_are_refused_and_large_bodies_still_pass(limited):
+    s = connect(limited)
+    s.sendall(b"POST / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 431")
+    s.close()
+    # A body far larger than the header limit streams through.
+    url = f"http://127.0.0.1:{limited}"
+    ddb = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ddb.create_table(TableName="big", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    ddb.put_item(TableName="big", Item={"pk": {"S": "a"}, "v": {"S": "x" * 390_000}})
+    assert len(ddb.get_item(TableName="big", Key={"pk": {"S": "a"}})["Item"]["v"]["S"]) == 390_000
+
+
+@pytest.mark.dynarock_only
 def test_an_idle_connection_is_closed_and_its_slot_comes_back(limited):
     s = connect(limited)
     s.send(HEALTH)

@@ -38,6 +38,12 @@ use idle_poll::IdlePoll;
 /// DynamoDB's request size limit.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// The read buffer a connection's request line and headers must fit in (bodies stream through
+/// it): headers that have not ended once it holds this much are refused with `431 Request
+/// Header Fields Too Large`. The buffer grows by doubling, so 64-128 KiB of headers may pass,
+/// never more. SDK requests take under 2 KiB.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 pub struct ServerConfig {
     /// The principals whose signatures are verified (`None`: signatures are checked for shape).
     pub credentials: Option<Arc<crate::auth::credentials::Credentials>>,
@@ -220,8 +226,9 @@ async fn serve_connection<I, S>(
         + Send,
     S::Future: Send,
 {
-    let connection =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .max_buf_size(MAX_HEADER_BYTES)
+        .serve_connection(TokioIo::new(io), service);
     // A client going away mid-request is not the server's error.
     if let Err(e) = watcher.watch(connection).await {
         tracing::debug!("connection ended: {e}");
