@@ -27,6 +27,16 @@ pub enum Error {
     #[error("{0}")]
     ResourceInUse(String),
     #[error("{0}")]
+    TableNotFound(String),
+    #[error("{0}")]
+    TableInUse(String),
+    #[error("{0}")]
+    TableAlreadyExists(String),
+    #[error("{0}")]
+    BackupNotFound(String),
+    #[error("{0}")]
+    BackupInUse(String),
+    #[error("{0}")]
     LimitExceeded(String),
     #[error("{0}")]
     AccessDenied(String),
@@ -108,6 +118,11 @@ impl Error {
             Error::InvalidSignature(_) => "InvalidSignatureException",
             Error::ResourceNotFound(_) => "ResourceNotFoundException",
             Error::ResourceInUse(_) => "ResourceInUseException",
+            Error::TableNotFound(_) => "TableNotFoundException",
+            Error::TableInUse(_) => "TableInUseException",
+            Error::TableAlreadyExists(_) => "TableAlreadyExistsException",
+            Error::BackupNotFound(_) => "BackupNotFoundException",
+            Error::BackupInUse(_) => "BackupInUseException",
             Error::LimitExceeded(_) => "LimitExceededException",
             Error::AccessDenied(_) => "AccessDeniedException",
             Error::ItemCollectionSizeLimitExceeded => "ItemCollectionSizeLimitExceededException",

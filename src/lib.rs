@@ -124,6 +124,7 @@ impl Server {
         let rules = Rules::load(engine.clone(), functions.clone()).map_err(|e| e.to_string())?;
         let scheduler =
             Scheduler::load(engine.clone(), functions.clone()).map_err(|e| e.to_string())?;
+        engine.resume_backups().map_err(|e| e.to_string())?;
         engine.resume_backfills();
         engine.resume_ttl_backfills();
         engine.start_expirer(std::time::Duration::from_secs_f64(

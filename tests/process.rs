@@ -136,6 +136,79 @@ fn transactions_survive_kill_9_whole_or_not_at_all() {
     assert!(acked_total > 0, "the crash came before any transaction");
 }
 
+/// Polls `done` for up to ten seconds.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    (0..500).any(|_| {
+        done() || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            false
+        }
+    })
+}
+
+#[test]
+fn backups_and_restores_end_complete_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Dynarock::start(&data);
+    create_table(&server, "big");
+    let count = 3000;
+    for first in (0..count).step_by(25) {
+        let puts: Vec<_> = (first..first + 25)
+            .map(|i| json!({"PutRequest": {"Item": {"p": {"S": format!("k{i}")}, "v": {"S": "x".repeat(200)}}}}))
+            .collect();
+        let (status, body) = server.call("BatchWriteItem", json!({"RequestItems": {"big": puts}}));
+        assert_eq!(
+            (status, &body["UnprocessedItems"]),
+            (200, &json!({})),
+            "{body}"
+        );
+    }
+    // Killed while the backup is being taken.
+    let (status, body) = server.call(
+        "CreateBackup",
+        json!({"TableName": "big", "BackupName": "crash"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let arn = body["BackupDetails"]["BackupArn"].clone();
+    server.kill_9();
+
+    let server = Dynarock::start(&data);
+    let described = || server.call("DescribeBackup", json!({"BackupArn": arn})).1;
+    assert!(eventually(|| described()["BackupDescription"]
+        ["BackupDetails"]["BackupStatus"]
+        == "AVAILABLE"));
+    assert_eq!(
+        described()["BackupDescription"]["SourceTableDetails"]["ItemCount"],
+        json!(count)
+    );
+    // Killed while a table is being restored.
+    let (status, body) = server.call(
+        "RestoreTableFromBackup",
+        json!({"TargetTableName": "again", "BackupArn": arn}),
+    );
+    assert_eq!(status, 200, "{body}");
+    server.kill_9();
+
+    let server = Dynarock::start(&data);
+    let table = || {
+        server
+            .call("DescribeTable", json!({"TableName": "again"}))
+            .1
+    };
+    assert!(eventually(|| table()["Table"]["TableStatus"] == "ACTIVE"));
+    assert_eq!(table()["Table"]["ItemCount"], json!(count));
+    for i in [0, count / 2, count - 1] {
+        let (_, got) = server.call(
+            "GetItem",
+            json!({"TableName": "again", "Key": {"p": {"S": format!("k{i}")}}}),
+        );
+        assert_eq!(got["Item"]["v"]["S"], json!("x".repeat(200)), "k{i}");
+    }
+    let (_, scanned) = server.call("Scan", json!({"TableName": "again", "Select": "COUNT"}));
+    assert_eq!(scanned["Count"], json!(count));
+}
+
 #[test]
 fn ttl_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();

@@ -49,6 +49,7 @@ const ACCOUNT_WIDE: &[&str] = &[
     "DescribeLimits",
     "DescribeEndpoints",
     "ListStreams",
+    "ListBackups",
 ];
 
 pub fn accesses(ctx: &Context<'_>, operation: &str, input: Input<'_>) -> Vec<Access> {
@@ -88,6 +89,18 @@ pub fn accesses(ctx: &Context<'_>, operation: &str, input: Input<'_>) -> Vec<Acc
                 .and_then(iterator_stream)
                 .unwrap_or_else(|| "*".into()),
         ),
+        "DescribeBackup" | "DeleteBackup" => {
+            simple(text(obj, "BackupArn").unwrap_or("*").to_string())
+        }
+        // The backup read and the table made.
+        "RestoreTableFromBackup" => {
+            let mut both = simple(text(obj, "BackupArn").unwrap_or("*").to_string());
+            both.extend(simple(resource_of(
+                ctx,
+                text(obj, "TargetTableName").unwrap_or_default(),
+            )));
+            both
+        }
         op if ACCOUNT_WIDE.contains(&op) => simple("*".into()),
         // Every other operation is on the table it names.
         _ => simple(resource_of(ctx, text(obj, "TableName").unwrap_or_default())),

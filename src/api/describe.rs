@@ -15,7 +15,7 @@ pub fn key_schema(k: &KeySchema) -> Value {
     Value::Array(v)
 }
 
-fn projection(p: &Projection) -> Value {
+pub fn projection(p: &Projection) -> Value {
     let mut v = json!({"ProjectionType": p.kind});
     if !p.non_key_attributes.is_empty() {
         v["NonKeyAttributes"] = json!(p.non_key_attributes);
@@ -23,7 +23,7 @@ fn projection(p: &Projection) -> Value {
     v
 }
 
-fn throughput(ctx: &Context<'_>, t: &Throughput) -> Value {
+pub fn throughput(ctx: &Context<'_>, t: &Throughput) -> Value {
     let mut v = json!({
         "NumberOfDecreasesToday": t.decreases_on_day_of(ctx.engine.clock.epoch_seconds()),
         "ReadCapacityUnits": t.read,
@@ -137,6 +137,14 @@ pub fn table_description(ctx: &Context<'_>, t: &TableMeta, status: &str) -> Resu
     }
     if let Some(class) = &t.table_class {
         d["TableClassSummary"] = json!({"TableClass": class});
+    }
+    if let Some(r) = &t.restore {
+        d["RestoreSummary"] = json!({
+            "SourceBackupArn": r.backup_arn,
+            "SourceTableArn": r.source_table_arn,
+            "RestoreDateTime": r.date,
+            "RestoreInProgress": r.in_progress,
+        });
     }
     if let Some(o) = &t.on_demand {
         d["OnDemandThroughput"] = on_demand(o);

@@ -3,6 +3,7 @@
 //! body.
 
 pub mod access;
+mod backups;
 mod batch;
 mod describe;
 mod expressions;
@@ -67,6 +68,11 @@ const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("ListTagsOfResource", tags::list_tags_of_resource),
     ("DescribeLimits", limits::describe_limits),
     ("DescribeEndpoints", limits::describe_endpoints),
+    ("CreateBackup", backups::create_backup),
+    ("DescribeBackup", backups::describe_backup),
+    ("ListBackups", backups::list_backups),
+    ("DeleteBackup", backups::delete_backup),
+    ("RestoreTableFromBackup", backups::restore_table_from_backup),
 ];
 
 /// The DynamoDB Streams API, served on the same endpoint.
@@ -149,6 +155,8 @@ impl<'a> Context<'a> {
     pub fn item_table(&self, t: &TableRef<'_>) -> Result<Arc<TableMeta>> {
         self.engine
             .table(t.region, t.name)
+            // A table being restored has no items to serve yet.
+            .filter(|t| !t.restoring())
             .ok_or_else(|| Error::ResourceNotFound("Requested resource not found".into()))
     }
 }

@@ -18,6 +18,12 @@ use crate::error::{Error, Result};
 use crate::model::wire::JsonKind;
 
 pub fn create_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
+    let meta = ctx.engine.create_table(table_definition(ctx, input)?)?;
+    to_body(&json!({ "TableDescription": table_description(ctx, &meta, "CREATING")? }))
+}
+
+/// A table definition read and checked from a CreateTable request (restores build one too).
+pub(super) fn table_definition(ctx: &Context<'_>, input: Input<'_>) -> Result<TableMeta> {
     let mut c = Constraints::default();
     let defs_raw = read_attribute_definitions(input, &mut c)?;
     c.not_null(defs_raw.as_ref(), "attributeDefinitions");
@@ -161,10 +167,10 @@ pub fn create_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         tags: tags.into_iter().collect::<BTreeMap<_, _>>(),
         past_streams: Vec::new(),
         ttl: None,
+        restore: None,
         buckets: Default::default(),
     };
-    let meta = ctx.engine.create_table(meta)?;
-    to_body(&json!({ "TableDescription": table_description(ctx, &meta, "CREATING")? }))
+    Ok(meta)
 }
 
 /// Enables, disables or re-enables a table's stream with DynamoDB's rules: a stream is
@@ -207,7 +213,12 @@ fn stream_label(epoch_seconds: f64) -> String {
 
 pub fn describe_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let meta = ctx.named_table(input)?;
-    to_body(&json!({ "Table": table_description(ctx, &meta, "ACTIVE")? }))
+    let status = if meta.restoring() {
+        "CREATING"
+    } else {
+        "ACTIVE"
+    };
+    to_body(&json!({ "Table": table_description(ctx, &meta, status)? }))
 }
 
 pub fn list_tables(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {

@@ -167,6 +167,9 @@ pub struct TableMeta {
     /// Time to Live: the attribute holding each item's expiry (epoch seconds), when enabled.
     #[serde(default)]
     pub ttl: Option<TtlSpec>,
+    /// Set on a table made by a restore.
+    #[serde(default)]
+    pub restore: Option<super::backups::RestoreSummary>,
     /// The table's capacity buckets (its LSIs share them).
     #[serde(skip)]
     pub buckets: Buckets,

@@ -2,6 +2,7 @@
 //! here is synchronous and fast; the server calls it straight from its request tasks.
 
 mod backfill;
+pub mod backups;
 pub mod catalog;
 pub mod indexes;
 pub mod items;

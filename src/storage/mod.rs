@@ -2,12 +2,13 @@
 //! deletes and prefix iteration; what the bytes mean lives in `keys` and `codec`.
 
 pub mod codec;
+pub mod copy;
 mod durability;
 mod item_cache;
 pub mod keys;
 
 use std::ops::Deref;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -34,10 +35,19 @@ pub enum Cf {
     Streams,
     /// The TTL expiry index, keyed by `expiry seconds | table_id | item key`.
     Expiry,
+    /// On-demand backups' copies of tables, keyed by `backup_id | part | key`.
+    Backups,
 }
 
 impl Cf {
-    const ALL: [Cf; 5] = [Cf::Meta, Cf::Items, Cf::Indexes, Cf::Streams, Cf::Expiry];
+    const ALL: [Cf; 6] = [
+        Cf::Meta,
+        Cf::Items,
+        Cf::Indexes,
+        Cf::Streams,
+        Cf::Expiry,
+        Cf::Backups,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -46,6 +56,7 @@ impl Cf {
             Cf::Indexes => "indexes",
             Cf::Streams => "streams",
             Cf::Expiry => "expiry",
+            Cf::Backups => "backups",
         }
     }
 }
@@ -72,6 +83,11 @@ pub struct Store {
     persistent: bool,
     /// Recently read and written items (`Cf::Items` only).
     items: ItemCache,
+    /// The in-memory file system of an in-memory store.
+    env: Option<Env>,
+    /// Where files to ingest are written (`copy`).
+    staging: PathBuf,
+    staged: AtomicUsize,
 }
 
 /// A request under way: its answer may share a log write with others (`Store::underway`).
@@ -176,14 +192,22 @@ impl Store {
         // The log stays in RocksDB's buffer until `durable` writes it, so that requests
         // answered together share one `write` (or one fsync in durable mode).
         opts.set_manual_wal_flush(true);
-        let path = match dir {
-            Some(d) => d.to_path_buf(),
+        let (path, env) = match dir {
+            Some(d) => (d.to_path_buf(), None),
             None => {
                 let env = Env::mem_env()?;
                 opts.set_env(&env);
-                Path::new("/dynarock-in-memory").to_path_buf()
+                (Path::new("/dynarock-in-memory").to_path_buf(), Some(env))
             }
         };
+        // Files a crash left half-written are of no use: the copy they were for starts over.
+        let staging = path.join("staging");
+        if dir.is_some() {
+            let _ = std::fs::remove_dir_all(&staging);
+            std::fs::create_dir_all(&staging).map_err(|e| {
+                Error::Internal(format!("cannot create {}: {e}", staging.display()))
+            })?;
+        }
 
         // RocksDB's lock-free cache (an LRU cache takes a shard mutex on every hit), sized
         // automatically per entry.
@@ -208,6 +232,7 @@ impl Store {
                     cf_opts.set_write_buffer_size(4 << 20);
                 }
                 Cf::Streams | Cf::Expiry => {}
+                Cf::Backups => cf_opts.set_compression_type(DBCompressionType::Lz4),
                 Cf::Items | Cf::Indexes => {
                     table.set_bloom_filter(10.0, false);
                     table.set_whole_key_filtering(true);
@@ -251,6 +276,9 @@ impl Store {
             underway: AtomicUsize::new(0),
             persistent: dir.is_some(),
             items: ItemCache::new(item_cache_bytes),
+            env,
+            staging,
+            staged: AtomicUsize::new(0),
         })
     }
 
@@ -310,6 +338,16 @@ impl Store {
             self.items.finish(&key, value.filter(|_| written.is_ok()));
         }
         Ok(written?)
+    }
+
+    /// Commits a batch and makes it survive a crash before returning: for background work that
+    /// no request's answer waits for.
+    pub fn write_durably(&self, batch: Batch) -> Result<()> {
+        self.write(batch)?;
+        if self.persistent {
+            self.db.flush_wal(true)?;
+        }
+        Ok(())
     }
 
     /// Counts a request as under way until the guard drops.

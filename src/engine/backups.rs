@@ -1,0 +1,463 @@
+//! On-demand backups and restores. A backup is the table as of one instant: its items, index
+//! entries and item-collection sizes, read from a snapshot on a background thread (writes go
+//! on) and copied as one ingested file into the `backups` column family, where it outlives the
+//! table. A restore creates the new table (CREATING) and copies the backup's entries under the
+//! new table's ids the same way; indexes the restore redefines are backfilled instead. Records
+//! of both live in `meta`; a restart takes again a backup that was CREATING and restores again a
+//! table whose restore had not finished, so each ends complete.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::catalog::{collection_key, counter_key, IndexMeta, TableMeta};
+use super::Engine;
+use crate::error::{Error, Result};
+use crate::storage::copy::{RangeCopy, Snapshot};
+use crate::storage::{decode_counter, encode_counter, keys, Batch, Cf};
+
+const BACKUP_PREFIX: &[u8] = b"b\x00";
+
+/// The part of a backup holding item-collection sizes (parts 1..=n are its indexes).
+const COLLECTIONS: u8 = 0xFF;
+/// Where a collection key's table id starts (after `collection_key`'s own prefix).
+const COLLECTION_ID_AT: usize = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BackupStatus {
+    Creating,
+    Available,
+}
+
+impl BackupStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupStatus::Creating => "CREATING",
+            BackupStatus::Available => "AVAILABLE",
+        }
+    }
+}
+
+/// One backup: what DescribeBackup shows, and where its copy lives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Backup {
+    /// Its entries' key prefix in `backups`.
+    pub id: u32,
+    pub arn: String,
+    pub name: String,
+    pub status: BackupStatus,
+    pub created: f64,
+    /// The source table's definition when the backup was taken.
+    pub table: TableMeta,
+    /// The table's item count and size, and each index's (in `table.indexes()` order), at the
+    /// backup's instant.
+    pub items: i64,
+    pub bytes: i64,
+    pub index_usage: Vec<(i64, i64)>,
+}
+
+/// A restore's progress, shown as the table's `RestoreSummary`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RestoreSummary {
+    pub backup_arn: String,
+    pub source_table_arn: String,
+    pub date: f64,
+    pub in_progress: bool,
+}
+
+fn backup_key(arn: &str) -> Vec<u8> {
+    let mut k = BACKUP_PREFIX.to_vec();
+    k.extend_from_slice(arn.as_bytes());
+    k
+}
+
+fn part_prefix(backup: u32, part: u8) -> Vec<u8> {
+    let mut p = backup.to_be_bytes().to_vec();
+    p.push(part);
+    p
+}
+
+/// The backup's whole key range in `backups`.
+fn backup_range(backup: u32) -> (Vec<u8>, Vec<u8>) {
+    keys::id_range(backup)
+}
+
+/// DynamoDB's backup ARN: the table's, `/backup/`, the creation time in milliseconds and a
+/// random suffix.
+fn backup_arn(table: &TableMeta, created: f64) -> String {
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    format!(
+        "{}/backup/{:014}-{suffix}",
+        table.arn(),
+        (created * 1000.0) as u64
+    )
+}
+
+impl Engine {
+    /// Every backup, in creation order.
+    pub fn backups(&self) -> Result<Vec<Backup>> {
+        let mut all = self
+            .store
+            .scan_prefix(Cf::Meta, BACKUP_PREFIX)?
+            .into_iter()
+            .map(|(_, v)| {
+                serde_json::from_slice::<Backup>(&v)
+                    .map_err(|e| Error::Internal(format!("backup record: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        all.sort_by(|a, b| a.created.total_cmp(&b.created).then(a.arn.cmp(&b.arn)));
+        Ok(all)
+    }
+
+    pub fn backup(&self, arn: &str) -> Result<Option<Backup>> {
+        self.store
+            .get(Cf::Meta, &backup_key(arn))?
+            .map(|v| {
+                serde_json::from_slice(&v)
+                    .map_err(|e| Error::Internal(format!("backup record: {e}")))
+            })
+            .transpose()
+    }
+
+    fn save_backup(&self, batch: &mut Batch, backup: &Backup) -> Result<()> {
+        let bytes = serde_json::to_vec(backup).map_err(|e| Error::Internal(e.to_string()))?;
+        self.store
+            .put(batch, Cf::Meta, &backup_key(&backup.arn), &bytes)
+    }
+
+    /// Starts a backup of a table and returns it (CREATING) once its instant is fixed: what was
+    /// acknowledged before this call is in it, what is written after is not.
+    pub fn create_backup(
+        self: &Arc<Self>,
+        region: &str,
+        table: &str,
+        name: &str,
+    ) -> Result<Backup> {
+        let change = self.catalog.begin();
+        let meta = change
+            .get(region, table)
+            .ok_or_else(|| Error::TableNotFound(format!("Table not found: {table}")))?;
+        if meta.restoring() {
+            return Err(Error::TableInUse(format!(
+                "Table is being restored, and cannot be backed up: {table}"
+            )));
+        }
+        let mut batch = Batch::default();
+        let id = change.allocate_ids(&self.store, &mut batch, 1)?;
+        let created = self.clock.epoch_seconds();
+        let backup = Backup {
+            id,
+            arn: backup_arn(&meta, created),
+            name: name.to_string(),
+            status: BackupStatus::Creating,
+            created,
+            table: (*meta).clone(),
+            items: 0,
+            bytes: 0,
+            index_usage: Vec::new(),
+        };
+        self.save_backup(&mut batch, &backup)?;
+        self.store.write(batch)?;
+        drop(change);
+        let (taken, instant) = mpsc::sync_channel(1);
+        let record = backup.clone();
+        self.in_background(format!("backup-{table}"), move |engine| {
+            engine.take_backup(record, Some(taken))
+        });
+        // The snapshot is the backup's instant: the answer waits for it (microseconds).
+        instant
+            .recv()
+            .map_err(|_| Error::Internal("the backup could not start".into()))?;
+        Ok(backup)
+    }
+
+    /// Copies a table, as of a snapshot taken now, into the backup, and marks it AVAILABLE.
+    fn take_backup(&self, mut backup: Backup, taken: Option<mpsc::SyncSender<()>>) -> Result<()> {
+        let snapshot = self.store.snapshot();
+        if let Some(taken) = taken {
+            let _ = taken.send(());
+        }
+        let table = &backup.table;
+        let (from, to) = keys::id_range(table.id);
+        let mut ranges = vec![RangeCopy {
+            from: Cf::Items,
+            lower: from.clone(),
+            upper: to.clone(),
+            strip: 4,
+            prefix: part_prefix(backup.id, 0),
+        }];
+        for (i, index) in table.indexes().enumerate() {
+            let (lower, upper) = keys::id_range(index.id);
+            ranges.push(RangeCopy {
+                from: Cf::Indexes,
+                lower,
+                upper,
+                strip: 4,
+                prefix: part_prefix(backup.id, 1 + i as u8),
+            });
+        }
+        if !table.local_indexes.is_empty() {
+            ranges.push(RangeCopy {
+                from: Cf::Meta,
+                lower: collection_key(&from),
+                upper: collection_key(&to),
+                strip: COLLECTION_ID_AT + 4,
+                prefix: part_prefix(backup.id, COLLECTIONS),
+            });
+        }
+        let copied = self.store.copy(Some(&snapshot), &ranges, Cf::Backups)?;
+        let usage = |s: &Snapshot, id: u32| -> Result<(i64, i64)> {
+            Ok(s.get(Cf::Meta, &counter_key(id))?
+                .map(|v| decode_counter(&v))
+                .unwrap_or((0, 0)))
+        };
+        (backup.items, backup.bytes) = usage(&snapshot, table.id)?;
+        backup.index_usage = table
+            .indexes()
+            .map(|i| usage(&snapshot, i.id))
+            .collect::<Result<_>>()?;
+        drop(snapshot);
+        backup.status = BackupStatus::Available;
+        let mut batch = Batch::default();
+        self.save_backup(&mut batch, &backup)?;
+        // Lost in a crash, the backup would be taken again at a later instant.
+        self.store.write_durably(batch)?;
+        tracing::info!(
+            backup = %backup.arn,
+            items = backup.items,
+            entries = copied.entries,
+            "backup available"
+        );
+        Ok(())
+    }
+
+    /// Deletes an AVAILABLE backup; returns it.
+    pub fn delete_backup(&self, arn: &str) -> Result<Backup> {
+        let _change = self.catalog.begin();
+        let backup = self.backup(arn)?.ok_or_else(|| backup_not_found(arn))?;
+        if backup.status == BackupStatus::Creating || self.restoring_from(arn) {
+            return Err(backup_in_use());
+        }
+        let mut batch = Batch::default();
+        self.store.delete(&mut batch, Cf::Meta, &backup_key(arn))?;
+        self.store.write(batch)?;
+        let (from, to) = backup_range(backup.id);
+        self.store.delete_range(Cf::Backups, &from, &to)?;
+        Ok(backup)
+    }
+
+    fn restoring_from(&self, arn: &str) -> bool {
+        self.catalog.all().iter().any(|t| {
+            t.restore
+                .as_ref()
+                .is_some_and(|r| r.in_progress && r.backup_arn == arn)
+        })
+    }
+
+    /// Creates `target` (a definition made from the backup's, under its new name) and fills it
+    /// from the backup in the background; the table is CREATING until then.
+    pub fn restore_table(
+        self: &Arc<Self>,
+        backup: &Backup,
+        mut target: TableMeta,
+        concurrent_limit: usize,
+    ) -> Result<Arc<TableMeta>> {
+        if backup.status != BackupStatus::Available {
+            return Err(backup_in_use());
+        }
+        let underway = self.catalog.all().iter().filter(|t| t.restoring()).count();
+        if underway >= concurrent_limit {
+            return Err(Error::LimitExceeded(format!(
+                "There is a limit of {concurrent_limit} concurrent table restores in progress"
+            )));
+        }
+        if self.table(&target.region, &target.name).is_some() {
+            return Err(Error::TableAlreadyExists(format!(
+                "Table already exists: {}",
+                target.name
+            )));
+        }
+        // Global indexes the restore redefines are built from the restored items.
+        for index in target.global_indexes.iter_mut() {
+            index.backfilling = !backup.table.indexes().any(|old| same_index(old, index));
+        }
+        target.restore = Some(RestoreSummary {
+            backup_arn: backup.arn.clone(),
+            source_table_arn: backup.table.arn(),
+            date: self.clock.epoch_seconds(),
+            in_progress: true,
+        });
+        let created = self.create_table(target)?;
+        self.start_restore(&created, backup.clone());
+        Ok(created)
+    }
+
+    fn start_restore(self: &Arc<Self>, table: &TableMeta, backup: Backup) {
+        let (region, name) = (table.region.clone(), table.name.clone());
+        // The restore starts index backfills, which need the engine itself.
+        let engine = Arc::clone(self);
+        self.in_background(format!("restore-{name}"), move |_| {
+            engine.fill_from_backup(&region, &name, &backup)
+        });
+    }
+
+    /// Restarts what a previous run left unfinished: backups still CREATING are taken again
+    /// (their table as it is now), restores are started over.
+    pub fn resume_backups(self: &Arc<Self>) -> Result<()> {
+        for backup in self.backups()? {
+            if backup.status != BackupStatus::Creating {
+                continue;
+            }
+            let (from, to) = backup_range(backup.id);
+            self.store.delete_range(Cf::Backups, &from, &to)?;
+            match self.table(&backup.table.region, &backup.table.name) {
+                Some(table) if table.id == backup.table.id => {
+                    tracing::warn!(backup = %backup.arn, "backup interrupted: taken again");
+                    let engine = Arc::clone(self);
+                    self.in_background(format!("backup-{}", table.name), move |_| {
+                        engine.take_backup(backup, None)
+                    });
+                }
+                _ => {
+                    tracing::error!(backup = %backup.arn, "backup interrupted and its table is gone: removed");
+                    let mut batch = Batch::default();
+                    self.store
+                        .delete(&mut batch, Cf::Meta, &backup_key(&backup.arn))?;
+                    self.store.write(batch)?;
+                }
+            }
+        }
+        for table in self.catalog.all() {
+            let Some(summary) = table.restore.as_ref().filter(|r| r.in_progress) else {
+                continue;
+            };
+            match self.backup(&summary.backup_arn)? {
+                Some(backup) => {
+                    tracing::warn!(table = %table.name, "restore interrupted: started over");
+                    self.start_restore(&table, backup);
+                }
+                None => {
+                    tracing::error!(table = %table.name, "restore interrupted and its backup is gone");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies a backup's entries under the restored table's ids (after clearing whatever an
+    /// interrupted attempt left), sets its counters, and makes it ACTIVE; indexes that differ
+    /// from the backup's are backfilled.
+    fn fill_from_backup(self: &Arc<Self>, region: &str, name: &str, backup: &Backup) -> Result<()> {
+        let Some(table) = self.table(region, name) else {
+            return Ok(());
+        };
+        let (from, to) = keys::id_range(table.id);
+        self.store.delete_range(Cf::Items, &from, &to)?;
+        for index in table.indexes() {
+            let (lower, upper) = keys::id_range(index.id);
+            self.store.delete_range(Cf::Indexes, &lower, &upper)?;
+        }
+        if !table.local_indexes.is_empty() {
+            self.store
+                .delete_range(Cf::Meta, &collection_key(&from), &collection_key(&to))?;
+        }
+        let part = |n: u8| {
+            let lower = part_prefix(backup.id, n);
+            let mut upper = lower.clone();
+            crate::storage::increment(&mut upper);
+            (lower, upper)
+        };
+        let (lower, upper) = part(0);
+        let items = RangeCopy {
+            from: Cf::Backups,
+            lower,
+            upper,
+            strip: 5,
+            prefix: table.id.to_be_bytes().to_vec(),
+        };
+        self.store.copy(None, &[items], Cf::Items)?;
+        let mut counters = Batch::default();
+        let set = |batch: &mut Batch, id: u32, (items, bytes): (i64, i64)| -> Result<()> {
+            self.store.delete(batch, Cf::Meta, &counter_key(id))?;
+            self.store.merge(
+                batch,
+                Cf::Meta,
+                &counter_key(id),
+                &encode_counter(items, bytes),
+            )
+        };
+        set(&mut counters, table.id, (backup.items, backup.bytes))?;
+        for index in table.indexes() {
+            let source = backup
+                .table
+                .indexes()
+                .enumerate()
+                .find(|(_, old)| same_index(old, index));
+            let Some((ordinal, _)) = source else {
+                continue;
+            };
+            let (lower, upper) = part(1 + ordinal as u8);
+            let entries = RangeCopy {
+                from: Cf::Backups,
+                lower,
+                upper,
+                strip: 5,
+                prefix: index.id.to_be_bytes().to_vec(),
+            };
+            self.store.copy(None, &[entries], Cf::Indexes)?;
+            let usage = backup.index_usage.get(ordinal).copied().unwrap_or((0, 0));
+            set(&mut counters, index.id, usage)?;
+        }
+        if !table.local_indexes.is_empty() {
+            let (lower, upper) = part(COLLECTIONS);
+            let mut prefix = collection_key(&[]);
+            prefix.extend_from_slice(&table.id.to_be_bytes());
+            let collections = RangeCopy {
+                from: Cf::Backups,
+                lower,
+                upper,
+                strip: 5,
+                prefix,
+            };
+            self.store.copy(None, &[collections], Cf::Meta)?;
+        }
+        self.store.write(counters)?;
+        let change = self.catalog.begin();
+        let Some(current) = change.get(region, name).filter(|t| t.id == table.id) else {
+            return Ok(());
+        };
+        let mut meta = (*current).clone();
+        if let Some(r) = meta.restore.as_mut() {
+            r.in_progress = false;
+        }
+        let saved = change.save(&self.store, Batch::default(), meta)?;
+        for index in saved.global_indexes.iter().filter(|i| i.backfilling) {
+            self.start_backfill(&saved, index.id);
+        }
+        tracing::info!(table = name, backup = %backup.arn, "restore finished");
+        Ok(())
+    }
+}
+
+/// Whether a restored table's index is the backup's, entry for entry.
+fn same_index(old: &IndexMeta, new: &IndexMeta) -> bool {
+    old.name == new.name && old.key_schema == new.key_schema && old.projection == new.projection
+}
+
+pub fn backup_not_found(arn: &str) -> Error {
+    Error::BackupNotFound(format!("Backup not found for the given BackupARN: {arn}"))
+}
+
+fn backup_in_use() -> Error {
+    Error::BackupInUse(
+        "There is another ongoing conflicting backup control plane operation on the table. The backup is either being created, deleted or restored to a table.".into(),
+    )
+}
+
+impl TableMeta {
+    /// A restored table whose items are still being copied in (CREATING).
+    pub fn restoring(&self) -> bool {
+        self.restore.as_ref().is_some_and(|r| r.in_progress)
+    }
+}
