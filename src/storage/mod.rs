@@ -403,6 +403,17 @@ impl Store {
         Ok(iter.map(|entry| entry.map_err(Error::from)))
     }
 
+    /// Whether `[from, to)` holds no entry.
+    pub fn is_empty(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<bool> {
+        let range = KeyRange {
+            cf,
+            lower: from.to_vec(),
+            upper: to.to_vec(),
+            reverse: false,
+        };
+        Ok(self.range(&range)?.next().transpose()?.is_none())
+    }
+
     /// Removes a whole key range in O(1) (a range tombstone), then hints RocksDB to reclaim
     /// the space in the background.
     pub fn delete_range(&self, cf: Cf, from: &[u8], to: &[u8]) -> Result<()> {
@@ -413,7 +424,19 @@ impl Store {
         if cf == Cf::Items {
             self.items.clear();
         }
-        self.db.compact_range_cf(handle, Some(from), Some(to));
+        // The compaction flushes and rewrites what the range overlaps: seconds for a large
+        // table, which the request that deleted it does not wait for.
+        let (db, from, to) = (self.db.clone(), from.to_vec(), to.to_vec());
+        let spawned = std::thread::Builder::new()
+            .name("compact-range".into())
+            .spawn(move || {
+                if let Some(handle) = db.cf_handle(cf.name()) {
+                    db.compact_range_cf(handle, Some(&from), Some(&to));
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("space of a deleted range left to RocksDB's own compactions: {e}");
+        }
         Ok(())
     }
 
