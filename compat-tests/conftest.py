@@ -159,13 +159,14 @@ def free_port():
 
 
 @contextlib.contextmanager
-def own_server(*args):
-    """A dynarock of the test's own, in memory on a free port, started with `args`: yields
-    (url, process)."""
+def own_server(*args, data_dir=None):
+    """A dynarock of the test's own on a free port, started with `args`, in memory or on
+    `data_dir`: yields (url, process)."""
     if "DYNAROCK_BIN" not in os.environ:
         pytest.skip("needs the dynarock binary (compat-tests/run.sh sets it)")
     url = f"http://127.0.0.1:{free_port()}"
-    server = subprocess.Popen([os.environ["DYNAROCK_BIN"], "serve", "--in-memory", "--log-level", "warn",
+    storage = ["--data-dir", str(data_dir)] if data_dir else ["--in-memory"]
+    server = subprocess.Popen([os.environ["DYNAROCK_BIN"], "serve", *storage, "--log-level", "warn",
                                "--port", url.rsplit(":", 1)[1], *args])
     try:
         assert wait_until(lambda: _up(url), timeout=20)

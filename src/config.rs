@@ -28,6 +28,44 @@ pub enum Command {
     Mappings(MappingsArgs),
     /// Deploy a SAM or CloudFormation template to a running server as a stack (or delete it).
     Deploy(DeployArgs),
+    /// Add a backup of a running server (its database, online, and its functions' code) to a
+    /// folder on the server's machine; backups in one folder share what they have in common.
+    Backup(BackupArgs),
+    /// List the backups of a backup folder.
+    Backups(BackupsArgs),
+    /// Restore a backup into an empty data directory (with no server running on it).
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BackupArgs {
+    /// The backup folder: an absolute path on the server's machine (created if missing).
+    #[arg(long)]
+    pub to: PathBuf,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BackupsArgs {
+    /// The backup folder.
+    pub folder: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RestoreArgs {
+    /// The backup folder.
+    #[arg(long)]
+    pub from: PathBuf,
+
+    /// The data directory to restore into: new, or empty of any database.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+
+    /// The backup to restore (`dynarock backups` lists them); the latest by default.
+    #[arg(long)]
+    pub backup_id: Option<u32>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod capacity;
 pub mod client;
 pub mod clock;
@@ -51,6 +52,8 @@ pub struct Server {
     scheduler: Arc<Scheduler>,
     queues: Arc<queues::Queues>,
     config: ServerConfig,
+    /// `None` in memory.
+    data_dir: Option<std::path::PathBuf>,
 }
 
 impl Server {
@@ -145,6 +148,7 @@ impl Server {
             rules,
             scheduler,
             queues,
+            data_dir: (!args.in_memory).then(|| args.data_dir.clone()),
             config: ServerConfig {
                 credentials,
                 region: args.region.clone(),
@@ -195,6 +199,7 @@ impl Server {
             scheduler: self.scheduler.clone(),
             queues: self.queues.clone(),
             credentials: self.config.credentials.clone(),
+            data_dir: self.data_dir.clone(),
         })
         .map_err(|e| e.to_string())?;
         if let Some(credentials) = &self.config.credentials {

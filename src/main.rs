@@ -21,6 +21,9 @@ fn main() {
         Command::Logs(args) => return exit_on_error(dynarock::client::logs::run(&args)),
         Command::Mappings(args) => return exit_on_error(dynarock::client::mappings::run(&args)),
         Command::Deploy(args) => return exit_on_error(dynarock::deploy::run(&args)),
+        Command::Backup(args) => return exit_on_error(dynarock::client::backup::take(&args)),
+        Command::Backups(args) => return exit_on_error(dynarock::client::backup::list(&args)),
+        Command::Restore(args) => return exit_on_error(dynarock::client::backup::restore(&args)),
     };
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -1,8 +1,9 @@
 //! Commands that drive a running server through its public APIs over HTTP, as any client
-//! would (`dynarock logs`, `dynarock mappings`, `dynarock deploy`). Requests are signed with
+//! would (`dynarock logs`, `dynarock mappings`, `dynarock deploy`, `dynarock backup`). Requests are signed with
 //! SigV4 like an SDK's, with the credentials of the environment (`AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), so they pass a server that verifies them.
 
+pub mod backup;
 pub mod logs;
 pub mod mappings;
 

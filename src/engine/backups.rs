@@ -95,6 +95,14 @@ fn backup_arn(table: &TableMeta, created: f64) -> String {
 }
 
 impl Engine {
+    /// Adds a backup of the whole database to a backup engine folder (`crate::backup`).
+    pub fn back_up(
+        &self,
+        folder: &std::path::Path,
+    ) -> Result<crate::storage::backup::DatabaseBackup> {
+        self.store.back_up(folder)
+    }
+
     /// Every backup, in creation order.
     pub fn backups(&self) -> Result<Vec<Backup>> {
         let mut all = self

@@ -36,6 +36,8 @@ pub struct Surfaces {
     pub queues: Arc<crate::queues::Queues>,
     /// Verify signatures with these principals (`None`: shape checks only).
     pub credentials: Option<Arc<Credentials>>,
+    /// Where the server keeps its data (`None`: in memory).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// What the JSON 1.1 services share.
@@ -55,6 +57,9 @@ pub fn router(s: Surfaces) -> crate::error::Result<Router> {
     let admin = Router::new()
         .route("/dynarock/clock", get(read_clock).post(move_clock))
         .with_state(s.engine.clone());
+    let backups = Router::new()
+        .route("/dynarock/backup", post(back_up))
+        .with_state((s.engine.clone(), s.data_dir.clone()));
     let region = s.functions.settings.region.clone();
     let account = s.functions.settings.account.clone();
     let credentials = s.credentials.clone();
@@ -64,7 +69,8 @@ pub fn router(s: Surfaces) -> crate::error::Result<Router> {
         .merge(crate::triggers::api::router(s.triggers))
         .merge(crate::schedules::scheduler_api::router(s.scheduler))
         .merge(json11)
-        .merge(admin);
+        .merge(admin)
+        .merge(backups);
     Ok(match credentials {
         Some(credentials) => {
             let verifier = Verifier {
@@ -220,6 +226,41 @@ async fn move_clock(State(engine): State<Arc<Engine>>, body: Bytes) -> Response 
         _ => return refuse("Give one of advanceSeconds (zero or more) and set"),
     }
     answer(StatusCode::OK, clock_json(&engine))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BackUp {
+    to: std::path::PathBuf,
+}
+
+/// `POST /dynarock/backup` with `{"To": "/absolute/folder"}`: adds a whole-server backup to the
+/// folder (`crate::backup`) and answers once it is complete.
+async fn back_up(
+    State((engine, data_dir)): State<(Arc<Engine>, Option<std::path::PathBuf>)>,
+    body: Bytes,
+) -> Response {
+    let refuse = |message: String| {
+        answer(
+            StatusCode::BAD_REQUEST,
+            json!({"__type": "ValidationException", "message": message}),
+        )
+    };
+    let Ok(request) = serde_json::from_slice::<BackUp>(&body) else {
+        return refuse("Expected {\"To\": \"<absolute folder>\"}".into());
+    };
+    let taken = tokio::task::spawn_blocking(move || {
+        crate::backup::take(&engine, data_dir.as_deref(), &request.to)
+    })
+    .await;
+    match taken {
+        Ok(Ok(backup)) => answer(StatusCode::OK, backup),
+        Ok(Err(message)) => refuse(message),
+        Err(e) => answer(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"__type": "ServiceException", "message": e.to_string()}),
+        ),
+    }
 }
 
 const JSON_11: HeaderValue = HeaderValue::from_static("application/x-amz-json-1.1");

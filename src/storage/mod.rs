@@ -1,6 +1,7 @@
 //! RocksDB: the only module that names it. Column families, atomic write batches, range
 //! deletes and prefix iteration; what the bytes mean lives in `keys` and `codec`.
 
+pub mod backup;
 pub mod codec;
 pub mod copy;
 mod durability;
