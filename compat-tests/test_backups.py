@@ -202,18 +202,29 @@ def test_backup_errors(client, source):
         client.describe_backup(BackupArn=arn)
 
 
-def test_the_aws_cli_backs_up_and_lists(url, client):
+def test_the_aws_cli_drives_every_backup_operation(url, client):
     name = create_table(client, random_table_name(), KEYS[:1], DEFS[:1])
+    client.put_item(TableName=name, Item={"p": {"S": "via-cli"}})
     env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                AWS_DEFAULT_REGION="us-east-1")
-    aws = ["aws", "--endpoint-url", url, "dynamodb"]
-    made = subprocess.run(aws + ["create-backup", "--table-name", name, "--backup-name", "cli"],
-                          env=env, capture_output=True, text=True, timeout=60)
-    assert made.returncode == 0, made.stderr
-    arn = json.loads(made.stdout)["BackupDetails"]["BackupArn"]
-    listed = subprocess.run(aws + ["list-backups", "--table-name", name], env=env, capture_output=True,
-                            text=True, timeout=60)
-    assert [b["BackupArn"] for b in json.loads(listed.stdout)["BackupSummaries"]] == [arn]
+
+    def aws(*args):
+        done = subprocess.run(["aws", "--endpoint-url", url, "dynamodb", *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    arn = aws("create-backup", "--table-name", name, "--backup-name", "cli")["BackupDetails"]["BackupArn"]
+    assert [b["BackupArn"] for b in aws("list-backups", "--table-name", name)["BackupSummaries"]] == [arn]
     available(client, arn)
-    client.delete_backup(BackupArn=arn)
+    described = aws("describe-backup", "--backup-arn", arn)["BackupDescription"]
+    assert described["SourceTableDetails"]["ItemCount"] == 1
+    target = random_table_name()
+    made = aws("restore-table-from-backup", "--target-table-name", target, "--backup-arn", arn)
+    assert made["TableDescription"]["TableStatus"] == "CREATING"
+    assert wait_until(lambda: client.describe_table(TableName=target)["Table"]["TableStatus"] == "ACTIVE")
+    assert client.get_item(TableName=target, Key={"p": {"S": "via-cli"}})["Item"] == {"p": {"S": "via-cli"}}
+    deleted = aws("delete-backup", "--backup-arn", arn)["BackupDescription"]["BackupDetails"]
+    assert deleted["BackupStatus"] == "DELETED"
+    delete_table(client, target)
     delete_table(client, name)

@@ -595,35 +595,51 @@ mod tests {
     /// A request signed by the same crate a client would use: (headers, uri).
     fn signed(secret: &str, at: SystemTime, body: &[u8]) -> (HeaderMap, Uri) {
         let url = "http://localhost:8000/2015-03-31/functions?MaxItems=5";
+        let base = [
+            ("host", "localhost:8000"),
+            ("content-type", "application/json"),
+        ];
+        let headers = sign_as_client(secret, at, ("GET", url, "lambda"), &base, body);
+        (headers, url.parse().unwrap())
+    }
+
+    /// The headers a client sends for `(method, url, service)` with `base` headers, signed by
+    /// `aws-sigv4` as of `at`.
+    fn sign_as_client(
+        secret: &str,
+        at: SystemTime,
+        (method, url, service): (&str, &str, &str),
+        base: &[(&str, &str)],
+        body: &[u8],
+    ) -> HeaderMap {
         let identity = SigningCredentials::new("AKIDTEST", secret, None, None, "test").into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region("us-east-1")
-            .name("lambda")
+            .name(service)
             .time(at)
             .settings(SigningSettings::default())
             .build()
             .unwrap()
             .into();
-        let base = [
-            ("host", "localhost:8000"),
-            ("content-type", "application/json"),
-        ];
         let request =
-            SignableRequest::new("GET", url, base.iter().copied(), SignableBody::Bytes(body))
+            SignableRequest::new(method, url, base.iter().copied(), SignableBody::Bytes(body))
                 .unwrap();
         let (instructions, _) = sign(request, &params).unwrap().into_parts();
         let mut headers = HeaderMap::new();
         for (k, v) in base {
-            headers.insert(k, v.parse().unwrap());
-        }
-        for (k, v) in instructions.headers() {
             headers.insert(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
                 v.parse().unwrap(),
             );
         }
-        (headers, url.parse().unwrap())
+        for (k, v) in instructions.headers() {
+            headers.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        headers
     }
 
     #[test]
@@ -801,41 +817,15 @@ mod tests {
     fn verify_cost() {
         let now = SystemTime::now();
         let body = br#"{"TableName":"bench","Key":{"pk":{"S":"user#00012345"}}}"#;
-        let identity = SigningCredentials::new("AKIDTEST", "secret", None, None, "t").into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-east-1")
-            .name("dynamodb")
-            .time(now)
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
         let base = [
             ("host", "localhost:8000"),
             ("content-type", "application/x-amz-json-1.0"),
             ("x-amz-target", "DynamoDB_20120810.GetItem"),
         ];
-        let request = SignableRequest::new(
-            "POST",
-            "http://localhost:8000/",
-            base.iter().copied(),
-            SignableBody::Bytes(body),
-        )
-        .unwrap();
-        let (signature, _) = sign(request, &params).unwrap().into_parts();
-        let mut headers = HeaderMap::new();
-        for (k, v) in base {
-            headers.insert(k, v.parse().unwrap());
-        }
+        let url = "http://localhost:8000/";
+        let mut headers = sign_as_client("secret", now, ("POST", url, "dynamodb"), &base, body);
         headers.insert("content-length", body.len().into());
         headers.insert("user-agent", "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.1 md/arch#x86_64 lang/python#3.11.7 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.0".parse().unwrap());
-        for (k, v) in signature.headers() {
-            headers.insert(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
         let (uri, keys): (Uri, _) = ("/".parse().unwrap(), keys());
         assert_eq!(verify(&keys, now, "POST", &uri, &headers, body), Ok(PASSED));
         let n = 300_000;

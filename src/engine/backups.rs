@@ -378,21 +378,21 @@ impl Engine {
                 self.store.delete_range(cf, &lower, &upper)?;
             }
         }
-        let part = |n: u8| {
+        // Part `n` of the backup, its keys under `prefix`, into `to`.
+        let copy_part = |n: u8, prefix: Vec<u8>, to: Cf| -> Result<()> {
             let lower = part_prefix(backup.id, n);
             let mut upper = lower.clone();
             crate::storage::increment(&mut upper);
-            (lower, upper)
+            let range = RangeCopy {
+                from: Cf::Backups,
+                lower,
+                upper,
+                strip: 5,
+                prefix,
+            };
+            self.store.copy(None, &[range], to).map(|_| ())
         };
-        let (lower, upper) = part(0);
-        let items = RangeCopy {
-            from: Cf::Backups,
-            lower,
-            upper,
-            strip: 5,
-            prefix: table.id.to_be_bytes().to_vec(),
-        };
-        self.store.copy(None, &[items], Cf::Items)?;
+        copy_part(0, table.id.to_be_bytes().to_vec(), Cf::Items)?;
         let mut counters = Batch::default();
         let set = |batch: &mut Batch, id: u32, (items, bytes): (i64, i64)| -> Result<()> {
             self.store.delete(batch, Cf::Meta, &counter_key(id))?;
@@ -413,30 +413,18 @@ impl Engine {
             let Some((ordinal, _)) = source else {
                 continue;
             };
-            let (lower, upper) = part(1 + ordinal as u8);
-            let entries = RangeCopy {
-                from: Cf::Backups,
-                lower,
-                upper,
-                strip: 5,
-                prefix: index.id.to_be_bytes().to_vec(),
-            };
-            self.store.copy(None, &[entries], Cf::Indexes)?;
+            copy_part(
+                1 + ordinal as u8,
+                index.id.to_be_bytes().to_vec(),
+                Cf::Indexes,
+            )?;
             let usage = backup.index_usage.get(ordinal).copied().unwrap_or((0, 0));
             set(&mut counters, index.id, usage)?;
         }
         if !table.local_indexes.is_empty() {
-            let (lower, upper) = part(COLLECTIONS);
             let mut prefix = collection_key(&[]);
             prefix.extend_from_slice(&table.id.to_be_bytes());
-            let collections = RangeCopy {
-                from: Cf::Backups,
-                lower,
-                upper,
-                strip: 5,
-                prefix,
-            };
-            self.store.copy(None, &[collections], Cf::Meta)?;
+            copy_part(COLLECTIONS, prefix, Cf::Meta)?;
         }
         self.store.write(counters)?;
         let change = self.catalog.begin();
