@@ -9,7 +9,7 @@ use super::{to_body, Context};
 use crate::engine::backups::{backup_not_found, Backup, BackupStatus};
 use crate::engine::catalog::{BillingMode, TableMeta, Throughput};
 use crate::error::{Error, Result};
-use crate::model::wire::JsonKind;
+use crate::model::wire::{type_mismatch, JsonKind};
 
 /// DynamoDB's limit on table restores under way at once in an account.
 const CONCURRENT_RESTORES: usize = 50;
@@ -212,14 +212,13 @@ fn named_backup(ctx: &Context<'_>, input: Input<'_>) -> Result<Backup> {
 
 /// A timestamp member, as the SDKs send it (epoch seconds).
 fn time(input: Input<'_>, name: &str) -> Result<Option<f64>> {
-    match input.raw(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v.as_f64().map(Some).ok_or_else(|| {
-            Error::Serialization(format!(
-                "class java.lang.String can not be converted to an Date for {name}"
-            ))
-        }),
-    }
+    input
+        .raw(name)
+        .map(|v| {
+            v.as_f64()
+                .ok_or_else(|| type_mismatch(v, JsonKind::Timestamp))
+        })
+        .transpose()
 }
 
 fn details(b: &Backup) -> Value {

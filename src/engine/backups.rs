@@ -298,6 +298,12 @@ impl Engine {
             in_progress: true,
         });
         let created = self.create_table(target)?;
+        // A DeleteBackup between the check above and the table's creation: the table, now
+        // listed as restoring from the backup, keeps any later one from deleting it.
+        if self.backup(&backup.arn)?.is_none() {
+            self.delete_table(&created.region, &created.name, |_| Ok(()))?;
+            return Err(backup_not_found(&backup.arn));
+        }
         self.start_restore(&created, backup.clone());
         Ok(created)
     }

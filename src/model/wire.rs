@@ -16,6 +16,8 @@ pub enum JsonKind {
     Blob,
     List,
     Map,
+    /// A timestamp (epoch seconds in the JSON protocols).
+    Timestamp,
     /// A structure, named by its Java class for the "collection" message.
     Structure(&'static str),
 }
@@ -29,6 +31,7 @@ impl JsonKind {
             JsonKind::Long => "java.lang.Long",
             JsonKind::List => "java.util.List",
             JsonKind::Map => "java.util.Map",
+            JsonKind::Timestamp => "java.util.Date",
             JsonKind::Structure(class) => class,
         }
     }
@@ -40,6 +43,7 @@ impl JsonKind {
             JsonKind::Integer => "Integer",
             JsonKind::Long => "Long",
             JsonKind::Blob => "Blob",
+            JsonKind::Timestamp => "Timestamp",
             _ => "Object",
         }
     }

@@ -132,7 +132,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     if let Some(idle) = &idle {
-        idle.watch(&listener.tcp);
+        for l in std::iter::once(&listener).chain(&second) {
+            idle.watch(&l.tcp);
+        }
     }
     let limits = state.config.limits;
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max.max(1)));
