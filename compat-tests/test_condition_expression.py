@@ -52,6 +52,7 @@ TRUE_CONDITIONS = [
     ("NOT n = :v", {":v": {"N": "1"}}),
     ("n = :v OR n = :w AND s = :w", {":v": {"N": "10"}, ":w": {"S": "no"}}),
     ("(n = :v OR n = :w) AND s = :s", {":v": {"N": "10"}, ":w": {"N": "1"}, ":s": {"S": "hello"}}),
+    ("((size(s)) = :v) AND (n) BETWEEN (:v) AND :w", {":v": {"N": "5"}, ":w": {"N": "10"}}),
 ]
 
 FALSE_CONDITIONS = [
@@ -67,6 +68,7 @@ FALSE_CONDITIONS = [
     ("size(s) > :v", {":v": {"N": "5"}}),
     ("ss > :v", {":v": {"SS": ["a"]}}),
     ("n = :v AND s = :w", {":v": {"N": "10"}, ":w": {"S": "no"}}),
+    ("((size(s)) > :v) AND (n) = :n", {":v": {"N": "5"}, ":n": {"N": "10"}}),
 ]
 
 

@@ -38,6 +38,13 @@ def test_set_arithmetic_and_functions(client, table_s, key):
     assert got["l"] == {"L": [{"S": "a"}, {"S": "b"}, {"S": "c"}, {"S": "d"}]}
 
 
+def test_parenthesised_operands_in_set_values(client, table_s, key):
+    update(client, table_s, key, "SET m.x = ((n) + (n)), y = (if_not_exists(y, :one)), z = (:one)",
+           {":one": {"N": "1"}})
+    got = item(client, table_s, key)
+    assert (got["m"]["M"]["x"], got["y"], got["z"]) == ({"N": "10"}, {"N": "1"}, {"N": "1"})
+
+
 def test_nested_set_and_list_remove(client, table_s, key):
     update(client, table_s, key, "SET m.j = :v, l[1] = :v", {":v": {"S": "z"}})
     update(client, table_s, key, "REMOVE l[0], m.k")

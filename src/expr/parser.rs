@@ -245,6 +245,13 @@ impl<'a> Parser<'a> {
     }
 
     fn set_operand(&mut self) -> Result<SetValue> {
+        // `(value)`: a parenthesised operand or sum, as in `SET a = ((b[1]) + (c.d))`.
+        if *self.peek() == TokenKind::LParen {
+            self.advance();
+            let inner = self.nested(Self::set_value)?;
+            self.expect(TokenKind::RParen)?;
+            return Ok(inner);
+        }
         match self.function_name().as_deref() {
             Some("if_not_exists") => {
                 self.advance();
@@ -322,8 +329,27 @@ impl<'a> Parser<'a> {
         self.primary()
     }
 
+    /// Whether the parenthesis at `open` wraps an operand: what follows its match compares.
+    fn wraps_operand(&self, open: usize) -> bool {
+        let after = self.closing[open].and_then(|close| self.tokens.get(close + 1));
+        match after.map(|t| &t.kind) {
+            Some(
+                TokenKind::Eq
+                | TokenKind::Ne
+                | TokenKind::Lt
+                | TokenKind::Le
+                | TokenKind::Gt
+                | TokenKind::Ge,
+            ) => true,
+            Some(TokenKind::Word(w)) => {
+                w.eq_ignore_ascii_case("BETWEEN") || w.eq_ignore_ascii_case("IN")
+            }
+            _ => false,
+        }
+    }
+
     fn primary(&mut self) -> Result<Condition> {
-        if *self.peek() == TokenKind::LParen {
+        if *self.peek() == TokenKind::LParen && !self.wraps_operand(self.pos) {
             self.advance();
             let inner_start = self.pos;
             let inner = self.nested(Self::or)?;
@@ -471,6 +497,13 @@ impl<'a> Parser<'a> {
     }
 
     fn operand(&mut self) -> Result<Operand> {
+        // `(operand)`, as DynamoDB accepts wherever an operand stands.
+        if *self.peek() == TokenKind::LParen {
+            self.advance();
+            let inner = self.nested(Self::operand)?;
+            self.expect(TokenKind::RParen)?;
+            return Ok(inner);
+        }
         if let Some(function) = self.function_name() {
             if function != "size" {
                 return Err(self.invalid(format!(
@@ -607,6 +640,37 @@ mod tests {
 
     fn s(v: &str) -> Operand {
         Operand::Value(AttributeValue::S(v.into()))
+    }
+
+    #[test]
+    fn operands_may_stand_in_parentheses() {
+        let size = |p: &str| {
+            Operand::Size(Path {
+                steps: vec![PathStep::Attribute(p.into())],
+            })
+        };
+        assert_eq!(
+            cond("(size(a)) = :v").unwrap(),
+            Condition::Compare(size("a"), Comparator::Eq, s("x"))
+        );
+        assert_eq!(
+            cond("((size(a)) = :v) AND (b) = (:v)").unwrap(),
+            Condition::And(
+                Box::new(Condition::Compare(size("a"), Comparator::Eq, s("x"))),
+                Box::new(Condition::Compare(path(&["b"]), Comparator::Eq, s("x")))
+            )
+        );
+        assert!(matches!(
+            cond("(a) BETWEEN (:v) AND :v").unwrap(),
+            Condition::Between(..)
+        ));
+        assert!(matches!(
+            cond("(a) IN ((:v), :v)").unwrap(),
+            Condition::In(..)
+        ));
+        // A group is still a group, and an unclosed one an error.
+        assert!(matches!(cond("(a = :v)").unwrap(), Condition::Compare(..)));
+        assert!(err("(a = :v").starts_with("Invalid ConditionExpression: Syntax error"));
     }
 
     #[test]

@@ -292,6 +292,19 @@ mod tests {
     }
 
     #[test]
+    fn set_values_may_stand_in_parentheses() {
+        let start = json!({"p": {"S": "k"}, "l": {"L": [{"N": "1"}, {"N": "2"}]}, "m": {"M": {"a": {"N": "3"}}}});
+        let out = run(
+            start,
+            "SET m.x = ((l[1]) + (m.a)), y = (if_not_exists(y, :one))",
+            json!({":one": {"N": "1"}}),
+        )
+        .unwrap();
+        assert_eq!(out["m"]["M"]["x"], json!({"N": "5"}));
+        assert_eq!(out["y"], json!({"N": "1"}));
+    }
+
+    #[test]
     fn nested_set_and_remove() {
         let start = json!({"p": {"S": "k"}, "m": {"M": {"a": {"N": "1"}}}, "l": {"L": [{"S": "a"}, {"S": "b"}, {"S": "c"}]}});
         let out = run(
