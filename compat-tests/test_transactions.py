@@ -83,6 +83,9 @@ def test_request_errors(client, table_s):
             {"Put": {"TableName": table_s, "Item": {"p": s(a)}}},
             {"Delete": {"TableName": table_s, "Key": {"p": s(a)}}},
         ])
+    # Reads too name each item once.
+    with expect_error("ValidationException", "Transaction request cannot include multiple operations on one item"):
+        client.transact_get_items(TransactItems=[{"Get": {"TableName": table_s, "Key": {"p": s(a)}}}] * 2)
     with expect_error("ValidationException", "The provided key element does not match the schema"):
         client.transact_write_items(TransactItems=[{"Delete": {"TableName": table_s, "Key": {"q": s(a)}}}])
     with expect_error("ResourceNotFoundException"):

@@ -142,12 +142,7 @@ impl Engine {
             };
             storage_keys.push(keys::item_key(w.table.id, kv.hash, kv.range));
         }
-        let unique: HashSet<&Vec<u8>> = storage_keys.iter().collect();
-        if unique.len() != storage_keys.len() {
-            return Err(Error::validation(
-                "Transaction request cannot include multiple operations on one item",
-            ));
-        }
+        one_operation_per_item(&storage_keys)?;
         let _token_guard = match token {
             Some((t, print)) => {
                 let guard = TokenGuard::claim(&self.held, t)?;
@@ -249,6 +244,7 @@ impl Engine {
             let kv = table.key_schema.key_of_request(key)?;
             storage_keys.push(keys::item_key(table.id, kv.hash, kv.range));
         }
+        one_operation_per_item(&storage_keys)?;
         let reads: Vec<(Cf, &[u8])> = storage_keys
             .iter()
             .map(|k| (Cf::Items, k.as_slice()))
@@ -311,6 +307,17 @@ impl Drop for TokenGuard<'_> {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.token);
     }
+}
+
+/// A transaction names each item once, for writes and reads alike.
+fn one_operation_per_item(storage_keys: &[Vec<u8>]) -> Result<()> {
+    let unique: HashSet<&Vec<u8>> = storage_keys.iter().collect();
+    if unique.len() != storage_keys.len() {
+        return Err(Error::validation(
+            "Transaction request cannot include multiple operations on one item",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
