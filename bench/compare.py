@@ -172,6 +172,13 @@ def measure(name, args):
         row["idle_rss"] = rss_mib(pid, "VmRSS")
         bare = name == "bare"
         loadgen(url, args, "get", setup=not bare)  # preload + warm-up
+        if name in args.pitr:
+            for table in ("loadgen_kv", "loadgen_q"):
+                spec = {"PointInTimeRecoveryEnabled": True}
+                call = dynamodb_request(url, "UpdateContinuousBackups",
+                                        {"TableName": table, "PointInTimeRecoverySpecification": spec})
+                with urllib.request.urlopen(call, timeout=10) as r:
+                    assert r.status == 200
         for w in args.workloads:
             if bare and split_workload(w)[0] != "get":
                 continue
@@ -226,7 +233,11 @@ def main():
     ap.add_argument("--binary", action="append", default=[], metavar="NAME=PATH",
                     help="another dynarock binary, measured as server NAME (name it in --servers), "
                          "e.g. a build from before a change")
+    ap.add_argument("--pitr", default="", metavar="NAMES",
+                    help="servers (comma-separated) measured with point-in-time recovery on for the "
+                         "benchmark tables, e.g. `--servers off,on --binary off=B --binary on=B --pitr on`")
     args = ap.parse_args()
+    args.pitr = set(filter(None, args.pitr.split(",")))
     for spec in args.binary:
         name, _, path = spec.partition("=")
         BINARIES[name] = os.path.abspath(path)

@@ -37,6 +37,10 @@ pub enum Error {
     #[error("{0}")]
     BackupInUse(String),
     #[error("{0}")]
+    PointInTimeRecoveryUnavailable(String),
+    #[error("{0}")]
+    InvalidRestoreTime(String),
+    #[error("{0}")]
     LimitExceeded(String),
     #[error("{0}")]
     AccessDenied(String),
@@ -123,6 +127,8 @@ impl Error {
             Error::TableAlreadyExists(_) => "TableAlreadyExistsException",
             Error::BackupNotFound(_) => "BackupNotFoundException",
             Error::BackupInUse(_) => "BackupInUseException",
+            Error::PointInTimeRecoveryUnavailable(_) => "PointInTimeRecoveryUnavailableException",
+            Error::InvalidRestoreTime(_) => "InvalidRestoreTimeException",
             Error::LimitExceeded(_) => "LimitExceededException",
             Error::AccessDenied(_) => "AccessDeniedException",
             Error::ItemCollectionSizeLimitExceeded => "ItemCollectionSizeLimitExceededException",

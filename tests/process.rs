@@ -210,6 +210,65 @@ fn backups_and_restores_end_complete_after_kill_9() {
 }
 
 #[test]
+fn a_point_in_time_restore_ends_complete_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Dynarock::start(&data);
+    create_table(&server, "history");
+    let (status, body) = server.call(
+        "UpdateContinuousBackups",
+        json!({"TableName": "history", "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": true}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let write_all = |value: &str, range: std::ops::Range<usize>| {
+        for first in range.step_by(25) {
+            let puts: Vec<_> = (first..first + 25)
+                .map(|i| json!({"PutRequest": {"Item": {"p": {"S": format!("k{i}")}, "v": {"S": value}}}}))
+                .collect();
+            let (status, body) =
+                server.call("BatchWriteItem", json!({"RequestItems": {"history": puts}}));
+            assert_eq!(
+                (status, &body["UnprocessedItems"]),
+                (200, &json!({})),
+                "{body}"
+            );
+        }
+    };
+    let count = 2000;
+    write_all("before", 0..count);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let instant = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    write_all("after", 0..count / 2);
+    // Killed while the table is restored to the instant before the second writes.
+    let (status, body) = server.call(
+        "RestoreTableToPointInTime",
+        json!({"SourceTableName": "history", "TargetTableName": "then", "RestoreDateTime": instant}),
+    );
+    assert_eq!(status, 200, "{body}");
+    server.kill_9();
+
+    let server = Dynarock::start(&data);
+    let table = || server.call("DescribeTable", json!({"TableName": "then"})).1;
+    assert!(eventually(|| table()["Table"]["TableStatus"] == "ACTIVE"));
+    assert_eq!(table()["Table"]["ItemCount"], json!(count));
+    let (_, scanned) = server.call(
+        "Scan",
+        json!({"TableName": "then", "FilterExpression": "v = :v",
+               "ExpressionAttributeValues": {":v": {"S": "before"}}, "Select": "COUNT"}),
+    );
+    assert_eq!(scanned["Count"], json!(count), "every item as it was then");
+    // The source's history survived the crash too.
+    let (_, pitr) = server.call("DescribeContinuousBackups", json!({"TableName": "history"}));
+    let window = &pitr["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"];
+    assert_eq!(window["PointInTimeRecoveryStatus"], "ENABLED");
+    assert!(window["EarliestRestorableDateTime"].as_f64().unwrap() < instant);
+}
+
+#[test]
 fn ttl_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

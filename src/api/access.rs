@@ -101,6 +101,16 @@ pub fn accesses(ctx: &Context<'_>, operation: &str, input: Input<'_>) -> Vec<Acc
             )));
             both
         }
+        // The source table read and the table made.
+        "RestoreTableToPointInTime" => {
+            let source = text(obj, "SourceTableArn").or_else(|| text(obj, "SourceTableName"));
+            let mut both = simple(resource_of(ctx, source.unwrap_or_default()));
+            both.extend(simple(resource_of(
+                ctx,
+                text(obj, "TargetTableName").unwrap_or_default(),
+            )));
+            both
+        }
         op if ACCOUNT_WIDE.contains(&op) => simple("*".into()),
         // Every other operation is on the table it names.
         _ => simple(resource_of(ctx, text(obj, "TableName").unwrap_or_default())),

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::model::wire::{type_mismatch, JsonKind};
 
 /// DynamoDB's limit on table restores under way at once in an account.
-const CONCURRENT_RESTORES: usize = 50;
+pub(super) const CONCURRENT_RESTORES: usize = 50;
 
 const BACKUP_TYPES: &[&str] = &["USER", "SYSTEM", "AWS_BACKUP", "ALL"];
 
@@ -66,7 +66,7 @@ pub fn list_backups(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         .engine
         .backups()?
         .into_iter()
-        .filter(|b| b.table.region == ctx.region && wanted_kind)
+        .filter(|b| b.listed() && b.table.region == ctx.region && wanted_kind)
         .filter(|b| table.as_ref().is_none_or(|t| b.table.name == t.name))
         .filter(|b| lower.is_none_or(|l| b.created >= l))
         .filter(|b| upper.is_none_or(|u| b.created < u))
@@ -106,8 +106,9 @@ pub fn restore_table_from_backup(ctx: &Context<'_>, input: Input<'_>) -> Result<
     let backup = ctx
         .engine
         .backup(arn)?
+        .filter(Backup::listed)
         .ok_or_else(|| backup_not_found(arn))?;
-    let request = restore_request(&backup, target, input);
+    let request = restore_request(&backup.table, target, input);
     let definition = table_definition(ctx, Input::new(&request)?)?;
     let table = ctx
         .engine
@@ -115,11 +116,10 @@ pub fn restore_table_from_backup(ctx: &Context<'_>, input: Input<'_>) -> Result<
     to_body(&json!({ "TableDescription": table_description(ctx, &table, "CREATING")? }))
 }
 
-/// The CreateTable request a restore amounts to: the backup's table under its new name, with
-/// the request's overrides (billing, throughput, indexes, encryption) in place of the backup's,
+/// The CreateTable request a restore amounts to: the source table (as backed up) under its new
+/// name, with the request's overrides (billing, throughput, indexes, encryption) in place of its,
 /// and without what a restore does not bring back (tags, stream, TTL, deletion protection).
-fn restore_request(backup: &Backup, target: &str, input: Input<'_>) -> Value {
-    let t = &backup.table;
+pub(super) fn restore_request(t: &TableMeta, target: &str, input: Input<'_>) -> Value {
     let over = |name: &str| input.raw(name).cloned();
     let billing = over("BillingModeOverride").unwrap_or_else(|| json!(t.billing_mode.as_str()));
     let provisioned = billing == json!("PROVISIONED");
@@ -206,12 +206,12 @@ fn named_backup(ctx: &Context<'_>, input: Input<'_>) -> Result<Backup> {
     let arn = present(arn)?;
     ctx.engine
         .backup(arn)?
-        .filter(|b| b.table.region == ctx.region)
+        .filter(|b| b.listed() && b.table.region == ctx.region)
         .ok_or_else(|| backup_not_found(arn))
 }
 
 /// A timestamp member, as the SDKs send it (epoch seconds).
-fn time(input: Input<'_>, name: &str) -> Result<Option<f64>> {
+pub(super) fn time(input: Input<'_>, name: &str) -> Result<Option<f64>> {
     input
         .raw(name)
         .map(|v| {

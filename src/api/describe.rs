@@ -140,11 +140,14 @@ pub fn table_description(ctx: &Context<'_>, t: &TableMeta, status: &str) -> Resu
     }
     if let Some(r) = &t.restore {
         d["RestoreSummary"] = json!({
-            "SourceBackupArn": r.backup_arn,
             "SourceTableArn": r.source_table_arn,
             "RestoreDateTime": r.date,
             "RestoreInProgress": r.in_progress,
         });
+        // A point-in-time restore's snapshot is no backup of the user's.
+        if !r.point_in_time {
+            d["RestoreSummary"]["SourceBackupArn"] = json!(r.backup_arn);
+        }
     }
     if let Some(o) = &t.on_demand {
         d["OnDemandThroughput"] = on_demand(o);

@@ -13,6 +13,7 @@ mod items;
 mod legacy;
 mod limits;
 mod partiql;
+mod pitr;
 mod read;
 mod streams;
 mod table_input;
@@ -73,6 +74,15 @@ const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
     ("ListBackups", backups::list_backups),
     ("DeleteBackup", backups::delete_backup),
     ("RestoreTableFromBackup", backups::restore_table_from_backup),
+    ("UpdateContinuousBackups", pitr::update_continuous_backups),
+    (
+        "DescribeContinuousBackups",
+        pitr::describe_continuous_backups,
+    ),
+    (
+        "RestoreTableToPointInTime",
+        pitr::restore_table_to_point_in_time,
+    ),
 ];
 
 /// The DynamoDB Streams API, served on the same endpoint.

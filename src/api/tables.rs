@@ -168,6 +168,7 @@ pub(super) fn table_definition(ctx: &Context<'_>, input: Input<'_>) -> Result<Ta
         past_streams: Vec::new(),
         ttl: None,
         restore: None,
+        pitr: None,
         buckets: Default::default(),
     };
     Ok(meta)

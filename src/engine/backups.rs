@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::catalog::{collection_key, counter_key, IndexMeta, TableMeta};
+use super::history::PointInTime;
 use super::Engine;
 use crate::error::{Error, Result};
 use crate::storage::copy::{RangeCopy, Snapshot};
@@ -55,6 +56,9 @@ pub struct Backup {
     pub items: i64,
     pub bytes: i64,
     pub index_usage: Vec<(i64, i64)>,
+    /// Set on the snapshot a restore to a point in time starts from (never listed).
+    #[serde(default)]
+    pub point: Option<PointInTime>,
 }
 
 /// A restore's progress, shown as the table's `RestoreSummary`.
@@ -64,6 +68,9 @@ pub struct RestoreSummary {
     pub source_table_arn: String,
     pub date: f64,
     pub in_progress: bool,
+    /// A restore to a point in time (`date`), rather than from a backup.
+    #[serde(default)]
+    pub point_in_time: bool,
 }
 
 fn backup_key(arn: &str) -> Vec<u8> {
@@ -151,27 +158,12 @@ impl Engine {
                 "Table is being restored, and cannot be backed up: {table}"
             )));
         }
-        let mut batch = Batch::default();
-        let id = change.allocate_ids(&self.store, &mut batch, 1)?;
-        let created = self.clock.epoch_seconds();
-        let backup = Backup {
-            id,
-            arn: backup_arn(&meta, created),
-            name: name.to_string(),
-            status: BackupStatus::Creating,
-            created,
-            table: (*meta).clone(),
-            items: 0,
-            bytes: 0,
-            index_usage: Vec::new(),
-        };
-        self.save_backup(&mut batch, &backup)?;
-        self.store.write(batch)?;
+        let backup = self.new_backup(&change, &meta, name, None)?;
         drop(change);
         let (taken, instant) = mpsc::sync_channel(1);
         let record = backup.clone();
         self.in_background(format!("backup-{table}"), move |engine| {
-            engine.take_backup(record, Some(taken))
+            engine.take_backup(record, Some(taken)).map(drop)
         });
         // The snapshot is the backup's instant: the answer waits for it (microseconds).
         instant
@@ -180,10 +172,45 @@ impl Engine {
         Ok(backup)
     }
 
+    /// Records a new backup of `table`, CREATING.
+    fn new_backup(
+        &self,
+        change: &super::catalog::CatalogChange<'_>,
+        table: &TableMeta,
+        name: &str,
+        point: Option<PointInTime>,
+    ) -> Result<Backup> {
+        let mut batch = Batch::default();
+        let id = change.allocate_ids(&self.store, &mut batch, 1)?;
+        let created = self.clock.epoch_seconds();
+        let backup = Backup {
+            id,
+            arn: backup_arn(table, created),
+            name: name.to_string(),
+            status: BackupStatus::Creating,
+            created,
+            table: table.clone(),
+            items: 0,
+            bytes: 0,
+            index_usage: Vec::new(),
+            point,
+        };
+        self.save_backup(&mut batch, &backup)?;
+        self.store.write(batch)?;
+        Ok(backup)
+    }
+
     /// Copies a table, as of a snapshot taken now, into the backup, and marks it AVAILABLE.
-    fn take_backup(&self, mut backup: Backup, taken: Option<mpsc::SyncSender<()>>) -> Result<()> {
+    fn take_backup(
+        &self,
+        mut backup: Backup,
+        taken: Option<mpsc::SyncSender<()>>,
+    ) -> Result<Backup> {
         yield_to_requests();
-        let snapshot = self.store.snapshot();
+        let (snapshot, seq) = self.at_sequence(|seq| (self.store.snapshot(), seq));
+        if let Some(point) = backup.point.as_mut() {
+            point.seq = seq;
+        }
         if let Some(taken) = taken {
             let _ = taken.send(());
         }
@@ -238,7 +265,7 @@ impl Engine {
             entries = copied.entries,
             "backup available"
         );
-        Ok(())
+        Ok(backup)
     }
 
     /// Deletes an AVAILABLE backup; returns it.
@@ -248,12 +275,20 @@ impl Engine {
         if backup.status == BackupStatus::Creating || self.restoring_from(arn) {
             return Err(backup_in_use());
         }
+        self.remove_backup(&backup)?;
+        Ok(backup)
+    }
+
+    fn remove_backup(&self, backup: &Backup) -> Result<()> {
         let mut batch = Batch::default();
-        self.store.delete(&mut batch, Cf::Meta, &backup_key(arn))?;
+        self.store
+            .delete(&mut batch, Cf::Meta, &backup_key(&backup.arn))?;
         self.store.write(batch)?;
         let (from, to) = backup_range(backup.id);
-        self.store.delete_range(Cf::Backups, &from, &to)?;
-        Ok(backup)
+        if !self.store.is_empty(Cf::Backups, &from, &to)? {
+            self.store.delete_range(Cf::Backups, &from, &to)?;
+        }
+        Ok(())
     }
 
     fn restoring_from(&self, arn: &str) -> bool {
@@ -275,6 +310,56 @@ impl Engine {
         if backup.status != BackupStatus::Available {
             return Err(backup_in_use());
         }
+        self.check_restore(&target, concurrent_limit)?;
+        target.restore = Some(RestoreSummary {
+            backup_arn: backup.arn.clone(),
+            source_table_arn: backup.table.arn(),
+            date: self.clock.epoch_seconds(),
+            in_progress: true,
+            point_in_time: false,
+        });
+        let created = self.create_restored(backup, target)?;
+        // A DeleteBackup between the check above and the table's creation: the table, now
+        // listed as restoring from the backup, keeps any later one from deleting it.
+        if self.backup(&backup.arn)?.is_none() {
+            self.delete_table(&created.region, &created.name, |_| Ok(()))?;
+            return Err(backup_not_found(&backup.arn));
+        }
+        self.start_restore(&created, backup.clone());
+        Ok(created)
+    }
+
+    /// Creates `target` as `source` was at `time` (within its PITR window): the restore copies a
+    /// snapshot of `source` taken when it starts, then puts back the items changed since `time`
+    /// (`history`).
+    pub fn restore_to_point_in_time(
+        self: &Arc<Self>,
+        source: &TableMeta,
+        time: f64,
+        mut target: TableMeta,
+        concurrent_limit: usize,
+    ) -> Result<Arc<TableMeta>> {
+        self.check_restore(&target, concurrent_limit)?;
+        let point = PointInTime { time, seq: 0 };
+        let backup = {
+            let change = self.catalog.begin();
+            self.new_backup(&change, source, "point-in-time restore", Some(point))?
+        };
+        target.restore = Some(RestoreSummary {
+            backup_arn: backup.arn.clone(),
+            source_table_arn: source.arn(),
+            date: time,
+            in_progress: true,
+            point_in_time: true,
+        });
+        let created = self
+            .create_restored(&backup, target)
+            .or_else(|e| self.remove_backup(&backup).and(Err(e)))?;
+        self.start_restore(&created, backup);
+        Ok(created)
+    }
+
+    fn check_restore(&self, target: &TableMeta, concurrent_limit: usize) -> Result<()> {
         let underway = self.catalog.all().iter().filter(|t| t.restoring()).count();
         if underway >= concurrent_limit {
             return Err(Error::LimitExceeded(format!(
@@ -287,25 +372,16 @@ impl Engine {
                 target.name
             )));
         }
-        // Global indexes the restore redefines are built from the restored items.
+        Ok(())
+    }
+
+    /// Creates a restore's table, CREATING; global indexes it redefines are to be built from
+    /// the restored items.
+    fn create_restored(&self, backup: &Backup, mut target: TableMeta) -> Result<Arc<TableMeta>> {
         for index in target.global_indexes.iter_mut() {
             index.backfilling = !backup.table.indexes().any(|old| same_index(old, index));
         }
-        target.restore = Some(RestoreSummary {
-            backup_arn: backup.arn.clone(),
-            source_table_arn: backup.table.arn(),
-            date: self.clock.epoch_seconds(),
-            in_progress: true,
-        });
-        let created = self.create_table(target)?;
-        // A DeleteBackup between the check above and the table's creation: the table, now
-        // listed as restoring from the backup, keeps any later one from deleting it.
-        if self.backup(&backup.arn)?.is_none() {
-            self.delete_table(&created.region, &created.name, |_| Ok(()))?;
-            return Err(backup_not_found(&backup.arn));
-        }
-        self.start_restore(&created, backup.clone());
-        Ok(created)
+        self.create_table(target)
     }
 
     fn start_restore(self: &Arc<Self>, table: &TableMeta, backup: Backup) {
@@ -321,6 +397,13 @@ impl Engine {
     /// (their table as it is now), restores are started over.
     pub fn resume_backups(self: &Arc<Self>) -> Result<()> {
         for backup in self.backups()? {
+            // A point-in-time restore's snapshot is its restore's to take, and to drop after.
+            if backup.point.is_some() {
+                if !self.restoring_from(&backup.arn) {
+                    self.remove_backup(&backup)?;
+                }
+                continue;
+            }
             if backup.status != BackupStatus::Creating {
                 continue;
             }
@@ -331,7 +414,7 @@ impl Engine {
                     tracing::warn!(backup = %backup.arn, "backup interrupted: taken again");
                     let engine = Arc::clone(self);
                     self.in_background(format!("backup-{}", table.name), move |_| {
-                        engine.take_backup(backup, None)
+                        engine.take_backup(backup, None).map(drop)
                     });
                 }
                 _ => {
@@ -367,6 +450,17 @@ impl Engine {
         yield_to_requests();
         let Some(table) = self.table(region, name) else {
             return Ok(());
+        };
+        let backup = &match backup.status {
+            // A point-in-time restore's snapshot, taken now (again, after a crash).
+            BackupStatus::Creating => {
+                let (from, to) = backup_range(backup.id);
+                if !self.store.is_empty(Cf::Backups, &from, &to)? {
+                    self.store.delete_range(Cf::Backups, &from, &to)?;
+                }
+                self.take_backup(backup.clone(), None)?
+            }
+            BackupStatus::Available => backup.clone(),
         };
         let (from, to) = keys::id_range(table.id);
         let mut ranges = vec![(Cf::Items, from.clone(), to.clone())];
@@ -433,6 +527,14 @@ impl Engine {
             copy_part(COLLECTIONS, prefix, Cf::Meta)?;
         }
         self.store.write(counters)?;
+        if let Some(point) = &backup.point {
+            let changed = self.put_back(&table, &backup.table, point)?;
+            tracing::info!(
+                table = name,
+                changed,
+                "items put back to their point-in-time images"
+            );
+        }
         let change = self.catalog.begin();
         let Some(current) = change.get(region, name).filter(|t| t.id == table.id) else {
             return Ok(());
@@ -444,6 +546,9 @@ impl Engine {
         let saved = change.save(&self.store, Batch::default(), meta)?;
         for index in saved.global_indexes.iter().filter(|i| i.backfilling) {
             self.start_backfill(&saved, index.id);
+        }
+        if backup.point.is_some() {
+            self.remove_backup(backup)?;
         }
         tracing::info!(table = name, backup = %backup.arn, "restore finished");
         Ok(())
@@ -474,6 +579,13 @@ fn backup_in_use() -> Error {
     Error::BackupInUse(
         "There is another ongoing conflicting backup control plane operation on the table. The backup is either being created, deleted or restored to a table.".into(),
     )
+}
+
+impl Backup {
+    /// Whether the backup is the user's (listed, described, deletable, restorable).
+    pub fn listed(&self) -> bool {
+        self.point.is_none()
+    }
 }
 
 impl TableMeta {

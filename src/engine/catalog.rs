@@ -113,6 +113,16 @@ pub struct IndexMeta {
     pub buckets: Buckets,
 }
 
+/// Point-in-time recovery: while it is on, every change's old image goes to the table's change
+/// log (`engine::history`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PitrSpec {
+    /// The change log's key prefix in `streams`.
+    pub log: u32,
+    pub enabled_at: f64,
+    pub period_days: u32,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StreamSpec {
     pub enabled: bool,
@@ -170,6 +180,8 @@ pub struct TableMeta {
     /// Set on a table made by a restore.
     #[serde(default)]
     pub restore: Option<super::backups::RestoreSummary>,
+    #[serde(default)]
+    pub pitr: Option<PitrSpec>,
     /// The table's capacity buckets (its LSIs share them).
     #[serde(skip)]
     pub buckets: Buckets,

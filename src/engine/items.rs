@@ -250,8 +250,8 @@ impl Engine {
         })
     }
 
-    /// Adds a staged write (item, counters, index entries, item collection, stream record)
-    /// to `commit`.
+    /// Adds a staged write (item, counters, index entries, item collection, stream record,
+    /// change log entry) to `commit`.
     pub(super) fn apply(
         &self,
         commit: &mut Commit,
@@ -303,6 +303,7 @@ impl Engine {
         };
         self.write_expiry(commit, table, key, current.as_ref(), new_ref)?;
         self.record_change(commit, table, current.as_ref(), new_ref)?;
+        self.log_change(commit, table, key, old.as_ref());
         Ok(WriteOutcome {
             old,
             new: new_item.map(|(item, _)| item),

@@ -36,6 +36,14 @@ impl LockStripes {
             .unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Locks every stripe: no item write is under way while the guards live.
+    pub fn lock_every(&self) -> Vec<MutexGuard<'_, ()>> {
+        self.stripes
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()))
+            .collect()
+    }
+
     /// Locks the stripes of several item keys, in stripe order so that two callers never
     /// wait for each other in a cycle.
     pub fn lock_all<'a>(&self, keys: impl Iterator<Item = &'a [u8]>) -> Vec<MutexGuard<'_, ()>> {

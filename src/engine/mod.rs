@@ -4,6 +4,7 @@
 mod backfill;
 pub mod backups;
 pub mod catalog;
+pub mod history;
 pub mod indexes;
 pub mod items;
 mod locks;
@@ -228,6 +229,10 @@ impl Engine {
         if !meta.local_indexes.is_empty() {
             self.store
                 .delete_range(Cf::Meta, &collection_key(&from), &collection_key(&to))?;
+        }
+        if let Some(pitr) = &meta.pitr {
+            let (from, to) = keys::id_range(pitr.log);
+            self.store.delete_range(Cf::Streams, &from, &to)?;
         }
         for stream in meta.stream.iter().chain(&meta.past_streams) {
             if stream.id != 0 {

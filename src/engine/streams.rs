@@ -46,6 +46,9 @@ pub struct Commit {
     pub records: Vec<PendingRecord>,
     /// The `userIdentity` of the records, for changes DynamoDB itself makes (TTL deletes).
     pub identity: Option<Value>,
+    /// Change-log entries of tables with point-in-time recovery: key prefix and value; they
+    /// take sequence numbers from the same source as stream records.
+    pub history: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// Per stream, the first shard not yet trimmed.
@@ -221,9 +224,12 @@ impl Engine {
     /// held until the batch is written.
     pub(super) fn write_commit(&self, commit: Commit) -> Result<()> {
         let Commit {
-            mut batch, records, ..
+            mut batch,
+            records,
+            history,
+            ..
         } = commit;
-        if records.is_empty() {
+        if records.is_empty() && history.is_empty() {
             return self.store.write(batch);
         }
         let mut last = self
@@ -232,6 +238,12 @@ impl Engine {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let now = seq_at(self.clock.epoch_seconds());
+        for (mut key, value) in history {
+            *last = (*last + 1).max(now);
+            key.extend_from_slice(&last.to_be_bytes());
+            self.store.put(&mut batch, Cf::Streams, &key, &value)?;
+        }
+        let notify = !records.is_empty();
         for r in records {
             *last = (*last + 1).max(now);
             let mut record = r.head;
@@ -242,8 +254,23 @@ impl Engine {
             self.store.put(&mut batch, Cf::Streams, &key, &record)?;
         }
         self.store.write(batch)?;
-        self.stream_commits.send_modify(|n| *n += 1);
+        if notify {
+            self.stream_commits.send_modify(|n| *n += 1);
+        }
         Ok(())
+    }
+
+    /// Runs `f` between commits that take sequence numbers, with the greatest number assigned
+    /// so far (or that could have been: every later one is greater). A snapshot taken in `f`
+    /// holds exactly the changes numbered up to it.
+    pub(super) fn at_sequence<T>(&self, f: impl FnOnce(u64) -> T) -> T {
+        let last = self
+            .sequencer
+            .last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let now = seq_at(self.clock.epoch_seconds());
+        f((*last).max(now.saturating_sub(1)))
     }
 
     /// Changes whenever records are written to any stream: a consumer waits on it rather than

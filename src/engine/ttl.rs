@@ -84,7 +84,7 @@ impl Engine {
     }
 
     /// Starts the expirer: every `interval` it deletes the items whose expiry has passed, and
-    /// trims stream records past their retention.
+    /// trims stream records and change logs past their retention.
     pub fn start_expirer(self: &Arc<Self>, interval: Duration) {
         let engine = Arc::downgrade(self);
         let spawned = std::thread::Builder::new()
@@ -99,6 +99,9 @@ impl Engine {
                 }
                 if let Err(e) = engine.trim_streams() {
                     tracing::error!(error = %e, "stream trimming failed");
+                }
+                if let Err(e) = engine.trim_history() {
+                    tracing::error!(error = %e, "change log trimming failed");
                 }
             });
         if let Err(e) = spawned {

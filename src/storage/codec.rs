@@ -36,6 +36,10 @@ impl StoredItem {
         StoredItem(bytes)
     }
 
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
     pub fn size(&self) -> Result<usize, CorruptRecord> {
         stored_size(&self.0)
     }
