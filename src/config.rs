@@ -151,6 +151,12 @@ pub struct ServeArgs {
     #[arg(long, env = "DYNAROCK_IN_MEMORY")]
     pub in_memory: bool,
 
+    /// The folder standing in for S3 in exports and imports: bucket `B` is the subfolder `B`
+    /// (it must exist), object keys are paths under it. Default: `s3` in the data directory
+    /// (none in memory).
+    #[arg(long, env = "DYNAROCK_S3_DIR")]
+    pub s3_dir: Option<PathBuf>,
+
     /// Make every write wait for fsync, so acknowledged writes survive power loss, not only a
     /// crash of the process (concurrent writes share an fsync).
     #[arg(long, env = "DYNAROCK_SYNC")]

@@ -41,6 +41,12 @@ pub enum Error {
     #[error("{0}")]
     InvalidRestoreTime(String),
     #[error("{0}")]
+    InvalidExportTime(String),
+    #[error("{0}")]
+    ExportNotFound(String),
+    #[error("{0}")]
+    ImportNotFound(String),
+    #[error("{0}")]
     LimitExceeded(String),
     #[error("{0}")]
     AccessDenied(String),
@@ -129,6 +135,9 @@ impl Error {
             Error::BackupInUse(_) => "BackupInUseException",
             Error::PointInTimeRecoveryUnavailable(_) => "PointInTimeRecoveryUnavailableException",
             Error::InvalidRestoreTime(_) => "InvalidRestoreTimeException",
+            Error::InvalidExportTime(_) => "InvalidExportTimeException",
+            Error::ExportNotFound(_) => "ExportNotFoundException",
+            Error::ImportNotFound(_) => "ImportNotFoundException",
             Error::LimitExceeded(_) => "LimitExceededException",
             Error::AccessDenied(_) => "AccessDeniedException",
             Error::ItemCollectionSizeLimitExceeded => "ItemCollectionSizeLimitExceededException",

@@ -22,6 +22,7 @@ pub mod queues;
 pub mod schedules;
 pub mod server;
 pub mod storage;
+pub mod transfer;
 pub mod triggers;
 
 use std::net::SocketAddr;
@@ -73,6 +74,10 @@ impl Server {
                     table_read_quota: args.table_read_quota.max(1.0),
                     table_write_quota: args.table_write_quota.max(1.0),
                 },
+                s3_dir: args
+                    .s3_dir
+                    .clone()
+                    .or_else(|| (!args.in_memory).then(|| args.data_dir.join("s3"))),
             },
             if args.manual_clock {
                 Arc::new(ManualClock::new(std::time::SystemTime::now()))
@@ -128,6 +133,7 @@ impl Server {
         let scheduler =
             Scheduler::load(engine.clone(), functions.clone()).map_err(|e| e.to_string())?;
         engine.resume_backups().map_err(|e| e.to_string())?;
+        transfer::resume(&engine).map_err(|e| e.to_string())?;
         engine.resume_backfills();
         engine.resume_ttl_backfills();
         engine.start_expirer(std::time::Duration::from_secs_f64(

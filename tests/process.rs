@@ -269,6 +269,53 @@ fn a_point_in_time_restore_ends_complete_after_kill_9() {
 }
 
 #[test]
+fn an_import_ends_complete_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The default S3 folder is `s3` in the data directory; one bucket, one file of rows.
+    let bucket = data.join("s3").join("bucket");
+    std::fs::create_dir_all(&bucket).unwrap();
+    // Big enough that the kill comes while rows are still being written.
+    let count = 100_000;
+    let rows: String = (0..count)
+        .map(|i| {
+            format!(
+                "{{\"Item\":{{\"p\":{{\"S\":\"k{i}\"}},\"v\":{{\"S\":\"{}\"}}}}}}\n",
+                "x".repeat(100)
+            )
+        })
+        .collect();
+    std::fs::write(bucket.join("rows.json"), rows).unwrap();
+    let server = Dynarock::start(&data);
+    let (status, body) = server.call(
+        "ImportTable",
+        json!({"S3BucketSource": {"S3Bucket": "bucket"}, "InputFormat": "DYNAMODB_JSON",
+               "TableCreationParameters": {"TableName": "imported", "BillingMode": "PAY_PER_REQUEST",
+                   "KeySchema": [{"AttributeName": "p", "KeyType": "HASH"}],
+                   "AttributeDefinitions": [{"AttributeName": "p", "AttributeType": "S"}]}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let arn = body["ImportTableDescription"]["ImportArn"].clone();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    server.kill_9();
+
+    let server = Dynarock::start(&data);
+    let described = || {
+        server.call("DescribeImport", json!({"ImportArn": arn})).1["ImportTableDescription"].clone()
+    };
+    assert!(
+        eventually(|| described()["ImportStatus"] == "COMPLETED"),
+        "{}",
+        described()
+    );
+    assert_eq!(described()["ImportedItemCount"], json!(count));
+    assert_eq!(described()["ErrorCount"], json!(0));
+    let (_, table) = server.call("DescribeTable", json!({"TableName": "imported"}));
+    assert_eq!(table["Table"]["TableStatus"], "ACTIVE");
+    assert_eq!(table["Table"]["ItemCount"], json!(count));
+}
+
+#[test]
 fn ttl_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

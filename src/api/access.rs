@@ -50,6 +50,8 @@ const ACCOUNT_WIDE: &[&str] = &[
     "DescribeEndpoints",
     "ListStreams",
     "ListBackups",
+    "ListExports",
+    "ListImports",
 ];
 
 pub fn accesses(ctx: &Context<'_>, operation: &str, input: Input<'_>) -> Vec<Access> {
@@ -110,6 +112,19 @@ pub fn accesses(ctx: &Context<'_>, operation: &str, input: Input<'_>) -> Vec<Acc
                 text(obj, "TargetTableName").unwrap_or_default(),
             )));
             both
+        }
+        "ExportTableToPointInTime" => {
+            simple(resource_of(ctx, text(obj, "TableArn").unwrap_or_default()))
+        }
+        "DescribeExport" => simple(text(obj, "ExportArn").unwrap_or("*").to_string()),
+        "DescribeImport" => simple(text(obj, "ImportArn").unwrap_or("*").to_string()),
+        // The table it makes.
+        "ImportTable" => {
+            let name = obj
+                .get("TableCreationParameters")
+                .and_then(|p| p.get("TableName"))
+                .and_then(Value::as_str);
+            simple(resource_of(ctx, name.unwrap_or_default()))
         }
         op if ACCOUNT_WIDE.contains(&op) => simple("*".into()),
         // Every other operation is on the table it names.

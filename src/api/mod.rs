@@ -20,6 +20,7 @@ mod table_input;
 mod tables;
 mod tags;
 mod transact;
+mod transfer;
 mod ttl;
 
 use serde::Serialize;
@@ -83,6 +84,15 @@ const DYNAMODB_OPERATIONS: &[(&str, Handler)] = &[
         "RestoreTableToPointInTime",
         pitr::restore_table_to_point_in_time,
     ),
+    (
+        "ExportTableToPointInTime",
+        transfer::export_table_to_point_in_time,
+    ),
+    ("DescribeExport", transfer::describe_export),
+    ("ListExports", transfer::list_exports),
+    ("ImportTable", transfer::import_table),
+    ("DescribeImport", transfer::describe_import),
+    ("ListImports", transfer::list_imports),
 ];
 
 /// The DynamoDB Streams API, served on the same endpoint.
@@ -166,7 +176,7 @@ impl<'a> Context<'a> {
         self.engine
             .table(t.region, t.name)
             // A table being restored has no items to serve yet.
-            .filter(|t| !t.restoring())
+            .filter(|t| !t.filling())
             .ok_or_else(|| Error::ResourceNotFound("Requested resource not found".into()))
     }
 }

@@ -169,6 +169,7 @@ pub(super) fn table_definition(ctx: &Context<'_>, input: Input<'_>) -> Result<Ta
         ttl: None,
         restore: None,
         pitr: None,
+        importing: None,
         buckets: Default::default(),
     };
     Ok(meta)
@@ -214,11 +215,7 @@ fn stream_label(epoch_seconds: f64) -> String {
 
 pub fn describe_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let meta = ctx.named_table(input)?;
-    let status = if meta.restoring() {
-        "CREATING"
-    } else {
-        "ACTIVE"
-    };
+    let status = if meta.filling() { "CREATING" } else { "ACTIVE" };
     to_body(&json!({ "Table": table_description(ctx, &meta, status)? }))
 }
 

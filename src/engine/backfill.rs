@@ -95,7 +95,7 @@ impl Engine {
     /// Restarts the backfills a previous run left unfinished.
     pub fn resume_backfills(self: &Arc<Self>) {
         // A restoring table's indexes are built when its restore ends.
-        for table in self.catalog.all().iter().filter(|t| !t.restoring()) {
+        for table in self.catalog.all().iter().filter(|t| !t.filling()) {
             for index in table.global_indexes.iter().filter(|i| i.backfilling) {
                 self.start_backfill(table, index.id);
             }

@@ -153,7 +153,7 @@ impl Engine {
         let meta = change
             .get(region, table)
             .ok_or_else(|| Error::TableNotFound(format!("Table not found: {table}")))?;
-        if meta.restoring() {
+        if meta.filling() {
             return Err(Error::TableInUse(format!(
                 "Table is being restored, and cannot be backed up: {table}"
             )));
@@ -592,5 +592,10 @@ impl TableMeta {
     /// A restored table whose items are still being copied in (CREATING).
     pub fn restoring(&self) -> bool {
         self.restore.as_ref().is_some_and(|r| r.in_progress)
+    }
+
+    /// A table still being filled by a restore or an import: CREATING, its items not served.
+    pub fn filling(&self) -> bool {
+        self.restoring() || self.importing.is_some()
     }
 }

@@ -182,6 +182,9 @@ pub struct TableMeta {
     pub restore: Option<super::backups::RestoreSummary>,
     #[serde(default)]
     pub pitr: Option<PitrSpec>,
+    /// The import filling the table, while it runs.
+    #[serde(default)]
+    pub importing: Option<String>,
     /// The table's capacity buckets (its LSIs share them).
     #[serde(skip)]
     pub buckets: Buckets,

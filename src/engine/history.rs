@@ -60,6 +60,19 @@ fn first_seq_after(t: f64) -> u64 {
     seq_at((millis + 1.0) / 1000.0)
 }
 
+/// Item images keyed by item key after the table id; `None` where there was no item.
+type Images = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// An item changed in a time range: as stored at its start and end (none where there was no
+/// item), and when it last changed in the range.
+pub struct Changed {
+    pub before: Option<Vec<u8>>,
+    pub after: Option<Vec<u8>>,
+    pub micros: u64,
+    /// Whether `after` was read from the log (a change after the range).
+    settled: bool,
+}
+
 /// A restore to a point in time: the instant, and the last sequence number the restore's
 /// snapshot holds (set when the snapshot is taken).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -167,6 +180,121 @@ impl Engine {
         Ok(())
     }
 
+    /// For every item of a table with PITR changed after `time` (up to the change numbered
+    /// `last`), keyed by its item key after the table id: its image at `time` (none where it did
+    /// not exist), the old image of its first change after `time`.
+    fn images_at(&self, table: &TableMeta, time: f64, last: u64) -> Result<Images> {
+        let mut images = Images::new();
+        self.read_log(table, first_seq_after(time), last, |_, key, old| {
+            images
+                .entry(key.to_vec())
+                .or_insert_with(|| old.map(<[u8]>::to_vec));
+        })?;
+        Ok(images)
+    }
+
+    /// Visits the log entries of a table with PITR numbered from `first` to `last` in order:
+    /// `visit` gets the entry's number, the item key after the table id and the old image.
+    fn read_log(
+        &self,
+        table: &TableMeta,
+        first: u64,
+        last: u64,
+        mut visit: impl FnMut(u64, &[u8], Option<&[u8]>),
+    ) -> Result<()> {
+        let log = table
+            .pitr
+            .as_ref()
+            .ok_or_else(|| Error::Internal("a table without a change log".into()))?
+            .log;
+        let range = KeyRange {
+            cf: Cf::Streams,
+            lower: entry_key(log, first),
+            upper: entry_key(log, last.saturating_add(1)),
+            reverse: false,
+        };
+        for entry in self.store.range(&range)? {
+            let (k, value) = entry?;
+            let seq = k
+                .get(4..12)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or_default();
+            let (key, old) = decode_entry(&value)?;
+            visit(seq, key.get(TABLE_ID..).unwrap_or_default(), old);
+        }
+        Ok(())
+    }
+
+    /// The items of a table with PITR as they were at `time` (in the window), each as stored:
+    /// read from a snapshot, with the items changed since put back. Returns how many.
+    pub fn items_at(
+        &self,
+        table: &TableMeta,
+        time: f64,
+        mut visit: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<u64> {
+        let (snapshot, last) = self.at_sequence(|seq| (self.store.snapshot(), seq));
+        let images = self.images_at(table, time, last)?;
+        let (lower, upper) = keys::id_range(table.id);
+        let mut count = 0;
+        snapshot.for_each(Cf::Items, lower, upper, |key, item| {
+            if images.contains_key(key.get(TABLE_ID..).unwrap_or_default()) {
+                return Ok(());
+            }
+            count += 1;
+            visit(item)
+        })?;
+        for image in images.values().flatten() {
+            count += 1;
+            visit(image)?;
+        }
+        Ok(count)
+    }
+
+    /// The items of a table with PITR that changed in `(from, to]`: each one's images at
+    /// `from` and `to` and the time of its last change, in microseconds.
+    pub fn changes_between(&self, table: &TableMeta, from: f64, to: f64) -> Result<Vec<Changed>> {
+        let (snapshot, last) = self.at_sequence(|seq| (self.store.snapshot(), seq));
+        let end = first_seq_after(to);
+        let mut changed: BTreeMap<Vec<u8>, Changed> = BTreeMap::new();
+        self.read_log(table, first_seq_after(from), last, |seq, key, old| {
+            let old = old.map(<[u8]>::to_vec);
+            match changed.get_mut(key) {
+                None if seq < end => {
+                    changed.insert(
+                        key.to_vec(),
+                        Changed {
+                            before: old,
+                            after: None,
+                            micros: seq / 1000,
+                            settled: false,
+                        },
+                    );
+                }
+                None => {}
+                Some(c) if c.settled => {}
+                Some(c) if seq < end => c.micros = seq / 1000,
+                // The first change after `to`: its old image is the item at `to`.
+                Some(c) => {
+                    c.after = old;
+                    c.settled = true;
+                }
+            }
+        })?;
+        // Items not changed again after `to` are as they are in the snapshot.
+        let mut key = table.id.to_be_bytes().to_vec();
+        for (suffix, c) in changed.iter_mut().filter(|(_, c)| !c.settled) {
+            key.truncate(TABLE_ID);
+            key.extend_from_slice(suffix);
+            c.after = snapshot.get(Cf::Items, &key)?;
+        }
+        Ok(changed
+            .into_values()
+            .filter(|c| c.before.is_some() || c.after.is_some())
+            .collect())
+    }
+
     /// Puts every item of `table` (restored from `source`'s snapshot at `point.seq`) that
     /// changed after `point.time` back to its image at that time.
     pub(super) fn put_back(
@@ -175,27 +303,7 @@ impl Engine {
         source: &TableMeta,
         point: &PointInTime,
     ) -> Result<usize> {
-        let log = source
-            .pitr
-            .as_ref()
-            .ok_or_else(|| Error::Internal("restore from a table without a change log".into()))?
-            .log;
-        let range = KeyRange {
-            cf: Cf::Streams,
-            lower: entry_key(log, first_seq_after(point.time)),
-            upper: entry_key(log, point.seq.saturating_add(1)),
-            reverse: false,
-        };
-        // Per item (its key after the table id), the image before its first change after T.
-        let mut images: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-        for entry in self.store.range(&range)? {
-            let (_, value) = entry?;
-            let (key, old) = decode_entry(&value)?;
-            let suffix = key.get(TABLE_ID..).unwrap_or_default().to_vec();
-            images
-                .entry(suffix)
-                .or_insert_with(|| old.map(<[u8]>::to_vec));
-        }
+        let images = self.images_at(source, point.time, point.seq)?;
         let count = images.len();
         for (suffix, image) in images {
             let mut key = table.id.to_be_bytes().to_vec();
@@ -207,11 +315,7 @@ impl Engine {
                 }
                 None => Change::Delete,
             };
-            let _guard = self.locks.lock(&key);
-            let staged = self.stage(table, &key, change, None)?;
-            let mut commit = Commit::default();
-            self.apply(&mut commit, table, &key, staged)?;
-            self.write_commit(commit)?;
+            self.write_uncharged(table, &key, change)?;
         }
         Ok(count)
     }

@@ -183,6 +183,29 @@ impl Engine {
         Ok(outcome)
     }
 
+    /// A write of the server's own (a restore putting items back, an import): no condition,
+    /// no capacity charged.
+    pub(super) fn write_uncharged(
+        &self,
+        table: &TableMeta,
+        key: &[u8],
+        change: Change<'_>,
+    ) -> Result<()> {
+        let _guard = self.locks.lock(key);
+        let staged = self.stage(table, key, change, None)?;
+        let mut commit = Commit::default();
+        self.apply(&mut commit, table, key, staged)?;
+        self.write_commit(commit)
+    }
+
+    /// Puts an item read by an import, checked as PutItem checks it.
+    pub fn import_item(&self, table: &TableMeta, item: Item) -> Result<()> {
+        let size = self.check_put(table, &item)?;
+        let kv = table.key_schema.key_of_item(&item)?;
+        let k = keys::item_key(table.id, kv.hash, kv.range);
+        self.write_uncharged(table, &k, Change::Put(item, size))
+    }
+
     /// The table's definition as of now. Called under the item's lock: an index added since
     /// the request began is maintained by this write, and a backfill that reaches the item
     /// afterwards sees it.

@@ -40,6 +40,8 @@ pub struct EngineConfig {
     /// How long stream records are kept (DynamoDB: 24 hours).
     pub stream_retention_seconds: f64,
     pub throttle: throttle::ThrottleConfig,
+    /// The folder standing in for S3 (exports and imports), one subfolder per bucket.
+    pub s3_dir: Option<PathBuf>,
 }
 
 /// DynamoDB's item collection size limit.
@@ -60,6 +62,7 @@ pub struct Engine {
     /// Counts commits that carried stream records: stream consumers wait on it.
     stream_commits: tokio::sync::watch::Sender<u64>,
     throttle: throttle::Throttle,
+    s3_dir: Option<PathBuf>,
 }
 
 /// Item count and total item size of a table or index.
@@ -91,11 +94,16 @@ impl Engine {
             trimmed: Default::default(),
             stream_commits: tokio::sync::watch::channel(0).0,
             throttle: throttle::Throttle::new(config.throttle.clone()),
+            s3_dir: config.s3_dir.clone(),
         })
     }
 
     pub fn table(&self, region: &str, name: &str) -> Option<Arc<TableMeta>> {
         self.catalog.get(region, name)
+    }
+
+    pub fn s3_dir(&self) -> Option<&std::path::Path> {
+        self.s3_dir.as_deref()
     }
 
     pub fn table_names(&self, region: &str) -> Vec<String> {

@@ -38,6 +38,23 @@ impl Engine {
         self.store.durable().await
     }
 
+    /// Stores one record (`None` deletes it) and waits until it survives a crash: for callers
+    /// off the async runtime.
+    pub fn put_record_durably(
+        &self,
+        namespace: &str,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<()> {
+        let mut batch = Batch::default();
+        let key = record_key(namespace, key);
+        match value {
+            Some(v) => self.store.put(&mut batch, Cf::Meta, &key, v)?,
+            None => self.store.delete(&mut batch, Cf::Meta, &key)?,
+        }
+        self.store.write_durably(batch)
+    }
+
     /// The records of a namespace whose keys start with `prefix`, in key order, keys without
     /// the namespace.
     pub fn records(&self, namespace: &str, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {

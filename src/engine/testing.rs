@@ -51,6 +51,7 @@ pub fn engine_with_streams(
         stream_shard_seconds,
         stream_retention_seconds,
         throttle: Default::default(),
+        s3_dir: None,
     };
     Arc::new(Engine::open(&config, clock).unwrap())
 }

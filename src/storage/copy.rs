@@ -24,6 +24,28 @@ impl Snapshot<'_> {
     pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.inner.get_cf(self.store.cf(cf)?, key)?)
     }
+
+    /// Visits the entries of `[lower, upper)` in key order, without filling the block cache (a
+    /// one-off sequential read).
+    pub fn for_each(
+        &self,
+        cf: Cf,
+        lower: Vec<u8>,
+        upper: Vec<u8>,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let mut read = ReadOptions::default();
+        read.set_snapshot(&self.inner);
+        read.set_iterate_lower_bound(lower);
+        read.set_iterate_upper_bound(upper);
+        read.fill_cache(false);
+        let cf = self.store.cf(cf)?;
+        for entry in self.store.db.iterator_cf_opt(cf, read, IteratorMode::Start) {
+            let (k, v) = entry?;
+            visit(&k, &v)?;
+        }
+        Ok(())
+    }
 }
 
 /// One range to copy: the entries of `[lower, upper)` of `from`, each key's first `strip`

@@ -1,0 +1,153 @@
+//! Export to S3 and import from S3, with a local folder standing in for S3: bucket `B` is the
+//! folder `<s3 dir>/B`, an object key is a path under it. Files are written and read in the
+//! layout and formats DynamoDB uses, so an export downloaded from AWS imports here unchanged and
+//! an export made here is read by tools written for AWS's.
+//!
+//! Exports and imports are jobs: a record in `meta` (what Describe/List show, kept durably at
+//! each change of status) and a background thread doing the work. A job under way when the
+//! server stops is run again from the start at the next start.
+
+pub mod export;
+mod formats;
+pub mod import;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::InProgress => "IN_PROGRESS",
+            Status::Completed => "COMPLETED",
+            Status::Failed => "FAILED",
+        }
+    }
+}
+
+/// Why a job failed: DynamoDB's `FailureCode` and `FailureMessage`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+impl Failure {
+    fn new(code: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The folder standing in for a bucket, which must exist.
+fn bucket_dir(engine: &Engine, bucket: &str) -> std::result::Result<PathBuf, Failure> {
+    let no_bucket = || Failure::new("S3NoSuchBucket", "The specified bucket does not exist");
+    let root = engine.s3_dir().ok_or_else(|| {
+        Failure::new(
+            "S3NoSuchBucket",
+            "No folder stands in for S3: start dynarock with --s3-dir",
+        )
+    })?;
+    // A bucket name is one path segment.
+    if bucket.is_empty() || bucket.contains(['/', '\\']) || bucket == "." || bucket == ".." {
+        return Err(no_bucket());
+    }
+    let dir = root.join(bucket);
+    if dir.is_dir() {
+        Ok(dir)
+    } else {
+        Err(no_bucket())
+    }
+}
+
+/// The path of object `key` in a bucket folder; `None` for a key that would leave it.
+fn object_path(bucket: &Path, key: &str) -> Option<PathBuf> {
+    let mut path = bucket.to_path_buf();
+    for part in key.split('/').filter(|p| !p.is_empty()) {
+        if part == "." || part == ".." {
+            return None;
+        }
+        path.push(part);
+    }
+    Some(path)
+}
+
+/// `<milliseconds, 14 digits>-<8 hex>`: the id ending export and import ARNs, as DynamoDB's.
+fn job_id(now: f64) -> String {
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    format!("{:014}-{suffix}", (now * 1000.0) as u64)
+}
+
+/// RFC 3339 in UTC with milliseconds, as the manifests write times.
+fn rfc3339(epoch_seconds: f64) -> String {
+    jiff::Timestamp::from_millisecond((epoch_seconds * 1000.0).round() as i64)
+        .map(|t| format!("{t:.3}"))
+        .unwrap_or_default()
+}
+
+/// Saves a job's record durably under its ARN.
+fn save<T: Serialize>(engine: &Engine, namespace: &str, arn: &str, job: &T) -> Result<()> {
+    let bytes = serde_json::to_vec(job).map_err(|e| Error::Internal(e.to_string()))?;
+    engine.put_record_durably(namespace, arn.as_bytes(), Some(&bytes))
+}
+
+fn load<T: for<'de> Deserialize<'de>>(engine: &Engine, namespace: &str) -> Result<Vec<T>> {
+    engine
+        .records(namespace, b"")?
+        .into_iter()
+        .map(|(_, v)| {
+            serde_json::from_slice(&v).map_err(|e| Error::Internal(format!("{namespace}: {e}")))
+        })
+        .collect()
+}
+
+/// Runs again the jobs a previous run left under way.
+pub fn resume(engine: &std::sync::Arc<Engine>) -> Result<()> {
+    for job in export::all(engine)? {
+        if job.status == Status::InProgress {
+            tracing::warn!(export = %job.arn, "export interrupted: run again");
+            export::start(engine, job);
+        }
+    }
+    for job in import::all(engine)? {
+        if job.status == Status::InProgress {
+            tracing::warn!(import = %job.arn, "import interrupted: run again");
+            import::start(engine, job);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_keys_stay_in_their_bucket() {
+        let b = Path::new("/s3/bucket");
+        assert_eq!(
+            object_path(b, "a/b//c.json.gz"),
+            Some(PathBuf::from("/s3/bucket/a/b/c.json.gz"))
+        );
+        assert_eq!(object_path(b, "a/../../etc"), None);
+    }
+
+    #[test]
+    fn ids_and_times_are_dynamodbs() {
+        let id = job_id(1_764_936_000.123);
+        assert!(id.starts_with("01764936000123-") && id.len() == 23, "{id}");
+        assert_eq!(rfc3339(1_764_936_000.5), "2025-12-05T12:00:00.500Z");
+    }
+}
