@@ -64,7 +64,7 @@ def main():
             started = time.perf_counter()
             arn = client.import_table(
                 S3BucketSource={"S3Bucket": "bucket", "S3KeyPrefix": "in/"}, InputFormat="DYNAMODB_JSON",
-                TableCreationParameters={"TableName": "t", "BillingMode": "PAY_PER_REQUEST",
+                TableCreationParameters={"TableName": "bench", "BillingMode": "PAY_PER_REQUEST",
                                          "KeySchema": [{"AttributeName": "p", "KeyType": "HASH"}],
                                          "AttributeDefinitions": [{"AttributeName": "p", "AttributeType": "S"}]},
             )["ImportTableDescription"]["ImportArn"]
@@ -72,9 +72,9 @@ def main():
                         "ImportStatus")
             imported = time.perf_counter() - started
             assert done["ImportedItemCount"] == args.items, done
-            client.update_continuous_backups(TableName="t", PointInTimeRecoverySpecification={
+            client.update_continuous_backups(TableName="bench", PointInTimeRecoverySpecification={
                 "PointInTimeRecoveryEnabled": True})
-            table_arn = client.describe_table(TableName="t")["Table"]["TableArn"]
+            table_arn = client.describe_table(TableName="bench")["Table"]["TableArn"]
             started = time.perf_counter()
             arn = client.export_table_to_point_in_time(TableArn=table_arn, S3Bucket="bucket",
                                                        S3Prefix="out")["ExportDescription"]["ExportArn"]

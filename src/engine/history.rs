@@ -324,6 +324,54 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+    use crate::engine::testing::{engine, simple_table};
+    use crate::model::item_from_json;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn log_entries(engine: &Engine, table: &TableMeta) -> usize {
+        let log = table.pitr.as_ref().unwrap().log;
+        let (from, to) = keys::id_range(log);
+        let range = KeyRange {
+            cf: Cf::Streams,
+            lower: from,
+            upper: to,
+            reverse: false,
+        };
+        engine.store.range(&range).unwrap().count()
+    }
+
+    #[test]
+    fn the_log_keeps_the_recovery_period_and_no_more() {
+        let clock = Arc::new(ManualClock::new(
+            UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        ));
+        let e = engine(clock.clone(), 1 << 30);
+        simple_table(&e, None);
+        let table = e.set_pitr("r", "s", true, Some(1)).unwrap();
+        let put = |v: u32| {
+            let item =
+                item_from_json(&serde_json::json!({"p": {"S": "k"}, "v": {"N": v.to_string()}}));
+            e.put_item(&table, item.unwrap(), None).unwrap();
+        };
+        put(1);
+        put(2);
+        assert_eq!(
+            log_entries(&e, &table),
+            2,
+            "one entry per change, the first without an image"
+        );
+        clock.advance(Duration::from_secs(86_400 - 10));
+        put(3);
+        e.trim_history().unwrap();
+        assert_eq!(log_entries(&e, &table), 3, "all within the day");
+        clock.advance(Duration::from_secs(20));
+        e.trim_history().unwrap();
+        assert_eq!(log_entries(&e, &table), 1, "the first two are past the day");
+        // Off: the log goes.
+        e.set_pitr("r", "s", false, None).unwrap();
+        assert_eq!(log_entries(&e, &table), 0);
+    }
 
     #[test]
     fn entries_round_trip() {
