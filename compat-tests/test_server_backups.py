@@ -10,7 +10,7 @@ import pytest
 
 from conftest import NO_RETRIES, own_server
 from functions import invoke, zip_of
-from util import create_table
+from util import create_table, wait_until
 
 pytestmark = pytest.mark.dynarock_only  # the server's own command line
 
@@ -80,3 +80,41 @@ def test_what_cannot_be_backed_up_is_refused_with_the_reason(tmp_path):
     assert not (tmp_path / "nothing-here").exists()
     missing = dynarock("restore", "--from", str(tmp_path / "nothing-here"), "--data-dir", str(tmp_path / "d"))
     assert missing.returncode != 0 and "is not a backup folder" in missing.stderr
+
+
+def test_a_server_killed_during_a_backup_keeps_its_data_and_its_backup_folder_usable(tmp_path):
+    data, folder = tmp_path / "data", tmp_path / "backups"
+    (data / "s3" / "bucket").mkdir(parents=True)
+    count = 200_000
+    with open(data / "s3" / "bucket" / "rows.json", "w") as f:
+        for i in range(count):
+            f.write('{"Item":{"p":{"S":"k%d"},"v":{"S":"%s"}}}\n' % (i, "x" * 200))
+    table = {"TableName": "big", "BillingMode": "PAY_PER_REQUEST",
+             "KeySchema": [{"AttributeName": "p", "KeyType": "HASH"}],
+             "AttributeDefinitions": [{"AttributeName": "p", "AttributeType": "S"}]}
+    with own_server(data_dir=data) as (url, server):
+        ddb, _ = clients(url)
+        arn = ddb.import_table(S3BucketSource={"S3Bucket": "bucket"}, InputFormat="DYNAMODB_JSON",
+                               TableCreationParameters=table)["ImportTableDescription"]["ImportArn"]
+        assert wait_until(lambda: ddb.describe_import(ImportArn=arn)["ImportTableDescription"]["ImportStatus"]
+                          == "COMPLETED", timeout=60)
+        backup = subprocess.Popen([os.environ["DYNAROCK_BIN"], "backup", "--to", str(folder), "--endpoint", url],
+                                  env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert wait_until(lambda: (folder / "database").exists() or backup.poll() is not None, timeout=30)
+        server.kill()  # kill -9, while the backup is written (or just after)
+        backup.wait(timeout=60)
+    # The folder lists the complete backups only, and takes new ones.
+    listed = dynarock("backups", str(folder))
+    assert listed.returncode == 0, listed.stderr
+    with own_server(data_dir=data) as (url, _):
+        ddb, _ = clients(url)
+        assert ddb.describe_table(TableName="big")["Table"]["ItemCount"] == count
+        again = dynarock("backup", "--to", str(folder), "--endpoint", url)
+        assert again.returncode == 0, again.stderr
+    ids = [line.split()[0] for line in dynarock("backups", str(folder)).stdout.splitlines()[1:]]
+    restored = tmp_path / "restored"
+    done = dynarock("restore", "--from", str(folder), "--data-dir", str(restored), "--backup-id", ids[-1])
+    assert done.returncode == 0, done.stderr
+    with own_server(data_dir=restored) as (url, _):
+        ddb, _ = clients(url)
+        assert ddb.describe_table(TableName="big")["Table"]["ItemCount"] == count
