@@ -33,6 +33,7 @@ Resources:
       AttributeDefinitions: [{AttributeName: id, AttributeType: S}__EXTRA_ATTRS__]
       KeySchema: [{AttributeName: id, KeyType: HASH}]
       StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
+      PointInTimeRecoverySpecification: {PointInTimeRecoveryEnabled: true, RecoveryPeriodInDays: __DAYS__}
       Tags: [{Key: env, Value: !Ref Env}]__GSI__
   Ranged:
     Type: AWS::DynamoDB::Table
@@ -91,7 +92,7 @@ Outputs:
 
 
 def template(tmp_path, version=1, gsi=False):
-    text = TEMPLATE.replace("__VERSION__", str(version))
+    text = TEMPLATE.replace("__VERSION__", str(version)).replace("__DAYS__", "3" if gsi else "7")
     if gsi:
         text = text.replace("__EXTRA_ATTRS__", ", {AttributeName: kind, AttributeType: S}").replace(
             "__GSI__", "\n      GlobalSecondaryIndexes:\n        - IndexName: ByKind\n"
@@ -124,6 +125,8 @@ def test_a_stack_is_created_updated_and_deleted(url, clients, tmp_path):
         assert first.outputs["TableArn"] == described["TableArn"]
         assert described["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
         assert db.list_tags_of_resource(ResourceArn=described["TableArn"])["Tags"] == [{"Key": "env", "Value": "dev"}]
+        pitr = db.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+        assert pitr["PointInTimeRecoveryDescription"]["RecoveryPeriodInDays"] == 7
         assert first.outputs["Joined"] == "dev/b"
         assert "ProdTable" not in first.outputs
         ranged = [t for t in db.list_tables()["TableNames"] if t.startswith(f"{stack}-Ranged-")][0]
@@ -161,6 +164,8 @@ def test_a_stack_is_created_updated_and_deleted(url, clients, tmp_path):
         assert changed.outputs["ProdTable"].startswith(f"{stack}-ProdOnly-")
         described = db.describe_table(TableName=table)["Table"]
         assert [i["IndexName"] for i in described["GlobalSecondaryIndexes"]] == ["ByKind"]
+        pitr = db.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+        assert pitr["PointInTimeRecoveryDescription"]["RecoveryPeriodInDays"] == 3
         assert db.get_item(TableName=table, Key={"id": {"S": "kept"}})["Item"] == {"id": {"S": "kept"}}
         out = json.loads(lam.invoke(FunctionName=fn["FunctionName"])["Payload"].read())
         assert (out["greeting"], out["v"]) == ("hi, us-east-1", 2)

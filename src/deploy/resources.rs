@@ -345,6 +345,29 @@ mod table {
         Ok(())
     }
 
+    /// `PointInTimeRecoverySpecification`, applied with UpdateContinuousBackups when it changes
+    /// (absent: off).
+    fn pitr(ctx: &Ctx, name: &str, old: &Value, new: &Value) -> Result<()> {
+        let spec = |props: &Value| {
+            let s = &props["PointInTimeRecoverySpecification"];
+            let mut spec = json!({"PointInTimeRecoveryEnabled": s["PointInTimeRecoveryEnabled"] == true});
+            if s["PointInTimeRecoveryEnabled"] == true && !s["RecoveryPeriodInDays"].is_null() {
+                spec["RecoveryPeriodInDays"] = s["RecoveryPeriodInDays"].clone();
+            }
+            spec
+        };
+        let (o, n) = (spec(old), spec(new));
+        if o == n {
+            return Ok(());
+        }
+        call(
+            ctx,
+            "UpdateContinuousBackups",
+            json!({"TableName": name, "PointInTimeRecoverySpecification": n}),
+        )
+        .map(drop)
+    }
+
     pub fn create(ctx: &Ctx, logical: &str, props: &Value) -> Result<Deployed> {
         let name = props["TableName"]
             .as_str()
@@ -358,6 +381,7 @@ mod table {
         }
         call(ctx, "CreateTable", Value::Object(body))?;
         ttl(ctx, &name, &Value::Null, props)?;
+        pitr(ctx, &name, &Value::Null, props)?;
         deployed(ctx, &name, props)
     }
 
@@ -443,6 +467,7 @@ mod table {
             wait_active(ctx, name)?;
         }
         ttl(ctx, name, o, new)?;
+        pitr(ctx, name, o, new)?;
         if o["Tags"] != new["Tags"] {
             let arn = old.attributes["Arn"].clone();
             let keys: Vec<Value> = o["Tags"]
