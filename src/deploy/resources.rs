@@ -350,7 +350,8 @@ mod table {
     fn pitr(ctx: &Ctx, name: &str, old: &Value, new: &Value) -> Result<()> {
         let spec = |props: &Value| {
             let s = &props["PointInTimeRecoverySpecification"];
-            let mut spec = json!({"PointInTimeRecoveryEnabled": s["PointInTimeRecoveryEnabled"] == true});
+            let mut spec =
+                json!({"PointInTimeRecoveryEnabled": s["PointInTimeRecoveryEnabled"] == true});
             if s["PointInTimeRecoveryEnabled"] == true && !s["RecoveryPeriodInDays"].is_null() {
                 spec["RecoveryPeriodInDays"] = s["RecoveryPeriodInDays"].clone();
             }

@@ -374,6 +374,30 @@ mod tests {
     }
 
     #[test]
+    fn a_table_being_restored_from_keeps_its_log_until_the_restore_ends() {
+        let e = engine(Arc::new(crate::clock::SystemClock), 1 << 30);
+        let source = simple_table(&e, None);
+        let mut target = (*source).clone();
+        target.name = "target".into();
+        target.restore = Some(crate::engine::backups::RestoreSummary {
+            backup_arn: "internal".into(),
+            source_table_arn: source.arn(),
+            date: 0.0,
+            in_progress: true,
+            point_in_time: true,
+        });
+        e.create_table(target).unwrap();
+        let refused = e.delete_table("r", "s", |_| Ok(())).err().unwrap();
+        assert!(matches!(refused, Error::ResourceInUse(_)), "{refused:?}");
+        e.update_table("r", "target", |t| {
+            t.restore.as_mut().unwrap().in_progress = false;
+            Ok(())
+        })
+        .unwrap();
+        assert!(e.delete_table("r", "s", |_| Ok(())).is_ok());
+    }
+
+    #[test]
     fn entries_round_trip() {
         let e = encode_entry(b"\0\0\0\x07key", Some(b"image"));
         assert_eq!(

@@ -106,6 +106,11 @@ impl Engine {
         self.s3_dir.as_deref()
     }
 
+    /// Every table of every region.
+    pub fn all_tables(&self) -> Vec<Arc<TableMeta>> {
+        self.catalog.all()
+    }
+
     pub fn table_names(&self, region: &str) -> Vec<String> {
         self.catalog.names(region)
     }
@@ -227,6 +232,18 @@ impl Engine {
             .get(region, name)
             .ok_or_else(|| table_not_found(name))?;
         check(&meta)?;
+        // A point-in-time restore reads the table's change log until it ends.
+        let arn = meta.arn();
+        let read = self.catalog.all().into_iter().any(|t| {
+            t.restore
+                .as_ref()
+                .is_some_and(|r| r.in_progress && r.point_in_time && r.source_table_arn == arn)
+        });
+        if read {
+            return Err(Error::ResourceInUse(format!(
+                "Table is the source of a point-in-time restore in progress: {name}"
+            )));
+        }
         change.remove(&self.store, &meta)?;
         let (from, to) = keys::id_range(meta.id);
         self.store.delete_range(Cf::Items, &from, &to)?;

@@ -121,10 +121,22 @@ pub fn resume(engine: &std::sync::Arc<Engine>) -> Result<()> {
             export::start(engine, job);
         }
     }
-    for job in import::all(engine)? {
+    let imports = import::all(engine)?;
+    for job in &imports {
         if job.status == Status::InProgress {
             tracing::warn!(import = %job.arn, "import interrupted: run again");
-            import::start(engine, job);
+            import::start(engine, job.clone());
+        }
+    }
+    // A table made for an import whose record was never saved (a crash in between): the import
+    // never started, and its table goes.
+    for table in engine.all_tables() {
+        let Some(arn) = &table.importing else {
+            continue;
+        };
+        if !imports.iter().any(|j| &j.arn == arn) {
+            tracing::warn!(table = %table.name, "import never started: its table removed");
+            engine.delete_table(&table.region, &table.name, |_| Ok(()))?;
         }
     }
     Ok(())
