@@ -5,8 +5,24 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 
+# The suite's Python packages live in compat-tests/.venv and the JavaScript SDK tests' in
+# compat-tests/js/node_modules, both made on the first run (and again when their lists change).
+venv="$here/.venv"
+if [ ! -x "$venv/bin/python" ] || [ "$here/requirements.txt" -nt "$venv/.installed" ]; then
+  echo "Installing the compat suite's Python packages into compat-tests/.venv ..."
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
+  touch "$venv/.installed"
+fi
+if [ ! -d "$here/js/node_modules" ] || [ "$here/js/package-lock.json" -nt "$here/js/node_modules/.package-lock.json" ]; then
+  echo "Installing the JavaScript SDK tests' packages into compat-tests/js/node_modules ..."
+  npm ci --prefix "$here/js" --no-audit --no-fund --loglevel=error
+fi
+# The aws CLI, and the Python that functions run on, come from the venv too.
+export PATH="$venv/bin:$PATH"
+
 if printf '%s\n' "$@" | grep -q -- '^--url'; then
-  exec python3 -m pytest "$here" "$@"
+  exec python -m pytest "$here" "$@"
 fi
 
 cargo build --release --manifest-path "$root/Cargo.toml" --bin dynarock
@@ -26,4 +42,6 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-DYNAROCK_BIN="$target_dir/release/dynarock" RUST_ECHO_BOOTSTRAP="$target_dir/release/bootstrap" python3 -m pytest "$here" --url "http://127.0.0.1:$port" "$@"
+DYNAROCK_BIN="$target_dir/release/dynarock" RUST_ECHO_BOOTSTRAP="$target_dir/release/bootstrap" python -m pytest "$here" --url "http://127.0.0.1:$port" "$@"
+# The AWS SDK for JavaScript v3, with node's own test runner.
+DYNAROCK_URL="http://127.0.0.1:$port" node --test --test-concurrency=1 "$here"/js/*.test.mjs

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod expr;
 pub mod functions;
+pub mod metrics;
 pub mod model;
 pub mod partiql;
 pub mod pattern;

@@ -103,15 +103,33 @@ const STREAMS_OPERATIONS: &[(&str, Handler)] = &[
     ("GetRecords", streams::get_records),
 ];
 
-/// Finds the handler for an `X-Amz-Target` header value.
-pub fn operation(target: &str) -> Option<Handler> {
+/// How many operations there are: an operation's metrics are kept at its place among them.
+pub const OPERATION_COUNT: usize = DYNAMODB_OPERATIONS.len() + STREAMS_OPERATIONS.len();
+
+/// Every operation's name, at its place.
+pub fn operation_names() -> Vec<&'static str> {
+    DYNAMODB_OPERATIONS
+        .iter()
+        .chain(STREAMS_OPERATIONS)
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+/// The place of a DynamoDB operation.
+pub fn operation_index(name: &str) -> Option<usize> {
+    DYNAMODB_OPERATIONS.iter().position(|(n, _)| *n == name)
+}
+
+/// Finds the handler for an `X-Amz-Target` header value, and the operation's place.
+pub fn operation(target: &str) -> Option<(usize, Handler)> {
     let (service, name) = target.split_once('.')?;
-    let table = match service {
-        "DynamoDB_20120810" => DYNAMODB_OPERATIONS,
-        "DynamoDBStreams_20120810" => STREAMS_OPERATIONS,
+    let (table, first) = match service {
+        "DynamoDB_20120810" => (DYNAMODB_OPERATIONS, 0),
+        "DynamoDBStreams_20120810" => (STREAMS_OPERATIONS, DYNAMODB_OPERATIONS.len()),
         _ => return None,
     };
-    table.iter().find(|(n, _)| *n == name).map(|(_, h)| *h)
+    let i = table.iter().position(|(n, _)| *n == name)?;
+    Some((first + i, table[i].1))
 }
 
 pub fn to_body(value: &impl Serialize) -> Result<Vec<u8>> {

@@ -360,8 +360,12 @@ pub(super) fn answer(ctx: &Context<'_>, read: &Read<'_>) -> Result<Answer> {
     })
 }
 
-fn run(ctx: &Context<'_>, read: Read<'_>) -> Result<Vec<u8>> {
+/// Runs a Query or Scan (`operation`, for its metrics) and writes its answer.
+fn run(ctx: &Context<'_>, operation: &str, read: Read<'_>) -> Result<Vec<u8>> {
     let a = answer(ctx, &read)?;
+    if let Some(index) = super::operation_index(operation) {
+        read.source.table.stats.returned(index, a.count);
+    }
     let mut out = Vec::with_capacity(a.items.len() + 128);
     out.push(b'{');
     if matches!(read.output, Output::Items { .. }) {
@@ -471,6 +475,7 @@ pub fn query(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let range = source.query_range(&key, forward);
     run(
         ctx,
+        "Query",
         Read {
             source,
             partition: Some(keys::partition_fingerprint(&range.lower)),
@@ -554,6 +559,7 @@ pub fn scan(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     };
     run(
         ctx,
+        "Scan",
         Read {
             source,
             range,

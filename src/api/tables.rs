@@ -171,6 +171,7 @@ pub(super) fn table_definition(ctx: &Context<'_>, input: Input<'_>) -> Result<Ta
         pitr: None,
         importing: None,
         buckets: Default::default(),
+        stats: Default::default(),
     };
     Ok(meta)
 }

@@ -188,6 +188,9 @@ pub struct TableMeta {
     /// The table's capacity buckets (its LSIs share them).
     #[serde(skip)]
     pub buckets: Buckets,
+    /// Request metrics (`crate::metrics`), shared by every version of the definition.
+    #[serde(skip)]
+    pub stats: crate::metrics::TableStats,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -63,6 +63,8 @@ pub struct Engine {
     stream_commits: tokio::sync::watch::Sender<u64>,
     throttle: throttle::Throttle,
     s3_dir: Option<PathBuf>,
+    /// Metrics of the requests that name no table (ListTables, batches, transactions, ...).
+    pub request_stats: crate::metrics::TableStats,
 }
 
 /// Item count and total item size of a table or index.
@@ -95,6 +97,7 @@ impl Engine {
             stream_commits: tokio::sync::watch::channel(0).0,
             throttle: throttle::Throttle::new(config.throttle.clone()),
             s3_dir: config.s3_dir.clone(),
+            request_stats: Default::default(),
         })
     }
 
@@ -266,6 +269,11 @@ impl Engine {
             }
         }
         Ok(meta)
+    }
+
+    /// A RocksDB integer property summed over the column families (0 if unknown).
+    pub fn storage_property(&self, name: &str) -> u64 {
+        self.store.property(name)
     }
 
     pub fn flush(&self) -> Result<()> {

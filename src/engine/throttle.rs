@@ -171,6 +171,7 @@ impl Engine {
 
     /// Charges a read that ran.
     pub fn charge_read(&self, t: ReadTarget<'_>, units: f64) {
+        t.table.stats.consumed(false, units);
         if !self.throttle.config.enabled {
             return;
         }
@@ -185,6 +186,13 @@ impl Engine {
     /// A read whose cost is known when it is checked (a GetItem that ran): admitted and
     /// charged in one step.
     pub fn take_read(&self, t: ReadTarget<'_>, units: f64) -> Result<()> {
+        let table = t.table;
+        self.try_read(t, units)?;
+        table.stats.consumed(false, units);
+        Ok(())
+    }
+
+    fn try_read(&self, t: ReadTarget<'_>, units: f64) -> Result<()> {
         if !self.throttle.config.enabled {
             return Ok(());
         }
@@ -210,6 +218,12 @@ impl Engine {
         partition: u64,
         consumed: &Consumed,
     ) -> Result<()> {
+        self.try_write(table, partition, consumed)?;
+        table.stats.consumed(true, consumed.total());
+        Ok(())
+    }
+
+    fn try_write(&self, table: &TableMeta, partition: u64, consumed: &Consumed) -> Result<()> {
         if !self.throttle.config.enabled {
             return Ok(());
         }

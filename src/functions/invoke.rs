@@ -50,7 +50,11 @@ impl Functions {
         version: &Version,
         request: Request,
     ) -> LambdaResult<Invoked> {
-        let _lease = self.pool.lease(&function_key(function))?;
+        let fkey = function_key(function);
+        let _lease = self
+            .pool
+            .lease(&fkey)
+            .inspect_err(|_| self.stats.throttled(&fkey))?;
         let key = instance_key(function, version);
         let request_id = uuid::Uuid::new_v4().to_string();
         let timeout = Duration::from_secs(u64::from(version.timeout));
@@ -59,7 +63,10 @@ impl Functions {
             Some(instance) => instance,
             None => match self.start_instance(function, version).await {
                 Ok(instance) => instance,
-                Err(failure) => return Ok(self.failed_start(version, &request_id, failure)),
+                Err(failure) => {
+                    self.stats.invoked(&fkey, Duration::ZERO, true);
+                    return Ok(self.failed_start(version, &request_id, failure));
+                }
             },
         };
         let cold = !instance.invoked;
@@ -102,6 +109,7 @@ impl Functions {
         output.drain();
 
         let (payload, function_error, keep) = answer(&ended, &request_id, version.timeout);
+        self.stats.invoked(&fkey, duration, function_error);
         if let Ended::Finished(Outcome::Error(body)) = &ended {
             output.platform_line(&String::from_utf8_lossy(body));
         }

@@ -64,6 +64,8 @@ pub struct Functions {
     cgroups: Option<memory::Cgroups>,
     /// The folder of an in-memory server, removed with it.
     _scratch: Option<tempfile::TempDir>,
+    /// Invocations, errors, throttles and durations, for `/metrics`.
+    pub stats: crate::metrics::functions::FunctionStats,
 }
 
 impl Functions {
@@ -123,6 +125,7 @@ impl Functions {
             logs: Arc::new(LogStore::default()),
             settings,
             _scratch: scratch,
+            stats: Default::default(),
         });
         functions.collect_code();
         Ok(functions)

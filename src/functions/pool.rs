@@ -177,6 +177,19 @@ impl Pool {
         drop(all);
     }
 
+    /// Invocations running now, per function with any.
+    pub fn running_now(&self) -> Vec<(String, u32)> {
+        let mut all: Vec<_> = self
+            .lock()
+            .running
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (k.clone(), *n))
+            .collect();
+        all.sort();
+        all
+    }
+
     #[cfg(test)]
     fn running(&self, function: &str) -> u32 {
         self.lock().running.get(function).copied().unwrap_or(0)

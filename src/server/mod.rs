@@ -440,7 +440,7 @@ async fn dispatch(
         .get(X_AMZ_TARGET)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let handler = api::operation(target).ok_or(Error::UnknownOperation)?;
+    let (index, handler) = api::operation(target).ok_or(Error::UnknownOperation)?;
     let region = crate::auth::check(&parts.headers, parts.uri.query())?;
     // The caller, when a policy limits it, and the body it signed.
     let (caller, body) = match &state.config.credentials {
@@ -474,11 +474,29 @@ async fn dispatch(
         let operation = target.split_once('.').map_or("", |(_, op)| op);
         api::access::authorize(&ctx, operation, input, caller)?;
     }
+    let started = std::time::Instant::now();
     let result = handler(&ctx, input);
+    let stats = stats_of(&ctx, input);
     // No answer (an error included) reveals a write before the log holds it: written to the
     // operating system, or on disk in durable mode.
-    state.engine.durable().await?;
+    let result = match state.engine.durable().await {
+        Ok(()) => result,
+        Err(e) => Err(e),
+    };
+    stats.record(index, started.elapsed(), result.as_ref().map(drop));
     result
+}
+
+/// Where a request is counted: its table's metrics, or the server's when it names none.
+fn stats_of(ctx: &Context<'_>, input: Input<'_>) -> crate::metrics::TableStats {
+    let table = input.str("TableName").ok().flatten().and_then(|name| {
+        let t = ctx.resolve_table(name);
+        ctx.engine.table(t.region, t.name)
+    });
+    match table {
+        Some(t) => t.stats.clone(),
+        None => ctx.engine.request_stats.clone(),
+    }
 }
 
 fn content_length(headers: &HeaderMap) -> Option<usize> {

@@ -60,6 +60,11 @@ pub fn router(s: Surfaces) -> crate::error::Result<Router> {
     let backups = Router::new()
         .route("/dynarock/backup", post(back_up))
         .with_state((s.engine.clone(), s.data_dir.clone()));
+    // Scraped and probed without signatures, as the health check at `/` is.
+    let observability = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/ready", get(ready))
+        .with_state((s.engine.clone(), s.functions.clone()));
     let region = s.functions.settings.region.clone();
     let account = s.functions.settings.account.clone();
     let credentials = s.credentials.clone();
@@ -84,7 +89,28 @@ pub fn router(s: Surfaces) -> crate::error::Result<Router> {
             ))
         }
         None => router,
-    })
+    }
+    .merge(observability))
+}
+
+/// `GET /metrics`: Prometheus metrics (`crate::metrics`).
+async fn metrics(State((engine, functions)): State<(Arc<Engine>, Arc<Functions>)>) -> Response {
+    let text = crate::metrics::render(&engine, &functions, &engine.request_stats);
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// `GET /ready`: 200 once the server serves requests (it listens only after opening its data
+/// and resuming interrupted work), for orchestrators' readiness probes.
+async fn ready(State((engine, _)): State<(Arc<Engine>, Arc<Functions>)>) -> Response {
+    let tables = engine.all_tables().len();
+    answer(StatusCode::OK, json!({"status": "ready", "tables": tables}))
 }
 
 /// What the REST surfaces check requests against.

@@ -462,6 +462,15 @@ impl Store {
         Ok(())
     }
 
+    /// An integer property of RocksDB summed over the column families (0 where unknown).
+    pub fn property(&self, name: &str) -> u64 {
+        Cf::ALL
+            .iter()
+            .filter_map(|cf| self.cf(*cf).ok())
+            .filter_map(|cf| self.db.property_int_value_cf(cf, name).ok().flatten())
+            .sum()
+    }
+
     /// Makes everything written so far durable (shutdown).
     pub fn flush(&self) -> Result<()> {
         if !self.persistent {

@@ -1,0 +1,185 @@
+//! A scrape: every metric read as it is now and written in the OpenMetrics text format by the
+//! `prometheus-client` crate.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use super::{OpStats, TableStats};
+use crate::engine::Engine;
+use crate::functions::Functions;
+
+/// The scrape's text (`application/openmetrics-text`). `server` holds the requests that name no
+/// table.
+pub fn render(engine: &Arc<Engine>, functions: &Arc<Functions>, server: &TableStats) -> String {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Scrape {
+        engine: engine.clone(),
+        functions: functions.clone(),
+        server: server.clone(),
+    }));
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+        tracing::error!(error = %e, "metrics encoding failed");
+    }
+    out
+}
+
+struct Scrape {
+    engine: Arc<Engine>,
+    functions: Arc<Functions>,
+    server: TableStats,
+}
+
+impl std::fmt::Debug for Scrape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Scrape")
+    }
+}
+
+/// A per-operation metric: its name, help, type, and where it is in `OpStats`.
+type OpMetric = (
+    &'static str,
+    &'static str,
+    MetricType,
+    fn(&OpStats) -> &dyn EncodeMetric,
+);
+
+const OP_METRICS: &[OpMetric] = &[
+    (
+        "dynamodb_successful_request_latency_seconds",
+        "SuccessfulRequestLatency: time to answer successful requests",
+        MetricType::Histogram,
+        |o| &o.latency,
+    ),
+    (
+        "dynamodb_user_errors",
+        "UserErrors: requests refused with a 400 other than the kinds counted apart",
+        MetricType::Counter,
+        |o| &o.user_errors,
+    ),
+    (
+        "dynamodb_system_errors",
+        "SystemErrors: requests that failed with a 500",
+        MetricType::Counter,
+        |o| &o.system_errors,
+    ),
+    (
+        "dynamodb_throttled_requests",
+        "ThrottledRequests: requests refused for capacity",
+        MetricType::Counter,
+        |o| &o.throttled,
+    ),
+    (
+        "dynamodb_conditional_check_failed_requests",
+        "ConditionalCheckFailedRequests: writes whose condition was false",
+        MetricType::Counter,
+        |o| &o.conditional_check_failed,
+    ),
+    (
+        "dynamodb_transaction_conflict",
+        "TransactionConflict: requests refused for a transaction under way on an item",
+        MetricType::Counter,
+        |o| &o.transaction_conflicts,
+    ),
+    (
+        "dynamodb_returned_item_count",
+        "ReturnedItemCount: items returned by Query and Scan",
+        MetricType::Counter,
+        |o| &o.returned_items,
+    ),
+];
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let tables = self.engine.all_tables();
+        let names = crate::api::operation_names();
+        for (name, help, kind, get) in OP_METRICS {
+            let mut metric = encoder.encode_descriptor(name, help, None, *kind)?;
+            let every = tables
+                .iter()
+                .map(|t| (t.name.as_str(), t.region.as_str(), &t.stats))
+                .chain([("", "", &self.server)]);
+            for (table, region, stats) in every {
+                for (index, op) in stats.0.ops.iter().enumerate() {
+                    let (Some(op), Some(operation)) = (op.get(), names.get(index)) else {
+                        continue;
+                    };
+                    let labels = [
+                        ("region", region),
+                        ("table", table),
+                        ("operation", operation),
+                    ];
+                    get(op).encode(metric.encode_family(&labels)?)?;
+                }
+            }
+        }
+        for (name, help, write) in [
+            (
+                "dynamodb_consumed_read_capacity_units",
+                "ConsumedReadCapacityUnits: read units consumed by a table and its indexes",
+                false,
+            ),
+            (
+                "dynamodb_consumed_write_capacity_units",
+                "ConsumedWriteCapacityUnits: write units consumed by a table and its indexes",
+                true,
+            ),
+        ] {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for t in &tables {
+                let units = if write {
+                    &t.stats.0.write_units
+                } else {
+                    &t.stats.0.read_units
+                };
+                let labels = [("region", t.region.as_str()), ("table", t.name.as_str())];
+                units.encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        let usage: Vec<_> = tables
+            .iter()
+            .map(|t| (t, self.engine.usage(t.id).unwrap_or_default()))
+            .collect();
+        for (name, help, bytes) in [
+            ("dynamodb_item_count", "ItemCount: items in a table", false),
+            (
+                "dynamodb_table_size_bytes",
+                "TableSizeBytes: bytes of a table's items",
+                true,
+            ),
+        ] {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (t, u) in &usage {
+                let labels = [("region", t.region.as_str()), ("table", t.name.as_str())];
+                let value = if bytes { u.bytes } else { u.items };
+                metric.encode_family(&labels)?.encode_gauge(&value)?;
+            }
+        }
+        for (name, help, property) in [
+            (
+                "rocksdb_estimate_pending_compaction_bytes",
+                "Bytes RocksDB estimates compaction has to rewrite",
+                "rocksdb.estimate-pending-compaction-bytes",
+            ),
+            (
+                "rocksdb_actual_delayed_write_rate",
+                "Write rate RocksDB imposes while it stalls writes, bytes/s (0: no stall)",
+                "rocksdb.actual-delayed-write-rate",
+            ),
+            (
+                "rocksdb_is_write_stopped",
+                "1 while RocksDB has stopped writes",
+                "rocksdb.is-write-stopped",
+            ),
+        ] {
+            let value = self.engine.storage_property(property);
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            metric.encode_gauge(&value)?;
+        }
+        super::functions::encode(&self.functions, &mut encoder)
+    }
+}
