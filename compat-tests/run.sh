@@ -45,3 +45,5 @@ done
 DYNAROCK_BIN="$target_dir/release/dynarock" RUST_ECHO_BOOTSTRAP="$target_dir/release/bootstrap" python -m pytest "$here" --url "http://127.0.0.1:$port" "$@"
 # The AWS SDK for JavaScript v3, with node's own test runner.
 DYNAROCK_URL="http://127.0.0.1:$port" node --test --test-concurrency=1 "$here"/js/*.test.mjs
+# The AWS SDK for Rust: its own workspace, built in the same (cached) target directory.
+DYNAROCK_URL="http://127.0.0.1:$port" CARGO_TARGET_DIR="$target_dir" cargo test -q --manifest-path "$here/rust-sdk/Cargo.toml"

@@ -35,6 +35,20 @@ pub enum Command {
     Backups(BackupsArgs),
     /// Restore a backup into an empty data directory (with no server running on it).
     Restore(RestoreArgs),
+    /// Exit 0 if a server answers its readiness probe (`GET /ready`) within two seconds, else
+    /// 1: a container's health check.
+    Ready(ReadyArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReadyArgs {
+    /// The server's URL.
+    #[arg(
+        long,
+        env = "DYNAROCK_ENDPOINT",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    pub endpoint: String,
 }
 
 #[derive(Args, Debug, Clone)]

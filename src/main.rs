@@ -24,6 +24,7 @@ fn main() {
         Command::Backup(args) => return exit_on_error(dynarock::client::backup::take(&args)),
         Command::Backups(args) => return exit_on_error(dynarock::client::backup::list(&args)),
         Command::Restore(args) => return exit_on_error(dynarock::client::backup::restore(&args)),
+        Command::Ready(args) => return exit_on_error(dynarock::client::ready(&args.endpoint)),
     };
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -62,6 +62,19 @@ pub struct Endpoint {
     credentials: Credentials,
 }
 
+/// Whether the server at `url` answers `GET /ready` with 200 within two seconds.
+pub fn ready(url: &str) -> Result<(), String> {
+    let probe = format!("{}/ready", url.trim_end_matches('/'));
+    match ureq::get(&probe)
+        .timeout(std::time::Duration::from_secs(2))
+        .call()
+    {
+        Ok(r) if r.status() == 200 => Ok(()),
+        Ok(r) => Err(format!("{probe}: {}", r.status())),
+        Err(e) => Err(format!("{probe}: {e}")),
+    }
+}
+
 impl Endpoint {
     pub fn new(url: &str, region: &str) -> Endpoint {
         let var = |k: &str, default: &str| std::env::var(k).unwrap_or_else(|_| default.into());
