@@ -236,6 +236,9 @@ def main():
     ap.add_argument("--pitr", default="", metavar="NAMES",
                     help="servers (comma-separated) measured with point-in-time recovery on for the "
                          "benchmark tables, e.g. `--servers off,on --binary off=B --binary on=B --pitr on`")
+    ap.add_argument("--chart", metavar="PATH",
+                    help="also draw the table as a chart (SVG or PNG by the file's extension; needs "
+                         "matplotlib): requests per second and p99 latency per workload and server")
     args = ap.parse_args()
     args.pitr = set(filter(None, args.pitr.split(",")))
     for spec in args.binary:
@@ -282,8 +285,35 @@ def main():
         print(f"| {label} | {' | '.join(cells)} |")
     for s, e in failed.items():
         print(f"\n{s} failed: {e}")
+    if args.chart and servers:
+        chart(args.chart, args.workloads, servers, rows)
     if base:
         print_targets(base, {s: rows[s] for s in servers})
+
+
+def chart(path, workloads, servers, rows):
+    """Two panels, a group of bars per workload and a bar per server: req/s, and p99 latency."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [w for w in workloads if any(w in rows[s] for s in servers)]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6.5), constrained_layout=True)
+    width = 0.8 / len(servers)
+    for i, s in enumerate(servers):
+        xs = [j + (i - (len(servers) - 1) / 2) * width for j in range(len(shown))]
+        top.bar(xs, [rows[s].get(w, {}).get("rps", 0) for w in shown], width, label=s)
+        bottom.bar(xs, [rows[s].get(w, {}).get("p99", 0) for w in shown], width, label=s)
+    for ax, label in ((top, "requests per second (higher is better)"),
+                      (bottom, "p99 latency, ms (lower is better)")):
+        ax.set_xticks(range(len(shown)), shown)
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+    top.legend()
+    top.set_title(f"bench/compare.py, 32 connections ({machine().splitlines()[0]})", fontsize=9)
+    fig.savefig(path)
+    print(f"\nchart: {path}")
 
 
 MB_PER_MIB = 1.048576

@@ -27,7 +27,8 @@ def test_the_matrix_names_the_versions_the_suite_installs():
     pinned = dict(re.findall(r"^([\w-]+)==([\d.]+)$", (ROOT / "compat-tests" / "requirements.txt").read_text(), re.M))
     lock = json.loads((ROOT / "compat-tests" / "js" / "package-lock.json").read_text())["packages"]
     expected = {"boto3": pinned["boto3"], "aws-cli": pinned["awscli"], "PynamoDB": pinned["pynamodb"],
-                "dynamoose": lock["node_modules/dynamoose"]["version"]}
+                "dynamoose": lock["node_modules/dynamoose"]["version"],
+                "dynamodb-admin": lock["node_modules/dynamodb-admin"]["version"]}
     rust = (ROOT / "compat-tests" / "rust-sdk" / "Cargo.lock").read_text()
     expected["aws-sdk-dynamodb"] = re.search(r'name = "aws-sdk-dynamodb"\nversion = "([\d.]+)"', rust).group(1)
     for package in ["client-dynamodb", "lib-dynamodb", "client-dynamodb-streams", "client-lambda"]:

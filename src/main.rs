@@ -104,9 +104,14 @@ async fn run(args: ServeArgs, idle: Option<Arc<IdlePoll>>) {
     };
     let urls = server.urls().join(" and ");
     let data = if args.in_memory {
-        "in memory".to_string()
+        "in memory (gone when it stops)".to_string()
+    } else if args.sync {
+        format!("in {} (durable: fsync before every answer)", args.data_dir.display())
     } else {
-        format!("in {}", args.data_dir.display())
+        format!(
+            "in {} (survives a crash of the process; --sync for power loss)",
+            args.data_dir.display()
+        )
     };
     let auth = match &args.credentials {
         Some(path) => format!("signatures verified against {}", path.display()),
