@@ -310,6 +310,8 @@ def chart(path, workloads, servers, rows):
         ax.set_xticks(range(len(shown)), shown)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
+    # The slowest servers are orders of magnitude apart: latency on a log scale.
+    bottom.set_yscale("log")
     top.legend()
     top.set_title(f"bench/compare.py, 32 connections ({machine().splitlines()[0]})", fontsize=9)
     fig.savefig(path)

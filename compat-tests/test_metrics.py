@@ -8,8 +8,8 @@ import requests
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from conftest import NO_RETRIES, own_server
-from functions import invoke, zip_of
-from util import create_table, random_table_name
+from functions import function, invoke, zip_of
+from util import create_table, random_table_name, wait_until
 
 pytestmark = pytest.mark.dynarock_only  # the server's own endpoints
 
@@ -92,6 +92,24 @@ def test_functions_are_counted_as_lambda_counts_them(server):
     assert value(s, "lambda_duration_seconds_count", **f) == 3
     lam.delete_function(FunctionName=name)
     assert value(scrape(url), "lambda_invocations_total", **f) is None
+
+
+def test_stream_mappings_report_their_iterator_age(server):
+    url, ddb, lam = server
+    name = create_table(ddb, random_table_name(), [{"AttributeName": "p", "KeyType": "HASH"}],
+                        [{"AttributeName": "p", "AttributeType": "S"}],
+                        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
+    arn = ddb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    with function(lam, {"app.py": "def handler(e, c):\n    return len(e['Records'])\n"}) as fn:
+        uuid = lam.create_event_source_mapping(FunctionName=fn, EventSourceArn=arn,
+                                               StartingPosition="TRIM_HORIZON")["UUID"]
+        ddb.put_item(TableName=name, Item={"p": {"S": "x"}})
+        labels = {"function_name": fn, "uuid": uuid}
+        assert wait_until(lambda: value(scrape(url), "lambda_invocations_total", region="us-east-1",
+                                        function_name=fn) == 1, timeout=30)
+        age = value(scrape(url), "lambda_iterator_age_seconds", **labels)
+        assert age is not None and 0 <= age < 30
+        lam.delete_event_source_mapping(UUID=uuid)
 
 
 def test_readiness(server):

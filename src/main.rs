@@ -106,7 +106,10 @@ async fn run(args: ServeArgs, idle: Option<Arc<IdlePoll>>) {
     let data = if args.in_memory {
         "in memory (gone when it stops)".to_string()
     } else if args.sync {
-        format!("in {} (durable: fsync before every answer)", args.data_dir.display())
+        format!(
+            "in {} (durable: fsync before every answer)",
+            args.data_dir.display()
+        )
     } else {
         format!(
             "in {} (survives a crash of the process; --sync for power loss)",

@@ -8,18 +8,22 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use super::{OpStats, TableStats};
+use super::OpStats;
 use crate::engine::Engine;
 use crate::functions::Functions;
+use crate::triggers::Triggers;
 
-/// The scrape's text (`application/openmetrics-text`). `server` holds the requests that name no
-/// table.
-pub fn render(engine: &Arc<Engine>, functions: &Arc<Functions>, server: &TableStats) -> String {
+/// The scrape's text (`application/openmetrics-text`).
+pub fn render(
+    engine: &Arc<Engine>,
+    functions: &Arc<Functions>,
+    triggers: &Arc<Triggers>,
+) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Scrape {
         engine: engine.clone(),
         functions: functions.clone(),
-        server: server.clone(),
+        triggers: triggers.clone(),
     }));
     let mut out = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &registry) {
@@ -31,7 +35,7 @@ pub fn render(engine: &Arc<Engine>, functions: &Arc<Functions>, server: &TableSt
 struct Scrape {
     engine: Arc<Engine>,
     functions: Arc<Functions>,
-    server: TableStats,
+    triggers: Arc<Triggers>,
 }
 
 impl std::fmt::Debug for Scrape {
@@ -102,7 +106,7 @@ impl Collector for Scrape {
             let every = tables
                 .iter()
                 .map(|t| (t.name.as_str(), t.region.as_str(), &t.stats))
-                .chain([("", "", &self.server)]);
+                .chain([("", "", &self.engine.request_stats)]);
             for (table, region, stats) in every {
                 for (index, op) in stats.0.ops.iter().enumerate() {
                     let (Some(op), Some(operation)) = (op.get(), names.get(index)) else {
@@ -180,6 +184,21 @@ impl Collector for Scrape {
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             metric.encode_gauge(&value)?;
         }
-        super::functions::encode(&self.functions, &mut encoder)
+        super::functions::encode(&self.functions, &mut encoder)?;
+        let mut metric = encoder.encode_descriptor(
+            "lambda_iterator_age_seconds",
+            "IteratorAge: how old the newest record of a stream mapping's last batch was",
+            None,
+            MetricType::Gauge,
+        )?;
+        for m in self.triggers.all() {
+            let age = self.triggers.stats(&m.uuid).iterator_age_milliseconds as f64 / 1000.0;
+            let labels = [
+                ("function_name", m.function_name.as_str()),
+                ("uuid", m.uuid.as_str()),
+            ];
+            metric.encode_family(&labels)?.encode_gauge(&age)?;
+        }
+        Ok(())
     }
 }

@@ -64,7 +64,7 @@ pub fn router(s: Surfaces) -> crate::error::Result<Router> {
     let observability = Router::new()
         .route("/metrics", get(metrics))
         .route("/ready", get(ready))
-        .with_state((s.engine.clone(), s.functions.clone()));
+        .with_state((s.engine.clone(), s.functions.clone(), s.triggers.clone()));
     let region = s.functions.settings.region.clone();
     let account = s.functions.settings.account.clone();
     let credentials = s.credentials.clone();
@@ -93,9 +93,12 @@ pub fn router(s: Surfaces) -> crate::error::Result<Router> {
     .merge(observability))
 }
 
+/// What `/metrics` and `/ready` read.
+type Observed = (Arc<Engine>, Arc<Functions>, Arc<Triggers>);
+
 /// `GET /metrics`: Prometheus metrics (`crate::metrics`).
-async fn metrics(State((engine, functions)): State<(Arc<Engine>, Arc<Functions>)>) -> Response {
-    let text = crate::metrics::render(&engine, &functions, &engine.request_stats);
+async fn metrics(State((engine, functions, triggers)): State<Observed>) -> Response {
+    let text = crate::metrics::render(&engine, &functions, &triggers);
     (
         [(
             http::header::CONTENT_TYPE,
@@ -108,7 +111,7 @@ async fn metrics(State((engine, functions)): State<(Arc<Engine>, Arc<Functions>)
 
 /// `GET /ready`: 200 once the server serves requests (it listens only after opening its data
 /// and resuming interrupted work), for orchestrators' readiness probes.
-async fn ready(State((engine, _)): State<(Arc<Engine>, Arc<Functions>)>) -> Response {
+async fn ready(State((engine, _, _)): State<Observed>) -> Response {
     let tables = engine.all_tables().len();
     answer(StatusCode::OK, json!({"status": "ready", "tables": tables}))
 }
