@@ -4,14 +4,12 @@ and restores item for item with its indexes; the errors are DynamoDB's."""
 
 import datetime
 import json
-import os
 import re
-import subprocess
 import time
 
 import pytest
 
-from util import create_table, delete_table, expect_error, random_table_name, wait_until
+from util import aws_cli, create_table, delete_table, expect_error, random_table_name, wait_until
 
 ARN = re.compile(r"^arn:aws:dynamodb:us-east-1:\d{12}:table/(.+)/backup/\d{14}-[0-9a-f]{8}$")
 
@@ -205,14 +203,8 @@ def test_backup_errors(client, source):
 def test_the_aws_cli_drives_every_backup_operation(url, client):
     name = create_table(client, random_table_name(), KEYS[:1], DEFS[:1])
     client.put_item(TableName=name, Item={"p": {"S": "via-cli"}})
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION="us-east-1")
-
     def aws(*args):
-        done = subprocess.run(["aws", "--endpoint-url", url, "dynamodb", *args], env=env,
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        return aws_cli(url, "dynamodb", *args)
 
     arn = aws("create-backup", "--table-name", name, "--backup-name", "cli")["BackupDetails"]["BackupArn"]
     assert [b["BackupArn"] for b in aws("list-backups", "--table-name", name)["BackupSummaries"]] == [arn]

@@ -6,6 +6,7 @@ engine is needed; the Dockerfile itself is linted by hadolint in CI."""
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 
@@ -84,3 +85,34 @@ def test_the_image_serves_and_keeps_acknowledged_writes_across_a_stop(rootfs):
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=30)
+
+
+def test_the_dockerfile_runtime_stage_builds_from_the_tree_with_podman(rootfs, tmp_path):
+    """The Dockerfile's final stage as written, built by podman from the assembled tree (its build
+    stage needs a registry; this one needs none): size, user, volume, signal and health check."""
+    podman = shutil.which("podman")
+    if podman is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI installs podman (.ci/run): it is missing")
+        pytest.skip("needs podman")
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    runtime = dockerfile[dockerfile.index("FROM scratch"):].replace("COPY --from=build /rootfs /", "COPY rootfs/ /")
+    assert "COPY rootfs/ /" in runtime
+    (tmp_path / "Containerfile").write_text(runtime)
+    shutil.copytree(rootfs, tmp_path / "rootfs", symlinks=True)
+    tag = f"localhost/dynarock-image-test:{os.getpid()}"
+    built = subprocess.run([podman, "build", "--format", "docker", "-t", tag, str(tmp_path)],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    try:
+        inspected = subprocess.run([podman, "image", "inspect", tag], capture_output=True, text=True, timeout=60)
+        image = json.loads(inspected.stdout)[0]
+        config = image["Config"]
+        assert image["Size"] < 30 * 1024 * 1024, image["Size"]
+        assert config["User"] == "10001:10001" and config["StopSignal"] == "SIGTERM"
+        assert "/data" in config["Volumes"] and "8000/tcp" in config["ExposedPorts"]
+        assert {"DYNAROCK_HOST=0.0.0.0", "DYNAROCK_DATA_DIR=/data"} <= set(config["Env"])
+        assert config["Entrypoint"] == ["/usr/local/bin/dynarock"] and config["Cmd"] == ["serve"]
+        assert image["Healthcheck"]["Test"] == ["CMD", "/usr/local/bin/dynarock", "ready"]
+    finally:
+        subprocess.run([podman, "rmi", "-f", tag], capture_output=True, timeout=60)

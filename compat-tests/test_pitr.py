@@ -8,13 +8,12 @@ import datetime
 import json
 import os
 import random
-import subprocess
 
 import boto3
 import pytest
 
 from conftest import NO_RETRIES, clock_mover, own_server
-from util import Raw, create_table, delete_table, error_of, expect_error, random_table_name, wait_until
+from util import Raw, aws_cli, create_table, delete_table, error_of, expect_error, random_table_name, wait_until
 
 KEYS = [{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "s", "KeyType": "RANGE"}]
 DEFS = [{"AttributeName": "p", "AttributeType": "S"}, {"AttributeName": "s", "AttributeType": "N"},
@@ -150,14 +149,8 @@ def test_a_restore_to_the_latest_time_by_table_arn_is_a_table_like_any_other(cli
 def test_the_aws_cli_drives_point_in_time_recovery(url, client):
     name = create_table(client, random_table_name(), KEYS[:1], DEFS[:1])
     client.put_item(TableName=name, Item={"p": {"S": "via-cli"}})
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION="us-east-1")
-
     def aws(*args):
-        done = subprocess.run(["aws", "--endpoint-url", url, "dynamodb", *args], env=env,
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        return aws_cli(url, "dynamodb", *args)
 
     on = aws("update-continuous-backups", "--table-name", name, "--point-in-time-recovery-specification",
              "PointInTimeRecoveryEnabled=true,RecoveryPeriodInDays=3")

@@ -9,15 +9,13 @@ import datetime
 import gzip
 import io
 import json
-import os
-import subprocess
 
 import boto3
 import pytest
 import zstandard
 
 from conftest import NO_RETRIES, clock_mover, own_server
-from util import create_table, delete_table, expect_error, random_table_name, wait_until
+from util import aws_cli, create_table, delete_table, expect_error, random_table_name, wait_until
 
 KEYS = [{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "s", "KeyType": "RANGE"}]
 DEFS = [{"AttributeName": "p", "AttributeType": "S"}, {"AttributeName": "s", "AttributeType": "N"},
@@ -359,14 +357,8 @@ def test_export_and_import_errors_and_listings(s3):
 def test_the_aws_cli_exports_and_imports(s3):
     client, _, folder, url = s3
     name, arn = pitr_table(client, 3)
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION="us-east-1")
-
     def aws(*args):
-        done = subprocess.run(["aws", "--endpoint-url", url, "dynamodb", *args], env=env,
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        return aws_cli(url, "dynamodb", *args)
 
     export_arn = aws("export-table-to-point-in-time", "--table-arn", arn, "--s3-bucket", "bucket",
                      "--s3-prefix", "cli")["ExportDescription"]["ExportArn"]

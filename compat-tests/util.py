@@ -2,8 +2,10 @@
 
 import contextlib
 import json
+import os
 import random
 import string
+import subprocess
 import time
 import zlib
 
@@ -124,3 +126,14 @@ def with_placeholders(args, values=None, names=None):
     if names:
         args["ExpressionAttributeNames"] = names
     return args
+
+
+def aws_cli(url, *args, region="us-east-1"):
+    """The aws CLI against `url`, with test credentials; its JSON answer (None when empty)."""
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+               AWS_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+               AWS_DEFAULT_REGION=region, AWS_PAGER="")
+    out = subprocess.run(["aws", "--endpoint-url", url, "--output", "json", *args],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout) if out.stdout.strip() else None

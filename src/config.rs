@@ -37,11 +37,11 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Exit 0 if a server answers its readiness probe (`GET /ready`) within two seconds, else
     /// 1: a container's health check.
-    Ready(ReadyArgs),
+    Ready(EndpointArgs),
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct ReadyArgs {
+pub struct EndpointArgs {
     /// The server's URL.
     #[arg(
         long,
@@ -111,13 +111,8 @@ pub struct DeployArgs {
 /// The running server a command talks to.
 #[derive(Args, Debug, Clone)]
 pub struct ServerArgs {
-    /// The server's URL.
-    #[arg(
-        long,
-        env = "DYNAROCK_ENDPOINT",
-        default_value = "http://127.0.0.1:8000"
-    )]
-    pub endpoint: String,
+    #[command(flatten)]
+    pub at: EndpointArgs,
 
     /// The region (of the stack, function or mappings).
     #[arg(long, env = "DYNAROCK_REGION", default_value = "us-east-1")]

@@ -149,7 +149,7 @@ pub fn list_exports(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let (page, next) = page(&jobs, |e| &e.arn, limit, token.as_deref());
     let summaries: Vec<Value> = page
         .iter()
-        .map(|e| json!({"ExportArn": e.arn, "ExportStatus": e.status.as_str(), "ExportType": e.export_type()}))
+        .map(|e| json!({"ExportArn": e.arn, "ExportStatus": e.progress.status.as_str(), "ExportType": e.export_type()}))
         .collect();
     let mut out = json!({ "ExportSummaries": summaries });
     if let Some(next) = next {
@@ -279,14 +279,14 @@ pub fn list_imports(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
         .map(|i| {
             let mut s = json!({
                 "ImportArn": i.arn,
-                "ImportStatus": i.status.as_str(),
+                "ImportStatus": i.progress.status.as_str(),
                 "TableArn": i.table_arn,
                 "S3BucketSource": bucket_source(i),
                 "CloudWatchLogGroupArn": log_group_arn(ctx),
                 "InputFormat": i.format,
-                "StartTime": i.start,
+                "StartTime": i.progress.start,
             });
-            if let Some(end) = i.end {
+            if let Some(end) = i.progress.end {
                 s["EndTime"] = json!(end);
             }
             s
@@ -380,8 +380,8 @@ fn page<'a, T>(
 fn export_description(e: &Export) -> Value {
     let mut d = json!({
         "ExportArn": e.arn,
-        "ExportStatus": e.status.as_str(),
-        "StartTime": e.start,
+        "ExportStatus": e.progress.status.as_str(),
+        "StartTime": e.progress.start,
         "TableArn": e.table_arn,
         "TableId": e.table_id,
         "ExportTime": e.export_time,
@@ -392,15 +392,18 @@ fn export_description(e: &Export) -> Value {
         "ExportType": e.export_type(),
     });
     let optional = [
-        ("EndTime", e.end.map(|t| json!(t))),
+        ("EndTime", e.progress.end.map(|t| json!(t))),
         ("ExportManifest", e.manifest.as_ref().map(|m| json!(m))),
         ("S3BucketOwner", e.bucket_owner.as_ref().map(|o| json!(o))),
         ("S3Prefix", e.prefix.as_ref().map(|p| json!(p))),
         ("S3SseKmsKeyId", e.kms_key.as_ref().map(|k| json!(k))),
-        ("FailureCode", e.failure.as_ref().map(|f| json!(f.code))),
+        (
+            "FailureCode",
+            e.progress.failure.as_ref().map(|f| json!(f.code)),
+        ),
         (
             "FailureMessage",
-            e.failure.as_ref().map(|f| json!(f.message)),
+            e.progress.failure.as_ref().map(|f| json!(f.message)),
         ),
     ];
     for (name, value) in optional {
@@ -408,7 +411,7 @@ fn export_description(e: &Export) -> Value {
             d[name] = v;
         }
     }
-    if e.status == Status::Completed {
+    if e.progress.status == Status::Completed {
         d["ItemCount"] = json!(e.item_count);
         d["BilledSizeBytes"] = json!(e.billed_bytes);
     }
@@ -441,7 +444,7 @@ fn log_group_arn(ctx: &Context<'_>) -> String {
 fn import_description(ctx: &Context<'_>, i: &Import) -> Value {
     let mut d = json!({
         "ImportArn": i.arn,
-        "ImportStatus": i.status.as_str(),
+        "ImportStatus": i.progress.status.as_str(),
         "TableArn": i.table_arn,
         "TableId": i.table_id,
         "ClientToken": i.client_token,
@@ -451,7 +454,7 @@ fn import_description(ctx: &Context<'_>, i: &Import) -> Value {
         "InputFormat": i.format,
         "InputCompressionType": i.compression,
         "TableCreationParameters": i.creation,
-        "StartTime": i.start,
+        "StartTime": i.progress.start,
         "ProcessedSizeBytes": i.processed_bytes,
         "ProcessedItemCount": i.processed_items,
         "ImportedItemCount": i.imported_items,
@@ -466,10 +469,10 @@ fn import_description(ctx: &Context<'_>, i: &Import) -> Value {
         }
         d["InputFormatOptions"] = json!({ "Csv": o });
     }
-    if let Some(end) = i.end {
+    if let Some(end) = i.progress.end {
         d["EndTime"] = json!(end);
     }
-    if let Some(f) = &i.failure {
+    if let Some(f) = &i.progress.failure {
         d["FailureCode"] = json!(f.code);
         d["FailureMessage"] = json!(f.message);
     }

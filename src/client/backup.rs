@@ -26,7 +26,7 @@ fn with_spinner<T>(what: &str, work: impl FnOnce() -> T) -> T {
 pub fn take(args: &BackupArgs) -> Result<(), String> {
     let to = std::path::absolute(&args.to)
         .map_err(|e| format!("cannot resolve {}: {e}", args.to.display()))?;
-    let endpoint = Endpoint::new(&args.server.endpoint, &args.server.region);
+    let endpoint = Endpoint::new(&args.server.at.endpoint, &args.server.region);
     let body = json!({"To": to});
     let taken = with_spinner(&format!("backing up to {}", to.display()), || {
         endpoint.rest("POST", "/dynarock/backup", "dynamodb", &body)

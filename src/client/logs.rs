@@ -13,7 +13,7 @@ use crate::config::LogsArgs;
 const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 
 pub fn run(args: &LogsArgs) -> Result<(), String> {
-    let endpoint = Endpoint::new(&args.server.endpoint, &args.server.region);
+    let endpoint = Endpoint::new(&args.server.at.endpoint, &args.server.region);
     let group = format!("/aws/lambda/{}", args.function);
     let now_ms = jiff::Timestamp::now().as_millisecond();
     let mut start = now_ms - (args.since_seconds as i64) * 1000;

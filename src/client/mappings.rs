@@ -5,7 +5,7 @@
 use crate::config::MappingsArgs;
 
 pub fn run(args: &MappingsArgs) -> Result<(), String> {
-    let endpoint = super::Endpoint::new(&args.server.endpoint, &args.server.region);
+    let endpoint = super::Endpoint::new(&args.server.at.endpoint, &args.server.region);
     let status = endpoint.rest(
         "GET",
         "/dynarock/mappings",

@@ -41,7 +41,7 @@ struct StackRecord {
 }
 
 pub fn run(args: &DeployArgs) -> Result<(), String> {
-    let endpoint = Endpoint::new(&args.server.endpoint, &args.server.region);
+    let endpoint = Endpoint::new(&args.server.at.endpoint, &args.server.region);
     let template_path = Path::new(&args.template);
     let stack = match &args.stack_name {
         Some(s) => s.clone(),

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::formats::Hashing;
-use super::{bucket_dir, job_id, object_path, rfc3339, Failure, Status};
+use super::{bucket_dir, job_id, object_path, rfc3339, Failure, Progress};
 use crate::engine::catalog::TableMeta;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -41,13 +41,12 @@ pub struct Incremental {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Export {
     pub arn: String,
-    pub status: Status,
+    #[serde(flatten)]
+    pub progress: Progress,
     pub region: String,
     pub table_name: String,
     pub table_arn: String,
     pub table_id: String,
-    pub start: f64,
-    pub end: Option<f64>,
     /// A full export's instant (an incremental export's `to`).
     pub export_time: f64,
     pub bucket: String,
@@ -62,7 +61,6 @@ pub struct Export {
     pub billed_bytes: u64,
     /// The key of `manifest-summary.json`, once written.
     pub manifest: Option<String>,
-    pub failure: Option<Failure>,
 }
 
 impl Export {
@@ -104,7 +102,11 @@ pub struct Request {
 
 pub fn all(engine: &Engine) -> Result<Vec<Export>> {
     let mut all: Vec<Export> = super::load(engine, NAMESPACE)?;
-    all.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.arn.cmp(&b.arn)));
+    all.sort_by(|a, b| {
+        (a.progress.start)
+            .total_cmp(&b.progress.start)
+            .then(a.arn.cmp(&b.arn))
+    });
     Ok(all)
 }
 
@@ -120,13 +122,11 @@ pub fn begin(engine: &Arc<Engine>, table: &TableMeta, request: Request) -> Resul
     let now = engine.clock.epoch_seconds();
     let job = Export {
         arn: format!("{}/export/{}", table.arn(), job_id(now)),
-        status: Status::InProgress,
+        progress: Progress::started(now),
         region: table.region.clone(),
         table_name: table.name.clone(),
         table_arn: table.arn(),
         table_id: table.uuid.clone(),
-        start: now,
-        end: None,
         export_time: request.export_time,
         bucket: request.bucket,
         bucket_owner: request.bucket_owner,
@@ -139,7 +139,6 @@ pub fn begin(engine: &Arc<Engine>, table: &TableMeta, request: Request) -> Resul
         item_count: 0,
         billed_bytes: 0,
         manifest: None,
-        failure: None,
     };
     super::save(engine, NAMESPACE, &job.arn, &job)?;
     start(engine, job.clone());
@@ -149,25 +148,14 @@ pub fn begin(engine: &Arc<Engine>, table: &TableMeta, request: Request) -> Resul
 /// Runs an export in the background and records how it ended.
 pub fn start(engine: &Arc<Engine>, mut job: Export) {
     let engine = Arc::clone(engine);
-    let spawned = std::thread::Builder::new()
-        .name("export".into())
-        .spawn(move || {
-            match run(&engine, &mut job) {
-                Ok(()) => job.status = Status::Completed,
-                Err(failure) => {
-                    tracing::error!(export = %job.arn, code = %failure.code, message = %failure.message, "export failed");
-                    job.status = Status::Failed;
-                    job.failure = Some(failure);
-                }
-            }
-            job.end = Some(engine.clock.epoch_seconds());
-            if let Err(e) = super::save(&engine, NAMESPACE, &job.arn, &job) {
-                tracing::error!(export = %job.arn, error = %e, "cannot record the export's end");
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start an export");
-    }
+    super::spawn("export", move || {
+        let outcome = run(&engine, &mut job);
+        let now = engine.clock.epoch_seconds();
+        job.progress.ended(&job.arn, now, outcome);
+        if let Err(e) = super::save(&engine, NAMESPACE, &job.arn, &job) {
+            tracing::error!(export = %job.arn, error = %e, "cannot record the export's end");
+        }
+    });
 }
 
 fn run(engine: &Engine, job: &mut Export) -> std::result::Result<(), Failure> {
@@ -227,7 +215,7 @@ fn run(engine: &Engine, job: &mut Export) -> std::result::Result<(), Failure> {
         manifest_files.as_bytes(),
     )
     .map_err(io)?;
-    job.end = Some(engine.clock.epoch_seconds());
+    job.progress.end = Some(engine.clock.epoch_seconds());
     let summary = summary(job, &folder_key);
     write_synced(
         &folder.join("manifest-summary.json"),
@@ -281,8 +269,8 @@ fn summary(job: &Export, folder_key: &str) -> Value {
     let mut s = json!({
         "version": "2020-06-30",
         "exportArn": job.arn,
-        "startTime": rfc3339(job.start),
-        "endTime": rfc3339(job.end.unwrap_or(job.start)),
+        "startTime": rfc3339(job.progress.start),
+        "endTime": rfc3339(job.progress.end.unwrap_or(job.progress.start)),
         "tableArn": job.table_arn,
         "tableId": job.table_id,
         "exportTime": rfc3339(job.export_time),

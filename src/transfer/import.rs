@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::formats::{self, CsvShape};
-use super::{bucket_dir, job_id, object_path, Failure, Status};
+use super::{bucket_dir, job_id, object_path, Failure, Progress};
 use crate::engine::catalog::TableMeta;
 use crate::engine::Engine;
 use crate::error::Result;
@@ -37,7 +37,8 @@ pub struct CsvOptions {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Import {
     pub arn: String,
-    pub status: Status,
+    #[serde(flatten)]
+    pub progress: Progress,
     pub region: String,
     pub table_name: String,
     pub table_arn: String,
@@ -51,13 +52,10 @@ pub struct Import {
     /// `TableCreationParameters` as given.
     pub creation: Value,
     pub client_token: String,
-    pub start: f64,
-    pub end: Option<f64>,
     pub processed_bytes: u64,
     pub processed_items: u64,
     pub imported_items: u64,
     pub error_count: u64,
-    pub failure: Option<Failure>,
 }
 
 /// What an ImportTable request asks, checked; the table is made by the caller.
@@ -74,7 +72,11 @@ pub struct Request {
 
 pub fn all(engine: &Engine) -> Result<Vec<Import>> {
     let mut all: Vec<Import> = super::load(engine, NAMESPACE)?;
-    all.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.arn.cmp(&b.arn)));
+    all.sort_by(|a, b| {
+        (a.progress.start)
+            .total_cmp(&b.progress.start)
+            .then(a.arn.cmp(&b.arn))
+    });
     Ok(all)
 }
 
@@ -95,7 +97,7 @@ pub fn begin(
 ) -> Result<Import> {
     let job = Import {
         arn,
-        status: Status::InProgress,
+        progress: Progress::started(engine.clock.epoch_seconds()),
         region: table.region.clone(),
         table_name: table.name.clone(),
         table_arn: table.arn(),
@@ -108,13 +110,10 @@ pub fn begin(
         compression: request.compression,
         creation: request.creation,
         client_token: request.client_token,
-        start: engine.clock.epoch_seconds(),
-        end: None,
         processed_bytes: 0,
         processed_items: 0,
         imported_items: 0,
         error_count: 0,
-        failure: None,
     };
     super::save(engine, NAMESPACE, &job.arn, &job)?;
     start(engine, job.clone());
@@ -125,56 +124,42 @@ pub fn begin(
 /// import failed), and records how it ended.
 pub fn start(engine: &Arc<Engine>, mut job: Import) {
     let engine = Arc::clone(engine);
-    let spawned = std::thread::Builder::new()
-        .name("import".into())
-        .spawn(move || {
-            // Started over after a crash: counted again from the first row.
-            (job.processed_bytes, job.processed_items) = (0, 0);
-            (job.imported_items, job.error_count) = (0, 0);
-            let outcome = run(&engine, &mut job);
-            let table = engine
+    super::spawn("import", move || {
+        // Started over after a crash: counted again from the first row.
+        (job.processed_bytes, job.processed_items) = (0, 0);
+        (job.imported_items, job.error_count) = (0, 0);
+        let outcome = run(&engine, &mut job).and_then(|()| {
+            engine
                 .table(&job.region, &job.table_name)
-                .filter(|t| t.uuid == job.table_id);
-            let ended = match (outcome, table) {
-                (Ok(()), Some(_)) => {
-                    job.status = Status::Completed;
-                    engine
-                        .update_table(&job.region, &job.table_name, |m| {
-                            m.importing = None;
-                            Ok(())
-                        })
-                        .map(drop)
-                }
-                (outcome, _) => {
-                    let failure = outcome.err().unwrap_or_else(|| {
-                        Failure::new("TableNotFound", "The table was deleted during the import")
-                    });
-                    tracing::error!(import = %job.arn, code = %failure.code, message = %failure.message, "import failed");
-                    job.status = Status::Failed;
-                    job.failure = Some(failure);
-                    // As DynamoDB does, a failed import leaves no table behind.
-                    engine
-                        .delete_table(&job.region, &job.table_name, |t| {
-                            if t.uuid == job.table_id {
-                                Ok(())
-                            } else {
-                                Err(crate::error::Error::Internal("another table".into()))
-                            }
-                        })
-                        .map(drop)
-                }
-            };
-            if let Err(e) = ended {
-                tracing::error!(import = %job.arn, error = %e, "cannot finish the import's table");
-            }
-            job.end = Some(engine.clock.epoch_seconds());
-            if let Err(e) = super::save(&engine, NAMESPACE, &job.arn, &job) {
-                tracing::error!(import = %job.arn, error = %e, "cannot record the import's end");
-            }
+                .filter(|t| t.uuid == job.table_id)
+                .map(drop)
+                .ok_or_else(|| {
+                    Failure::new("TableNotFound", "The table was deleted during the import")
+                })
         });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start an import");
-    }
+        let finished = match &outcome {
+            Ok(()) => engine.update_table(&job.region, &job.table_name, |m| {
+                m.importing = None;
+                Ok(())
+            }),
+            // As DynamoDB does, a failed import leaves no table behind.
+            Err(_) => engine.delete_table(&job.region, &job.table_name, |t| {
+                if t.uuid == job.table_id {
+                    Ok(())
+                } else {
+                    Err(crate::error::Error::Internal("another table".into()))
+                }
+            }),
+        };
+        if let Err(e) = finished {
+            tracing::warn!(import = %job.arn, error = %e, "the import's table was not finished");
+        }
+        let now = engine.clock.epoch_seconds();
+        job.progress.ended(&job.arn, now, outcome);
+        if let Err(e) = super::save(&engine, NAMESPACE, &job.arn, &job) {
+            tracing::error!(import = %job.arn, error = %e, "cannot record the import's end");
+        }
+    });
 }
 
 fn run(engine: &Engine, job: &mut Import) -> std::result::Result<(), Failure> {

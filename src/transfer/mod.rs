@@ -51,6 +51,46 @@ impl Failure {
     }
 }
 
+/// Where a job is: what Describe shows of every export and import.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub status: Status,
+    pub start: f64,
+    pub end: Option<f64>,
+    pub failure: Option<Failure>,
+}
+
+impl Progress {
+    fn started(now: f64) -> Progress {
+        Progress {
+            status: Status::InProgress,
+            start: now,
+            end: None,
+            failure: None,
+        }
+    }
+
+    /// Records how the job `arn` ended (a failure is logged too).
+    fn ended(&mut self, arn: &str, now: f64, outcome: std::result::Result<(), Failure>) {
+        self.end = Some(now);
+        match outcome {
+            Ok(()) => self.status = Status::Completed,
+            Err(failure) => {
+                tracing::error!(job = %arn, code = %failure.code, message = %failure.message, "job failed");
+                self.status = Status::Failed;
+                self.failure = Some(failure);
+            }
+        }
+    }
+}
+
+/// Runs a job's work on a thread of its own.
+fn spawn(what: &str, work: impl FnOnce() + Send + 'static) {
+    if let Err(e) = std::thread::Builder::new().name(what.into()).spawn(work) {
+        tracing::error!(error = %e, "cannot start an {what}");
+    }
+}
+
 /// The folder standing in for a bucket, which must exist.
 fn bucket_dir(engine: &Engine, bucket: &str) -> std::result::Result<PathBuf, Failure> {
     let no_bucket = || Failure::new("S3NoSuchBucket", "The specified bucket does not exist");
@@ -116,14 +156,14 @@ fn load<T: for<'de> Deserialize<'de>>(engine: &Engine, namespace: &str) -> Resul
 /// Runs again the jobs a previous run left under way.
 pub fn resume(engine: &std::sync::Arc<Engine>) -> Result<()> {
     for job in export::all(engine)? {
-        if job.status == Status::InProgress {
+        if job.progress.status == Status::InProgress {
             tracing::warn!(export = %job.arn, "export interrupted: run again");
             export::start(engine, job);
         }
     }
     let imports = import::all(engine)?;
     for job in &imports {
-        if job.status == Status::InProgress {
+        if job.progress.status == Status::InProgress {
             tracing::warn!(import = %job.arn, "import interrupted: run again");
             import::start(engine, job.clone());
         }

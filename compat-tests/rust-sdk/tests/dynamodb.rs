@@ -2,91 +2,17 @@
 //! and their waiter, items, a paginated Query, batches, a transaction and its cancellation
 //! reasons, the SDK's typed errors, and its retries on throttling.
 
-use std::time::Duration;
+mod common;
 
-use aws_sdk_dynamodb::client::Waiters;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::get_item::GetItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, KeySchemaElement, KeyType,
-    OnDemandThroughput, Put, PutRequest, ScalarAttributeType, TransactWriteItem, WriteRequest,
+    AttributeValue, ConditionCheck, OnDemandThroughput, Put, PutRequest, TransactWriteItem,
+    WriteRequest,
 };
-use aws_sdk_dynamodb::Client;
-
-fn client(attempts: u32) -> Client {
-    let url = std::env::var("DYNAROCK_URL").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "static"))
-        .retry_config(
-            aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(attempts),
-        )
-        .build();
-    Client::from_conf(config)
-}
-
-fn name(what: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("rs_{what}_{nanos}")
-}
-
-async fn table(c: &Client, what: &str, on_demand_writes: Option<i64>) -> String {
-    let table = name(what);
-    let mut create = c
-        .create_table()
-        .table_name(&table)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("sk")
-                .key_type(KeyType::Range)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("sk")
-                .attribute_type(ScalarAttributeType::N)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest);
-    if let Some(units) = on_demand_writes {
-        create = create.on_demand_throughput(
-            OnDemandThroughput::builder()
-                .max_write_request_units(units)
-                .build(),
-        );
-    }
-    create.send().await.unwrap();
-    c.wait_until_table_exists()
-        .table_name(&table)
-        .wait(Duration::from_secs(30))
-        .await
-        .unwrap();
-    table
-}
+use common::{dynamodb, name, table};
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -98,8 +24,8 @@ fn n(v: i64) -> AttributeValue {
 
 #[tokio::test]
 async fn items_queries_batches_and_typed_errors() {
-    let c = client(3);
-    let t = table(&c, "items", None).await;
+    let c = dynamodb(3);
+    let (t, _) = table(&c, "items", true, |b| b).await;
     c.put_item()
         .table_name(&t)
         .item("pk", s("a"))
@@ -223,8 +149,15 @@ async fn items_queries_batches_and_typed_errors() {
 #[tokio::test]
 async fn the_sdk_retries_throttled_writes_until_they_pass() {
     // One write unit a second at most.
-    let impatient = client(1);
-    let t = table(&impatient, "throttled", Some(1)).await;
+    let impatient = dynamodb(1);
+    let (t, _) = table(&impatient, "throttled", true, |b| {
+        b.on_demand_throughput(
+            OnDemandThroughput::builder()
+                .max_write_request_units(1)
+                .build(),
+        )
+    })
+    .await;
     let mut throttled = false;
     for i in 0..5 {
         if let Err(e) = impatient
@@ -247,7 +180,7 @@ async fn the_sdk_retries_throttled_writes_until_they_pass() {
         }
     }
     assert!(throttled, "a burst over the maximum is throttled");
-    let patient = client(10);
+    let patient = dynamodb(10);
     for i in 10..13 {
         patient
             .put_item()
