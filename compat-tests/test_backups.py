@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from util import aws_cli, create_table, delete_table, expect_error, random_table_name, wait_until
+from util import aws_cli, create_table, delete_table, expect_error, random_table_name, scan_all, wait_until
 
 ARN = re.compile(r"^arn:aws:dynamodb:us-east-1:\d{12}:table/(.+)/backup/\d{14}-[0-9a-f]{8}$")
 
@@ -33,16 +33,7 @@ def item(i):
 
 
 def everything(client, name, index=None):
-    args = {"TableName": name, "ConsistentRead": index is None}
-    if index:
-        args = {"TableName": name, "IndexName": index}
-    items, start = [], None
-    while True:
-        page = client.scan(**args, **({"ExclusiveStartKey": start} if start else {}))
-        items += page["Items"]
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return sorted(items, key=lambda i: json.dumps(i, sort_keys=True, default=str))
+    return sorted(scan_all(client, name, index), key=lambda i: json.dumps(i, sort_keys=True, default=str))
 
 
 def available(client, arn):

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from conftest import NO_RETRIES, clock_mover, own_server
-from util import Raw, aws_cli, create_table, delete_table, error_of, expect_error, random_table_name, wait_until
+from util import Raw, aws_cli, create_table, delete_table, error_of, expect_error, random_table_name, scan_all, wait_until
 
 KEYS = [{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "s", "KeyType": "RANGE"}]
 DEFS = [{"AttributeName": "p", "AttributeType": "S"}, {"AttributeName": "s", "AttributeType": "N"},
@@ -32,17 +32,6 @@ def pitr_of(client, name):
 
 def canonical(items):
     return sorted(json.dumps(i, sort_keys=True, default=str) for i in items)
-
-
-def scan_all(client, name, index=None):
-    args = {"TableName": name, **({"IndexName": index} if index else {"ConsistentRead": True})}
-    items, start = [], None
-    while True:
-        page = client.scan(**args, **({"ExclusiveStartKey": start} if start else {}))
-        items += page["Items"]
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return items
 
 
 def test_continuous_backups_are_off_until_enabled_and_describe_their_window(client):

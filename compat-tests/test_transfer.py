@@ -15,7 +15,7 @@ import pytest
 import zstandard
 
 from conftest import NO_RETRIES, clock_mover, own_server
-from util import aws_cli, create_table, delete_table, expect_error, random_table_name, wait_until
+from util import aws_cli, create_table, delete_table, expect_error, random_table_name, scan_all, wait_until
 
 KEYS = [{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "s", "KeyType": "RANGE"}]
 DEFS = [{"AttributeName": "p", "AttributeType": "S"}, {"AttributeName": "s", "AttributeType": "N"},
@@ -45,17 +45,6 @@ def wire(items):
     return [json.loads(json.dumps(i, default=lambda b: base64.b64encode(b).decode())) for i in items]
 
 
-def scan_all(client, name, index=None):
-    args = {"TableName": name, **({"IndexName": index} if index else {})}
-    items, start = [], None
-    while True:
-        page = client.scan(**args, **({"ExclusiveStartKey": start} if start else {}))
-        items += page["Items"]
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return items
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
     """A server of the module's own on a manual clock, its S3 a folder: (client, move, s3 dir)."""
@@ -76,6 +65,11 @@ def pitr_table(client, count=0):
     for i in range(count):
         client.put_item(TableName=name, Item=item(i))
     return name, client.describe_table(TableName=name)["Table"]["TableArn"]
+
+
+def latest_restorable(client, name):
+    return client.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"][
+        "PointInTimeRecoveryDescription"]["LatestRestorableDateTime"]
 
 
 def finished_export(client, arn):
@@ -152,8 +146,7 @@ def test_an_export_of_an_earlier_instant_holds_the_table_as_it_was(s3):
     client, move, folder, _ = s3
     name, arn = pitr_table(client, 10)
     move(advance=60)
-    then = client.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"][
-        "PointInTimeRecoveryDescription"]["LatestRestorableDateTime"]
+    then = latest_restorable(client, name)
     move(advance=60)
     client.delete_item(TableName=name, Key={"p": item(0)["p"], "s": item(0)["s"]})
     client.put_item(TableName=name, Item={**item(1), "changed": {"BOOL": True}})
@@ -170,8 +163,7 @@ def test_an_incremental_export_holds_each_changed_item_with_its_images(s3):
     client, move, folder, _ = s3
     name, arn = pitr_table(client, 5)
     move(advance=60)
-    start = client.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"][
-        "PointInTimeRecoveryDescription"]["LatestRestorableDateTime"]
+    start = latest_restorable(client, name)
     move(advance=60)
     client.put_item(TableName=name, Item={**item(1), "v": {"N": "1"}})
     client.put_item(TableName=name, Item={**item(1), "v": {"N": "2"}})

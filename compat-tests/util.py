@@ -137,3 +137,15 @@ def aws_cli(url, *args, region="us-east-1"):
                          env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout) if out.stdout.strip() else None
+
+
+def scan_all(client, name, index=None):
+    """Every item of a table (read consistently) or of one of its indexes, page after page."""
+    args = {"TableName": name, **({"IndexName": index} if index else {"ConsistentRead": True})}
+    items, start = [], None
+    while True:
+        page = client.scan(**args, **({"ExclusiveStartKey": start} if start else {}))
+        items += page["Items"]
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return items

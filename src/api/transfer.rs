@@ -135,7 +135,7 @@ pub fn describe_export(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let arn = present(arn)?;
     let job = export::all(ctx.engine)?
         .into_iter()
-        .find(|e| e.arn == arn && e.region == ctx.region)
+        .find(|e| e.arn == arn && e.table.region == ctx.region)
         .ok_or_else(|| Error::ExportNotFound(format!("Export not found: {arn}")))?;
     to_body(&json!({ "ExportDescription": export_description(&job) }))
 }
@@ -144,7 +144,9 @@ pub fn list_exports(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let (table, limit, token) = listing(input, "MaxResults", "maxResults")?;
     let jobs: Vec<Export> = export::all(ctx.engine)?
         .into_iter()
-        .filter(|e| e.region == ctx.region && table.as_ref().is_none_or(|t| e.table_arn == *t))
+        .filter(|e| {
+            e.table.region == ctx.region && table.as_ref().is_none_or(|t| e.table.table_arn == *t)
+        })
         .collect();
     let (page, next) = page(&jobs, |e| &e.arn, limit, token.as_deref());
     let summaries: Vec<Value> = page
@@ -208,7 +210,7 @@ pub fn import_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     if let Some(token) = token {
         if let Some(same) = import::all(ctx.engine)?
             .into_iter()
-            .find(|i| i.client_token == token && i.region == ctx.region)
+            .find(|i| i.client_token == token && i.table.region == ctx.region)
         {
             return to_body(&json!({ "ImportTableDescription": import_description(ctx, &same) }));
         }
@@ -262,7 +264,7 @@ pub fn describe_import(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let arn = present(arn)?;
     let job = import::all(ctx.engine)?
         .into_iter()
-        .find(|i| i.arn == arn && i.region == ctx.region)
+        .find(|i| i.arn == arn && i.table.region == ctx.region)
         .ok_or_else(|| Error::ImportNotFound(format!("Import not found: {arn}")))?;
     to_body(&json!({ "ImportTableDescription": import_description(ctx, &job) }))
 }
@@ -271,7 +273,9 @@ pub fn list_imports(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let (table, limit, token) = listing(input, "PageSize", "pageSize")?;
     let jobs: Vec<Import> = import::all(ctx.engine)?
         .into_iter()
-        .filter(|i| i.region == ctx.region && table.as_ref().is_none_or(|t| i.table_arn == *t))
+        .filter(|i| {
+            i.table.region == ctx.region && table.as_ref().is_none_or(|t| i.table.table_arn == *t)
+        })
         .collect();
     let (page, next) = page(&jobs, |i| &i.arn, limit, token.as_deref());
     let summaries: Vec<Value> = page
@@ -280,7 +284,7 @@ pub fn list_imports(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
             let mut s = json!({
                 "ImportArn": i.arn,
                 "ImportStatus": i.progress.status.as_str(),
-                "TableArn": i.table_arn,
+                "TableArn": i.table.table_arn,
                 "S3BucketSource": bucket_source(i),
                 "CloudWatchLogGroupArn": log_group_arn(ctx),
                 "InputFormat": i.format,
@@ -382,8 +386,8 @@ fn export_description(e: &Export) -> Value {
         "ExportArn": e.arn,
         "ExportStatus": e.progress.status.as_str(),
         "StartTime": e.progress.start,
-        "TableArn": e.table_arn,
-        "TableId": e.table_id,
+        "TableArn": e.table.table_arn,
+        "TableId": e.table.table_id,
         "ExportTime": e.export_time,
         "ClientToken": e.client_token,
         "S3Bucket": e.bucket,
@@ -445,8 +449,8 @@ fn import_description(ctx: &Context<'_>, i: &Import) -> Value {
     let mut d = json!({
         "ImportArn": i.arn,
         "ImportStatus": i.progress.status.as_str(),
-        "TableArn": i.table_arn,
-        "TableId": i.table_id,
+        "TableArn": i.table.table_arn,
+        "TableId": i.table.table_id,
         "ClientToken": i.client_token,
         "S3BucketSource": bucket_source(i),
         "ErrorCount": i.error_count,

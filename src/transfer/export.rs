@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::formats::Hashing;
-use super::{bucket_dir, job_id, object_path, rfc3339, Failure, Progress};
+use super::{bucket_dir, job_id, object_path, rfc3339, Failure, JobTable, Progress};
 use crate::engine::catalog::TableMeta;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -43,10 +43,8 @@ pub struct Export {
     pub arn: String,
     #[serde(flatten)]
     pub progress: Progress,
-    pub region: String,
-    pub table_name: String,
-    pub table_arn: String,
-    pub table_id: String,
+    #[serde(flatten)]
+    pub table: JobTable,
     /// A full export's instant (an incremental export's `to`).
     pub export_time: f64,
     pub bucket: String,
@@ -115,7 +113,7 @@ pub fn all(engine: &Engine) -> Result<Vec<Export>> {
 pub fn begin(engine: &Arc<Engine>, table: &TableMeta, request: Request) -> Result<Export> {
     if let Some(same) = all(engine)?
         .into_iter()
-        .find(|e| e.client_token == request.client_token && e.table_arn == table.arn())
+        .find(|e| e.client_token == request.client_token && e.table.table_arn == table.arn())
     {
         return Ok(same);
     }
@@ -123,10 +121,7 @@ pub fn begin(engine: &Arc<Engine>, table: &TableMeta, request: Request) -> Resul
     let job = Export {
         arn: format!("{}/export/{}", table.arn(), job_id(now)),
         progress: Progress::started(now),
-        region: table.region.clone(),
-        table_name: table.name.clone(),
-        table_arn: table.arn(),
-        table_id: table.uuid.clone(),
+        table: JobTable::of(table),
         export_time: request.export_time,
         bucket: request.bucket,
         bucket_owner: request.bucket_owner,
@@ -160,15 +155,7 @@ pub fn start(engine: &Arc<Engine>, mut job: Export) {
 
 fn run(engine: &Engine, job: &mut Export) -> std::result::Result<(), Failure> {
     let bucket = bucket_dir(engine, &job.bucket)?;
-    let table = engine
-        .table(&job.region, &job.table_name)
-        .filter(|t| t.uuid == job.table_id)
-        .ok_or_else(|| {
-            Failure::new(
-                "TableNotFound",
-                format!("Table not found: {}", job.table_name),
-            )
-        })?;
+    let table = job.table.find(engine)?;
     let internal = |e: Error| Failure::new("UNKNOWN", e.to_string());
     let io = |e: std::io::Error| Failure::new("S3AccessDenied", e.to_string());
     let folder_key = job.folder_key();
@@ -271,8 +258,8 @@ fn summary(job: &Export, folder_key: &str) -> Value {
         "exportArn": job.arn,
         "startTime": rfc3339(job.progress.start),
         "endTime": rfc3339(job.progress.end.unwrap_or(job.progress.start)),
-        "tableArn": job.table_arn,
-        "tableId": job.table_id,
+        "tableArn": job.table.table_arn,
+        "tableId": job.table.table_id,
         "exportTime": rfc3339(job.export_time),
         "s3Bucket": job.bucket,
         "s3Prefix": job.prefix,

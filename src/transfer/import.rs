@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::formats::{self, CsvShape};
-use super::{bucket_dir, job_id, object_path, Failure, Progress};
+use super::{bucket_dir, job_id, object_path, Failure, JobTable, Progress};
 use crate::engine::catalog::TableMeta;
 use crate::engine::Engine;
 use crate::error::Result;
@@ -39,10 +39,8 @@ pub struct Import {
     pub arn: String,
     #[serde(flatten)]
     pub progress: Progress,
-    pub region: String,
-    pub table_name: String,
-    pub table_arn: String,
-    pub table_id: String,
+    #[serde(flatten)]
+    pub table: JobTable,
     pub bucket: String,
     pub bucket_owner: Option<String>,
     pub key_prefix: Option<String>,
@@ -98,10 +96,7 @@ pub fn begin(
     let job = Import {
         arn,
         progress: Progress::started(engine.clock.epoch_seconds()),
-        region: table.region.clone(),
-        table_name: table.name.clone(),
-        table_arn: table.arn(),
-        table_id: table.uuid.clone(),
+        table: JobTable::of(table),
         bucket: request.bucket,
         bucket_owner: request.bucket_owner,
         key_prefix: request.key_prefix,
@@ -128,23 +123,16 @@ pub fn start(engine: &Arc<Engine>, mut job: Import) {
         // Started over after a crash: counted again from the first row.
         (job.processed_bytes, job.processed_items) = (0, 0);
         (job.imported_items, job.error_count) = (0, 0);
-        let outcome = run(&engine, &mut job).and_then(|()| {
-            engine
-                .table(&job.region, &job.table_name)
-                .filter(|t| t.uuid == job.table_id)
-                .map(drop)
-                .ok_or_else(|| {
-                    Failure::new("TableNotFound", "The table was deleted during the import")
-                })
-        });
+        let outcome = run(&engine, &mut job).and_then(|()| job.table.find(&engine).map(drop));
+        let t = &job.table;
         let finished = match &outcome {
-            Ok(()) => engine.update_table(&job.region, &job.table_name, |m| {
+            Ok(()) => engine.update_table(&t.region, &t.table_name, |m| {
                 m.importing = None;
                 Ok(())
             }),
             // As DynamoDB does, a failed import leaves no table behind.
-            Err(_) => engine.delete_table(&job.region, &job.table_name, |t| {
-                if t.uuid == job.table_id {
+            Err(_) => engine.delete_table(&t.region, &t.table_name, |meta| {
+                if meta.uuid == t.table_id {
                     Ok(())
                 } else {
                     Err(crate::error::Error::Internal("another table".into()))
@@ -176,12 +164,7 @@ fn run(engine: &Engine, job: &mut Import) -> std::result::Result<(), Failure> {
         ));
     }
     for (key, path) in objects {
-        let table = engine
-            .table(&job.region, &job.table_name)
-            .filter(|t| t.uuid == job.table_id)
-            .ok_or_else(|| {
-                Failure::new("TableNotFound", "The table was deleted during the import")
-            })?;
+        let table = job.table.find(engine)?;
         let reader = formats::open(&path, &job.compression)
             .map_err(|e| Failure::new("S3AccessDenied", format!("{key}: {e}")))?;
         match job.format.as_str() {

@@ -12,9 +12,11 @@ mod formats;
 pub mod import;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::catalog::TableMeta;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
@@ -48,6 +50,40 @@ impl Failure {
             code: code.into(),
             message: message.into(),
         }
+    }
+}
+
+/// The table a job reads or fills.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobTable {
+    pub region: String,
+    pub table_name: String,
+    pub table_arn: String,
+    /// The table's id (`TableId`): a table re-created under the name is another table.
+    pub table_id: String,
+}
+
+impl JobTable {
+    fn of(table: &TableMeta) -> JobTable {
+        JobTable {
+            region: table.region.clone(),
+            table_name: table.name.clone(),
+            table_arn: table.arn(),
+            table_id: table.uuid.clone(),
+        }
+    }
+
+    /// The table, if it still exists.
+    fn find(&self, engine: &Engine) -> std::result::Result<Arc<TableMeta>, Failure> {
+        engine
+            .table(&self.region, &self.table_name)
+            .filter(|t| t.uuid == self.table_id)
+            .ok_or_else(|| {
+                Failure::new(
+                    "TableNotFound",
+                    format!("Table not found: {}", self.table_name),
+                )
+            })
     }
 }
 
@@ -154,7 +190,7 @@ fn load<T: for<'de> Deserialize<'de>>(engine: &Engine, namespace: &str) -> Resul
 }
 
 /// Runs again the jobs a previous run left under way.
-pub fn resume(engine: &std::sync::Arc<Engine>) -> Result<()> {
+pub fn resume(engine: &Arc<Engine>) -> Result<()> {
     for job in export::all(engine)? {
         if job.progress.status == Status::InProgress {
             tracing::warn!(export = %job.arn, "export interrupted: run again");
