@@ -210,7 +210,7 @@ pub fn import_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     if let Some(token) = token {
         if let Some(same) = import::all(ctx.engine)?
             .into_iter()
-            .find(|i| i.client_token == token && i.table.region == ctx.region)
+            .find(|i| i.request.client_token == token && i.table.region == ctx.region)
         {
             return to_body(&json!({ "ImportTableDescription": import_description(ctx, &same) }));
         }
@@ -287,7 +287,7 @@ pub fn list_imports(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
                 "TableArn": i.table.table_arn,
                 "S3BucketSource": bucket_source(i),
                 "CloudWatchLogGroupArn": log_group_arn(ctx),
-                "InputFormat": i.format,
+                "InputFormat": i.request.format,
                 "StartTime": i.progress.start,
             });
             if let Some(end) = i.progress.end {
@@ -388,19 +388,25 @@ fn export_description(e: &Export) -> Value {
         "StartTime": e.progress.start,
         "TableArn": e.table.table_arn,
         "TableId": e.table.table_id,
-        "ExportTime": e.export_time,
-        "ClientToken": e.client_token,
-        "S3Bucket": e.bucket,
-        "S3SseAlgorithm": e.sse_algorithm.as_deref().unwrap_or("AES256"),
+        "ExportTime": e.request.export_time,
+        "ClientToken": e.request.client_token,
+        "S3Bucket": e.request.bucket,
+        "S3SseAlgorithm": e.request.sse_algorithm.as_deref().unwrap_or("AES256"),
         "ExportFormat": e.format,
         "ExportType": e.export_type(),
     });
     let optional = [
         ("EndTime", e.progress.end.map(|t| json!(t))),
         ("ExportManifest", e.manifest.as_ref().map(|m| json!(m))),
-        ("S3BucketOwner", e.bucket_owner.as_ref().map(|o| json!(o))),
-        ("S3Prefix", e.prefix.as_ref().map(|p| json!(p))),
-        ("S3SseKmsKeyId", e.kms_key.as_ref().map(|k| json!(k))),
+        (
+            "S3BucketOwner",
+            e.request.bucket_owner.as_ref().map(|o| json!(o)),
+        ),
+        ("S3Prefix", e.request.prefix.as_ref().map(|p| json!(p))),
+        (
+            "S3SseKmsKeyId",
+            e.request.kms_key.as_ref().map(|k| json!(k)),
+        ),
         (
             "FailureCode",
             e.progress.failure.as_ref().map(|f| json!(f.code)),
@@ -419,7 +425,7 @@ fn export_description(e: &Export) -> Value {
         d["ItemCount"] = json!(e.item_count);
         d["BilledSizeBytes"] = json!(e.billed_bytes);
     }
-    if let Some(i) = &e.incremental {
+    if let Some(i) = &e.request.incremental {
         d["IncrementalExportSpecification"] = json!({
             "ExportFromTime": i.from, "ExportToTime": i.to, "ExportViewType": i.view,
         });
@@ -428,11 +434,11 @@ fn export_description(e: &Export) -> Value {
 }
 
 fn bucket_source(i: &Import) -> Value {
-    let mut s = json!({ "S3Bucket": i.bucket });
-    if let Some(o) = &i.bucket_owner {
+    let mut s = json!({ "S3Bucket": i.request.bucket });
+    if let Some(o) = &i.request.bucket_owner {
         s["S3BucketOwner"] = json!(o);
     }
-    if let Some(p) = &i.key_prefix {
+    if let Some(p) = &i.request.key_prefix {
         s["S3KeyPrefix"] = json!(p);
     }
     s
@@ -451,19 +457,19 @@ fn import_description(ctx: &Context<'_>, i: &Import) -> Value {
         "ImportStatus": i.progress.status.as_str(),
         "TableArn": i.table.table_arn,
         "TableId": i.table.table_id,
-        "ClientToken": i.client_token,
+        "ClientToken": i.request.client_token,
         "S3BucketSource": bucket_source(i),
         "ErrorCount": i.error_count,
         "CloudWatchLogGroupArn": log_group_arn(ctx),
-        "InputFormat": i.format,
-        "InputCompressionType": i.compression,
-        "TableCreationParameters": i.creation,
+        "InputFormat": i.request.format,
+        "InputCompressionType": i.request.compression,
+        "TableCreationParameters": i.request.creation,
         "StartTime": i.progress.start,
         "ProcessedSizeBytes": i.processed_bytes,
         "ProcessedItemCount": i.processed_items,
         "ImportedItemCount": i.imported_items,
     });
-    if let Some(csv) = &i.csv {
+    if let Some(csv) = &i.request.csv {
         let mut o = Map::new();
         if let Some(d) = &csv.delimiter {
             o.insert("Delimiter".into(), json!(d));

@@ -45,16 +45,9 @@ pub struct Export {
     pub progress: Progress,
     #[serde(flatten)]
     pub table: JobTable,
-    /// A full export's instant (an incremental export's `to`).
-    pub export_time: f64,
-    pub bucket: String,
-    pub bucket_owner: Option<String>,
-    pub prefix: Option<String>,
-    pub sse_algorithm: Option<String>,
-    pub kms_key: Option<String>,
+    #[serde(flatten)]
+    pub request: Request,
     pub format: String,
-    pub incremental: Option<Incremental>,
-    pub client_token: String,
     pub item_count: u64,
     pub billed_bytes: u64,
     /// The key of `manifest-summary.json`, once written.
@@ -67,7 +60,7 @@ impl Export {
     }
 
     pub fn export_type(&self) -> &'static str {
-        if self.incremental.is_some() {
+        if self.request.incremental.is_some() {
             "INCREMENTAL_EXPORT"
         } else {
             "FULL_EXPORT"
@@ -76,7 +69,12 @@ impl Export {
 
     /// `<prefix>/AWSDynamoDB/<id>/`: where its files go.
     fn folder_key(&self) -> String {
-        let prefix = self.prefix.as_deref().unwrap_or_default().trim_matches('/');
+        let prefix = self
+            .request
+            .prefix
+            .as_deref()
+            .unwrap_or_default()
+            .trim_matches('/');
         let root = format!("AWSDynamoDB/{}", self.id());
         if prefix.is_empty() {
             root
@@ -87,7 +85,9 @@ impl Export {
 }
 
 /// What an ExportTableToPointInTime request asks, checked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Request {
+    /// A full export's instant (an incremental export's `to`).
     pub export_time: f64,
     pub incremental: Option<Incremental>,
     pub bucket: String,
@@ -99,22 +99,25 @@ pub struct Request {
 }
 
 pub fn all(engine: &Engine) -> Result<Vec<Export>> {
-    let mut all: Vec<Export> = super::load(engine, NAMESPACE)?;
-    all.sort_by(|a, b| {
-        (a.progress.start)
-            .total_cmp(&b.progress.start)
-            .then(a.arn.cmp(&b.arn))
-    });
-    Ok(all)
+    super::load(engine, NAMESPACE)
+}
+
+impl super::Job for Export {
+    fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
 }
 
 /// Records an export (IN_PROGRESS) and starts it; an export with the same client token is
 /// returned as it is.
 pub fn begin(engine: &Arc<Engine>, table: &TableMeta, request: Request) -> Result<Export> {
-    if let Some(same) = all(engine)?
-        .into_iter()
-        .find(|e| e.client_token == request.client_token && e.table.table_arn == table.arn())
-    {
+    if let Some(same) = all(engine)?.into_iter().find(|e| {
+        e.request.client_token == request.client_token && e.table.table_arn == table.arn()
+    }) {
         return Ok(same);
     }
     let now = engine.clock.epoch_seconds();
@@ -122,15 +125,8 @@ pub fn begin(engine: &Arc<Engine>, table: &TableMeta, request: Request) -> Resul
         arn: format!("{}/export/{}", table.arn(), job_id(now)),
         progress: Progress::started(now),
         table: JobTable::of(table),
-        export_time: request.export_time,
-        bucket: request.bucket,
-        bucket_owner: request.bucket_owner,
-        prefix: request.prefix,
-        sse_algorithm: request.sse_algorithm,
-        kms_key: request.kms_key,
+        request,
         format: "DYNAMODB_JSON".into(),
-        incremental: request.incremental,
-        client_token: request.client_token,
         item_count: 0,
         billed_bytes: 0,
         manifest: None,
@@ -154,7 +150,7 @@ pub fn start(engine: &Arc<Engine>, mut job: Export) {
 }
 
 fn run(engine: &Engine, job: &mut Export) -> std::result::Result<(), Failure> {
-    let bucket = bucket_dir(engine, &job.bucket)?;
+    let bucket = bucket_dir(engine, &job.request.bucket)?;
     let table = job.table.find(engine)?;
     let internal = |e: Error| Failure::new("UNKNOWN", e.to_string());
     let io = |e: std::io::Error| Failure::new("S3AccessDenied", e.to_string());
@@ -163,10 +159,10 @@ fn run(engine: &Engine, job: &mut Export) -> std::result::Result<(), Failure> {
         .ok_or_else(|| Failure::new("S3InvalidKey", "The S3 prefix is not a valid key"))?;
     fs::create_dir_all(folder.join("data")).map_err(io)?;
     let mut files = DataFiles::new(&folder, &folder_key);
-    match job.incremental.clone() {
+    match job.request.incremental.clone() {
         None => {
             engine
-                .items_at(&table, job.export_time, |bytes| {
+                .items_at(&table, job.request.export_time, |bytes| {
                     job.billed_bytes += bytes.len() as u64;
                     let mut line = b"{\"Item\":".to_vec();
                     StoredItem::new(bytes.to_vec()).write_json(&mut line)?;
@@ -260,19 +256,19 @@ fn summary(job: &Export, folder_key: &str) -> Value {
         "endTime": rfc3339(job.progress.end.unwrap_or(job.progress.start)),
         "tableArn": job.table.table_arn,
         "tableId": job.table.table_id,
-        "exportTime": rfc3339(job.export_time),
-        "s3Bucket": job.bucket,
-        "s3Prefix": job.prefix,
-        "s3SseAlgorithm": job.sse_algorithm.as_deref().unwrap_or("AES256"),
-        "s3SseKmsKeyId": job.kms_key,
+        "exportTime": rfc3339(job.request.export_time),
+        "s3Bucket": job.request.bucket,
+        "s3Prefix": job.request.prefix,
+        "s3SseAlgorithm": job.request.sse_algorithm.as_deref().unwrap_or("AES256"),
+        "s3SseKmsKeyId": job.request.kms_key,
         "manifestFilesS3Key": format!("{folder_key}/manifest-files.json"),
         "billedSizeBytes": job.billed_bytes,
         "itemCount": job.item_count,
         "outputFormat": job.format,
-        "outputView": job.incremental.as_ref().map(|i| i.view.as_str()),
+        "outputView": job.request.incremental.as_ref().map(|i| i.view.as_str()),
         "exportType": job.export_type(),
     });
-    if let Some(i) = &job.incremental {
+    if let Some(i) = &job.request.incremental {
         s["exportFromTime"] = json!(rfc3339(i.from));
         s["exportToTime"] = json!(rfc3339(i.to));
     }

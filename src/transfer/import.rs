@@ -41,6 +41,17 @@ pub struct Import {
     pub progress: Progress,
     #[serde(flatten)]
     pub table: JobTable,
+    #[serde(flatten)]
+    pub request: Request,
+    pub processed_bytes: u64,
+    pub processed_items: u64,
+    pub imported_items: u64,
+    pub error_count: u64,
+}
+
+/// What an ImportTable request asks, checked; the table is made by the caller.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request {
     pub bucket: String,
     pub bucket_owner: Option<String>,
     pub key_prefix: Option<String>,
@@ -50,32 +61,20 @@ pub struct Import {
     /// `TableCreationParameters` as given.
     pub creation: Value,
     pub client_token: String,
-    pub processed_bytes: u64,
-    pub processed_items: u64,
-    pub imported_items: u64,
-    pub error_count: u64,
-}
-
-/// What an ImportTable request asks, checked; the table is made by the caller.
-pub struct Request {
-    pub bucket: String,
-    pub bucket_owner: Option<String>,
-    pub key_prefix: Option<String>,
-    pub format: String,
-    pub csv: Option<CsvOptions>,
-    pub compression: String,
-    pub creation: Value,
-    pub client_token: String,
 }
 
 pub fn all(engine: &Engine) -> Result<Vec<Import>> {
-    let mut all: Vec<Import> = super::load(engine, NAMESPACE)?;
-    all.sort_by(|a, b| {
-        (a.progress.start)
-            .total_cmp(&b.progress.start)
-            .then(a.arn.cmp(&b.arn))
-    });
-    Ok(all)
+    super::load(engine, NAMESPACE)
+}
+
+impl super::Job for Import {
+    fn arn(&self) -> &str {
+        &self.arn
+    }
+
+    fn progress(&self) -> &Progress {
+        &self.progress
+    }
 }
 
 /// The ARN an import into `table` gets (the table is created with it, marked as importing).
@@ -97,14 +96,7 @@ pub fn begin(
         arn,
         progress: Progress::started(engine.clock.epoch_seconds()),
         table: JobTable::of(table),
-        bucket: request.bucket,
-        bucket_owner: request.bucket_owner,
-        key_prefix: request.key_prefix,
-        format: request.format,
-        csv: request.csv,
-        compression: request.compression,
-        creation: request.creation,
-        client_token: request.client_token,
+        request,
         processed_bytes: 0,
         processed_items: 0,
         imported_items: 0,
@@ -151,23 +143,23 @@ pub fn start(engine: &Arc<Engine>, mut job: Import) {
 }
 
 fn run(engine: &Engine, job: &mut Import) -> std::result::Result<(), Failure> {
-    let bucket = bucket_dir(engine, &job.bucket)?;
-    let prefix = job.key_prefix.clone().unwrap_or_default();
+    let bucket = bucket_dir(engine, &job.request.bucket)?;
+    let prefix = job.request.key_prefix.clone().unwrap_or_default();
     let objects = objects(&bucket, &prefix)?;
     if objects.is_empty() {
         return Err(Failure::new(
             "S3NoSuchKey",
             format!(
                 "No objects found under the prefix {prefix:?} in bucket {}",
-                job.bucket
+                job.request.bucket
             ),
         ));
     }
     for (key, path) in objects {
         let table = job.table.find(engine)?;
-        let reader = formats::open(&path, &job.compression)
+        let reader = formats::open(&path, &job.request.compression)
             .map_err(|e| Failure::new("S3AccessDenied", format!("{key}: {e}")))?;
-        match job.format.as_str() {
+        match job.request.format.as_str() {
             "CSV" => import_csv(engine, job, &table, &key, reader)?,
             _ => import_json(engine, job, &table, &key, reader)?,
         }
@@ -257,7 +249,7 @@ fn import_csv(
     key: &str,
     reader: Box<dyn BufRead>,
 ) -> std::result::Result<(), Failure> {
-    let options = job.csv.clone().unwrap_or_default();
+    let options = job.request.csv.clone().unwrap_or_default();
     let delimiter = options
         .delimiter
         .as_deref()
@@ -317,7 +309,7 @@ fn put(
             job.error_count += 1;
             // The shape of DynamoDB's CloudWatch entry for a row it could not import.
             let entry = json!({
-                "itemS3Pointer": {"bucket": job.bucket, "key": key, "itemIndex": index},
+                "itemS3Pointer": {"bucket": job.request.bucket, "key": key, "itemIndex": index},
                 "importArn": job.arn,
                 "errorMessages": [message],
             });

@@ -179,14 +179,28 @@ fn save<T: Serialize>(engine: &Engine, namespace: &str, arn: &str, job: &T) -> R
     engine.put_record_durably(namespace, arn.as_bytes(), Some(&bytes))
 }
 
-fn load<T: for<'de> Deserialize<'de>>(engine: &Engine, namespace: &str) -> Result<Vec<T>> {
-    engine
+/// What every job has: an ARN and its progress.
+pub trait Job {
+    fn arn(&self) -> &str;
+    fn progress(&self) -> &Progress;
+}
+
+/// Every job of a namespace, in the order they started.
+fn load<T: Job + for<'de> Deserialize<'de>>(engine: &Engine, namespace: &str) -> Result<Vec<T>> {
+    let mut all = engine
         .records(namespace, b"")?
         .into_iter()
         .map(|(_, v)| {
-            serde_json::from_slice(&v).map_err(|e| Error::Internal(format!("{namespace}: {e}")))
+            serde_json::from_slice::<T>(&v)
+                .map_err(|e| Error::Internal(format!("{namespace}: {e}")))
         })
-        .collect()
+        .collect::<Result<Vec<T>>>()?;
+    all.sort_by(|a, b| {
+        (a.progress().start)
+            .total_cmp(&b.progress().start)
+            .then(a.arn().cmp(b.arn()))
+    });
+    Ok(all)
 }
 
 /// Runs again the jobs a previous run left under way.
