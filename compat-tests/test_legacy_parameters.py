@@ -116,3 +116,21 @@ def test_attribute_updates_errors(client, table_s, key):
                       "Non-expression parameters: {AttributeUpdates} Expression parameters: {UpdateExpression}"):
         client.update_item(TableName=table_s, Key=key, AttributeUpdates={"s": {"Value": {"S": "x"}}},
                            UpdateExpression="REMOVE s")
+
+
+def test_filters_and_expected_compare_lists_and_maps_for_equality(client, table_s, key):
+    """Only key conditions restrict EQ and NE to scalars and sets: the other maps compare lists and
+    maps too."""
+    l, m = {"L": [{"S": "x"}, {"N": "1"}]}, {"M": {"k": {"BOOL": True}}}
+    client.put_item(TableName=table_s, Item={**key, "l": l, "m": m})
+    query = dict(TableName=table_s, KeyConditions={"p": {"ComparisonOperator": "EQ", "AttributeValueList": [key["p"]]}})
+    assert client.query(**query, QueryFilter={"l": {"ComparisonOperator": "EQ", "AttributeValueList": [l]}})["Count"] == 1
+    assert client.query(**query, QueryFilter={"m": {"ComparisonOperator": "NE", "AttributeValueList": [m]}})["Count"] == 0
+    scanned = client.scan(TableName=table_s, ScanFilter={"m": {"ComparisonOperator": "EQ", "AttributeValueList": [m]},
+                                                        "p": {"ComparisonOperator": "EQ", "AttributeValueList": [key["p"]]}})
+    assert scanned["Count"] == 1
+    put_expected(client, table_s, key, {"l": {"ComparisonOperator": "EQ", "AttributeValueList": [l]}})
+    with expect_error("ConditionalCheckFailedException"):
+        put_expected(client, table_s, key, {"m": {"Value": {"M": {}}}})
+    with expect_error("ValidationException", match="ComparisonOperator EQ is not valid for L AttributeValue type"):
+        client.query(TableName=table_s, KeyConditions={"p": {"ComparisonOperator": "EQ", "AttributeValueList": [l]}})

@@ -273,12 +273,13 @@ fn comparison<'a>(
             ));
         }
     }
-    // Ordered comparisons, prefixes and ranges take only strings, numbers and binaries;
-    // filters and key conditions compare for equality sets as well, nothing else.
+    // Ordered comparisons, prefixes and ranges take only strings, numbers and binaries; key
+    // conditions compare for equality sets as well, nothing else; other maps compare any value
+    // for equality (lists and maps included).
     let accepted = |v: &AttributeValue| match operator {
         "BEGINS_WITH" => matches!(v, AttributeValue::S(_) | AttributeValue::B(_)),
         "LE" | "LT" | "GE" | "GT" | "BETWEEN" | "CONTAINS" | "NOT_CONTAINS" | "IN" => scalar(v),
-        _ if map == ConditionMap::Expected => true,
+        _ if map != ConditionMap::KeyConditions => true,
         _ => {
             scalar(v)
                 || matches!(

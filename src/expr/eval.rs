@@ -51,18 +51,12 @@ impl Value<'_> {
 }
 
 impl<'a> Evaluator<'a> {
-    fn operand_type_error(&self, function: &str, value: &AttributeValue) -> Error {
-        Error::validation(format!(
-            "Invalid {}: Incorrect operand type for operator or function; operator or function: {function}, operand type: {}",
-            self.member,
-            value.type_name()
-        ))
-    }
-
     fn operand(&self, operand: &'a Operand) -> Result<Option<Value<'a>>> {
         Ok(match operand {
             Operand::Value(v) => Some(Value::Ref(v)),
             Operand::Path(p) => resolve(self.item, p).map(Value::Ref),
+            // An attribute with no size (a number, a boolean, null) has none: as DynamoDB does
+            // today, the comparison is false rather than an error.
             Operand::Size(p) => match resolve(self.item, p) {
                 None => None,
                 Some(v) => {
@@ -74,7 +68,7 @@ impl<'a> Evaluator<'a> {
                         AttributeValue::BS(s) => s.len(),
                         AttributeValue::L(l) => l.len(),
                         AttributeValue::M(m) => m.len(),
-                        other => return Err(self.operand_type_error("size", other)),
+                        _ => return Ok(None),
                     };
                     Some(Value::Owned(AttributeValue::N(Number::from(n as u64))))
                 }
@@ -338,8 +332,9 @@ mod tests {
 
     #[test]
     fn runtime_type_errors() {
-        let e = check("size(n) = :v", json!({":v": {"N": "1"}})).unwrap_err();
-        assert_eq!(e.to_string(), "Invalid ConditionExpression: Incorrect operand type for operator or function; operator or function: size, operand type: N");
+        // A stored type that does not fit is no error: the condition is false.
+        no("size(n) = :v", json!({":v": {"N": "1"}}));
+        no("size(n) > :v OR size(t) < :v", json!({":v": {"N": "1"}}));
         let e = check("attribute_type(s, :t)", json!({":t": {"S": "STRING"}})).unwrap_err();
         assert_eq!(e.to_string(), "Invalid ConditionExpression: Invalid attribute type name found in type: STRING; valid types: S, SS, N, NS, B, BS, BOOL, NULL, L, M");
     }
