@@ -204,15 +204,43 @@ def test_key_size_limits(client, table_s, table_ss):
                       "One or more parameter values were invalid: Aggregated size of all range keys has exceeded "
                       "the size limit of 1024 bytes"):
         client.put_item(TableName=table_ss, Item={"p": {"S": "x"}, "c": {"S": "c" * 1025}})
+    # Keys in reads and deletes are held to the same sizes.
+    hash_message = ("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size "
+                    "limit of 2048 bytes")
+    range_message = ("One or more parameter values were invalid: Aggregated size of all range keys has exceeded "
+                     "the size limit of 1024 bytes")
+    assert client.get_item(TableName=table_s, Key={"p": {"S": "k" * 2048}})["Item"]
+    too_long = {"p": {"S": "k" * 2049}}
+    for read in [lambda: client.get_item(TableName=table_s, Key=too_long),
+                 lambda: client.delete_item(TableName=table_s, Key=too_long),
+                 lambda: client.batch_get_item(RequestItems={table_s: {"Keys": [too_long]}}),
+                 lambda: client.transact_get_items(TransactItems=[{"Get": {"TableName": table_s, "Key": too_long}}])]:
+        with expect_error("ValidationException", match=hash_message):
+            read()
+    with expect_error("ValidationException", range_message):
+        client.get_item(TableName=table_ss, Key={"p": {"S": "x"}, "c": {"S": "c" * 1025}})
 
 
-def test_nesting_limit(raw, table_s):
+def nested(depth, kind="M"):
     value = {"S": "leaf"}
-    for _ in range(33):
-        value = {"L": [value]}
-    status, body = raw.call("PutItem", {"TableName": table_s, "Item": {"p": {"S": "deep"}, "a": value}})
-    assert status == 400
-    assert error_of(body) == ("ValidationException", "Nesting Levels have exceeded supported limits")
+    for _ in range(depth):
+        value = {"M": {"n": value}} if kind == "M" else {"L": [value]}
+    return value
+
+
+@pytest.mark.parametrize("kind", ["M", "L"])
+def test_nesting_limit(client, raw, table_s, kind):
+    """31 enclosing maps or lists are accepted, 32 refused: in items and in expression values."""
+    client.put_item(TableName=table_s, Item={"p": {"S": "deep"}, "a": nested(31, kind)})
+    assert client.get_item(TableName=table_s, Key={"p": {"S": "deep"}})["Item"]["a"] == nested(31, kind)
+    message = ("Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond "
+               "supported limit")
+    status, body = raw.call("PutItem", {"TableName": table_s, "Item": {"p": {"S": "deep"}, "a": nested(32, kind)}})
+    assert (status, error_of(body)) == (400, ("ValidationException", message))
+    status, body = raw.call("PutItem", {"TableName": table_s, "Item": {"p": {"S": "deep"}},
+                                        "ConditionExpression": "a = :v",
+                                        "ExpressionAttributeValues": {":v": nested(32, kind)}})
+    assert status == 400 and error_of(body)[0] == "ValidationException" and message in error_of(body)[1]
 
 
 def test_missing_table(client):

@@ -157,7 +157,6 @@ impl Engine {
         condition: Option<WriteCondition<'_>>,
     ) -> Result<WriteOutcome> {
         let kv = table.key_schema.key_of_request(&key)?;
-        kv.check_sizes()?;
         let k = keys::item_key(table.id, kv.hash, kv.range);
         self.commit(table, &k, Change::Update { key, actions }, condition)
     }

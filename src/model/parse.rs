@@ -313,12 +313,12 @@ fn next_set<'de, A: MapAccess<'de>>(
     ))
 }
 
+const NESTING_TOO_DEEP: &str = "Nesting Levels have exceeded supported limits: Attributes in the item have nested levels beyond supported limit";
+
 /// An attribute value read at `depth`; anything but an object is refused (nesting first).
 fn attribute(got: Got<Result<AttributeValue>>, depth: usize) -> Result<AttributeValue> {
     if depth > MAX_NESTING {
-        return Err(Error::validation(
-            "Nesting Levels have exceeded supported limits",
-        ));
+        return Err(Error::validation(NESTING_TOO_DEEP));
     }
     match got {
         Got::Value(v) => v,
@@ -552,7 +552,23 @@ mod tests {
         for _ in 0..40 {
             v = json!({"L": [v]});
         }
-        assert_eq!(err(v).1, "Nesting Levels have exceeded supported limits");
+        assert_eq!(err(v).1, NESTING_TOO_DEEP);
+        // The boundary: 31 enclosing maps or lists are accepted, 32 are not.
+        let wrapped = |n: usize, kind: &str| {
+            let mut v = json!({"S": "leaf"});
+            for _ in 0..n {
+                v = if kind == "M" {
+                    json!({"M": {"n": v}})
+                } else {
+                    json!({"L": [v]})
+                };
+            }
+            json!({"a": v})
+        };
+        for kind in ["M", "L"] {
+            assert!(item_from_json(&wrapped(31, kind)).is_ok());
+            assert!(item_from_json(&wrapped(32, kind)).is_err());
+        }
     }
 
     #[test]

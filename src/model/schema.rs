@@ -93,7 +93,10 @@ impl KeySchema {
         };
         let hash = get(&self.hash)?;
         let range = self.range.as_ref().map(get).transpose()?;
-        Ok(KeyValues { hash, range })
+        let kv = KeyValues { hash, range };
+        // Reads and deletes are held to the sizes writes are.
+        kv.check_sizes()?;
+        Ok(kv)
     }
 }
 

@@ -14,8 +14,9 @@ use crate::error::{Error, Result};
 
 pub type Item = BTreeMap<String, AttributeValue>;
 
-/// Documents deeper than this are refused, as DynamoDB does.
-pub const MAX_NESTING: usize = 32;
+/// How many maps and lists may enclose a value: 31 are accepted, 32 refused, as the live
+/// service answers (for items and expression values alike).
+pub const MAX_NESTING: usize = 31;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttributeValue {
