@@ -15,12 +15,14 @@ def raw(url):
     return Raw(url)
 
 
-def test_every_response_has_request_id_and_crc32(raw, table_s):
+def test_every_response_has_request_id_crc32_and_server(raw, table_s):
     for op, body in [("ListTables", {}), ("GetItem", {"TableName": table_s, "Key": {"p": {"S": "x"}}}),
                      ("DescribeTable", {"TableName": "compat_does_not_exist"})]:
         r = raw.post(op, body)
         assert r.headers["x-amzn-RequestId"]
         assert crc32_ok(r)
+        # The name DynamoDB's endpoints give themselves, on answers and errors alike.
+        assert r.headers["Server"] == "Server"
 
 
 def test_request_ids_are_unique(raw):

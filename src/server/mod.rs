@@ -558,6 +558,8 @@ fn finish(
         HeaderValue::from_static(content_type),
     );
     h.insert(X_AMZ_CRC32, HeaderValue::from(crc));
+    // What DynamoDB's endpoints name themselves.
+    h.insert(http::header::SERVER, HeaderValue::from_static("Server"));
     if let Ok(id) = HeaderValue::from_bytes(&request_id.0) {
         h.insert(X_AMZN_REQUESTID, id);
     }
