@@ -95,12 +95,7 @@ pub fn restore_table_from_backup(ctx: &Context<'_>, input: Input<'_>) -> Result<
     c.name(target, "targetTableName");
     let arn = c.not_null(input.str("BackupArn")?, "backupArn");
     c.length(arn, "backupArn", 37, 1024);
-    let billing = input.str("BillingModeOverride")?;
-    c.one_of(
-        billing,
-        "billingModeOverride",
-        &["PROVISIONED", "PAY_PER_REQUEST"],
-    );
+    check_billing_override(input, &mut c)?;
     c.finish()?;
     let (target, arn) = (present(target)?, present(arn)?);
     let backup = ctx
@@ -108,18 +103,40 @@ pub fn restore_table_from_backup(ctx: &Context<'_>, input: Input<'_>) -> Result<
         .backup(arn)?
         .filter(Backup::listed)
         .ok_or_else(|| backup_not_found(arn))?;
-    let request = restore_request(&backup.table, target, input);
-    let definition = table_definition(ctx, Input::new(&request)?)?;
+    let definition = restored_definition(ctx, &backup.table, target, input)?;
     let table = ctx
         .engine
         .restore_table(&backup, definition, CONCURRENT_RESTORES)?;
     to_body(&json!({ "TableDescription": table_description(ctx, &table, "CREATING")? }))
 }
 
+/// A restore's `BillingModeOverride`, checked as CreateTable checks `BillingMode`.
+pub(super) fn check_billing_override(input: Input<'_>, c: &mut Constraints) -> Result<()> {
+    let billing = input.str("BillingModeOverride")?;
+    c.one_of(
+        billing,
+        "billingModeOverride",
+        &["PROVISIONED", "PAY_PER_REQUEST"],
+    );
+    Ok(())
+}
+
+/// The definition of a restore's new table: `source` under the name `target`, with the
+/// request's overrides, checked as CreateTable checks its request.
+pub(super) fn restored_definition(
+    ctx: &Context<'_>,
+    source: &TableMeta,
+    target: &str,
+    input: Input<'_>,
+) -> Result<TableMeta> {
+    let request = restore_request(source, target, input);
+    table_definition(ctx, Input::new(&request)?)
+}
+
 /// The CreateTable request a restore amounts to: the source table (as backed up) under its new
 /// name, with the request's overrides (billing, throughput, indexes, encryption) in place of its,
 /// and without what a restore does not bring back (tags, stream, TTL, deletion protection).
-pub(super) fn restore_request(t: &TableMeta, target: &str, input: Input<'_>) -> Value {
+fn restore_request(t: &TableMeta, target: &str, input: Input<'_>) -> Value {
     let over = |name: &str| input.raw(name).cloned();
     let billing = over("BillingModeOverride").unwrap_or_else(|| json!(t.billing_mode.as_str()));
     let provisioned = billing == json!("PROVISIONED");

@@ -3,10 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::backups::{restore_request, time, CONCURRENT_RESTORES};
+use super::backups::{check_billing_override, restored_definition, time, CONCURRENT_RESTORES};
 use super::describe::table_description;
 use super::input::{present, Constraints, Input};
-use super::tables::table_definition;
 use super::{to_body, Context, TableRef};
 use crate::engine::catalog::TableMeta;
 use crate::error::{Error, Result};
@@ -62,12 +61,7 @@ pub fn restore_table_to_point_in_time(ctx: &Context<'_>, input: Input<'_>) -> Re
     c.name(source_name, "sourceTableName");
     let source_arn = input.str("SourceTableArn")?;
     c.length(source_arn, "sourceTableArn", 1, 1024);
-    let billing = input.str("BillingModeOverride")?;
-    c.one_of(
-        billing,
-        "billingModeOverride",
-        &["PROVISIONED", "PAY_PER_REQUEST"],
-    );
+    check_billing_override(input, &mut c)?;
     let latest = input.bool("UseLatestRestorableTime")?.unwrap_or(false);
     let at = time(input, "RestoreDateTime")?;
     c.finish()?;
@@ -113,8 +107,7 @@ pub fn restore_table_to_point_in_time(ctx: &Context<'_>, input: Input<'_>) -> Re
                 .into(),
         ));
     }
-    let request = restore_request(&meta, target, input);
-    let definition = table_definition(ctx, Input::new(&request)?)?;
+    let definition = restored_definition(ctx, &meta, target, input)?;
     let table = ctx
         .engine
         .restore_to_point_in_time(&meta, at, definition, CONCURRENT_RESTORES)?;
