@@ -88,6 +88,11 @@ def logs(url, region):
 
 
 @pytest.fixture(scope="session")
+def streams(url, region):
+    return _session(region).client("dynamodbstreams", endpoint_url=url, config=NO_RETRIES)
+
+
+@pytest.fixture(scope="session")
 def client_in(url):
     """A client for another region: tables are per region."""
     def make(region):

@@ -273,3 +273,45 @@ def test_index_update_errors(client, indexed):
                                             "Projection": {"ProjectionType": "ALL"}}},
                                 {"Create": {"IndexName": "zz2", "KeySchema": [{"AttributeName": "z", "KeyType": "HASH"}],
                                             "Projection": {"ProjectionType": "ALL"}}}])
+
+
+def test_index_key_size_limits_on_every_write_path(client):
+    """GSI and LSI key values are held to the table key limits: 2048 bytes for a partition key,
+    1024 for a sort key, whichever way the item is written; a refused write changes nothing."""
+    name = create_table(
+        client, random_table_name(),
+        [{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "c", "KeyType": "RANGE"}],
+        [{"AttributeName": a, "AttributeType": "S"} for a in ["p", "c", "l", "g", "gs"]],
+        LocalSecondaryIndexes=[{"IndexName": "by_l", "KeySchema": [
+            {"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "l", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+        GlobalSecondaryIndexes=[{"IndexName": "by_g", "KeySchema": [
+            {"AttributeName": "g", "KeyType": "HASH"}, {"AttributeName": "gs", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"}}])
+    hash_message = ("One or more parameter values were invalid: Size of hashkey has exceeded the maximum size "
+                    "limit of 2048 bytes")
+    range_message = ("One or more parameter values were invalid: Aggregated size of all range keys has exceeded "
+                     "the size limit of 1024 bytes")
+    try:
+        key = {"p": s("p"), "c": s("c")}
+        client.put_item(TableName=name, Item={**key, "g": s("g" * 2048), "gs": s("s" * 1024), "l": s("l" * 1024)})
+        for attr, size, message in [("g", 2049, hash_message), ("gs", 1025, range_message), ("l", 1025, range_message)]:
+            value = s(attr * size)
+            writes = [
+                lambda: client.put_item(TableName=name, Item={**key, attr: value}),
+                lambda: client.update_item(TableName=name, Key=key, UpdateExpression="SET #a = :v",
+                                           ExpressionAttributeNames={"#a": attr},
+                                           ExpressionAttributeValues={":v": value}),
+                lambda: client.batch_write_item(RequestItems={name: [{"PutRequest": {"Item": {**key, attr: value}}}]}),
+                lambda: client.transact_write_items(TransactItems=[{"Put": {"TableName": name,
+                                                                            "Item": {**key, attr: value}}}]),
+                lambda: client.execute_statement(Statement=f'UPDATE "{name}" SET {attr} = ? WHERE p = ? AND c = ?',
+                                                 Parameters=[value, s("p"), s("c")]),
+            ]
+            for write in writes:
+                with expect_error("ValidationException", message):
+                    write()
+        item = client.get_item(TableName=name, Key=key)["Item"]
+        assert [len(item[a]["S"]) for a in ["g", "gs", "l"]] == [2048, 1024, 1024]
+    finally:
+        delete_table(client, name)

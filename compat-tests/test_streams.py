@@ -24,13 +24,6 @@ def n(x):
     return {"N": str(x)}
 
 
-@pytest.fixture(scope="session")
-def streams(url, region):
-    return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                 region_name=region).client(
-        "dynamodbstreams", endpoint_url=url, config=Config(retries={"max_attempts": 1}))
-
-
 @pytest.fixture
 def table_with_stream(client):
     made = []

@@ -164,7 +164,7 @@ fn key_text(value: &Value) -> Option<String> {
 
 /// The partition key value of an item or key (raw JSON), if the table is known.
 fn leading_key(meta: Option<&TableMeta>, item: Option<&Value>) -> Option<String> {
-    key_text(item?.get(&meta?.key_schema.hash.name)?)
+    key_text(item?.get(&meta?.key_schema.hash_key().name)?)
 }
 
 /// The top-level attribute named by each path of a projection expression.
@@ -252,8 +252,8 @@ fn updated(obj: &Map<String, Value>) -> Vec<String> {
 /// The partition key value a Query's key condition fixes.
 fn queried_key(meta: &TableMeta, obj: &Map<String, Value>) -> Option<String> {
     let hash = match text(obj, "IndexName") {
-        Some(name) => &meta.index(name)?.0.key_schema.hash.name,
-        None => &meta.key_schema.hash.name,
+        Some(name) => &meta.index(name)?.0.key_schema.hash_key().name,
+        None => &meta.key_schema.hash_key().name,
     };
     if let Some(conditions) = obj.get("KeyConditions").and_then(Value::as_object) {
         let c = conditions.get(hash)?;
@@ -306,7 +306,7 @@ fn item_access(ctx: &Context<'_>, operation: &str, input: Input<'_>) -> Access {
     let mut keys: Vec<(&'static str, Vec<String>)> = Vec::new();
     let hash = meta
         .as_ref()
-        .map_or("", |m| m.key_schema.hash.name.as_str());
+        .map_or("", |m| m.key_schema.hash_key().name.as_str());
     // The item (PutItem) or key (the others) named: its attribute names and partition key.
     let member = if operation == "PutItem" {
         "Item"

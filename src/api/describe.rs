@@ -8,11 +8,11 @@ use crate::error::Result;
 use crate::model::schema::KeySchema;
 
 pub fn key_schema(k: &KeySchema) -> Value {
-    let mut v = vec![json!({"AttributeName": k.hash.name, "KeyType": "HASH"})];
-    if let Some(r) = &k.range {
-        v.push(json!({"AttributeName": r.name, "KeyType": "RANGE"}));
-    }
-    Value::Array(v)
+    let hash = k.hash.iter().map(|a| (a, "HASH"));
+    let range = k.range.iter().map(|a| (a, "RANGE"));
+    hash.chain(range)
+        .map(|(a, kind)| json!({"AttributeName": a.name, "KeyType": kind}))
+        .collect()
 }
 
 pub fn projection(p: &Projection) -> Value {

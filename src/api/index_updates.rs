@@ -55,7 +55,7 @@ pub(super) fn read_index_updates<'a>(
         };
         let at = format!("{at}{}.", action.to_lowercase());
         out.push(match *action {
-            "Create" => IndexUpdate::Create(read_index(*a, &at, c)?),
+            "Create" => IndexUpdate::Create(read_index(*a, &at, true, c)?),
             "Update" => {
                 let name = c.not_null(a.str("IndexName")?, &format!("{at}indexName"));
                 c.name(name, &format!("{at}indexName"));

@@ -54,7 +54,7 @@ struct WriteResponse {
 /// `ReturnItemCollectionMetrics=SIZE`: the partition key and a 1 GB wide size estimate.
 pub fn collection_metrics(meta: &TableMeta, key: &Item, outcome: &WriteOutcome) -> Option<Value> {
     let size = outcome.collection_size?;
-    let name = &meta.key_schema.hash.name;
+    let name = &meta.key_schema.hash_key().name;
     let pk = key.get(name)?;
     let low = (size >> 30) as f64;
     Some(serde_json::json!({

@@ -57,6 +57,20 @@ fn as_term(c: &Condition) -> Option<Term> {
     (terms.len() == 1).then(|| terms.remove(0))
 }
 
+fn is_equality_on(c: &Condition, name: &str) -> bool {
+    matches!(as_term(c), Some((n, SortCondition::Eq(_))) if n == name)
+}
+
+fn is_term_on(c: &Condition, name: &str) -> bool {
+    matches!(as_term(c), Some((n, _)) if n == name)
+}
+
+/// Removes the first part that `which` picks and returns it as a key condition term.
+fn take_term(parts: &mut Vec<Condition>, which: impl Fn(&Condition) -> bool) -> Option<Term> {
+    let at = parts.iter().position(which)?;
+    as_term(&parts.remove(at))
+}
+
 /// Takes the key of a write out of its WHERE clause: an equality on every key attribute.
 /// Returns the key and what is left of the clause.
 fn key_of_where(schema: &KeySchema, filter: Option<Condition>) -> Result<(Item, Vec<Condition>)> {
@@ -64,10 +78,7 @@ fn key_of_where(schema: &KeySchema, filter: Option<Condition>) -> Result<(Item, 
     conjuncts(filter, &mut parts);
     let mut key = Item::new();
     for attr in schema.attributes() {
-        let at = parts
-            .iter()
-            .position(|c| matches!(as_term(c), Some((n, SortCondition::Eq(_))) if n == attr.name));
-        match at.map(|i| parts.remove(i)).as_ref().and_then(as_term) {
+        match take_term(&mut parts, |c| is_equality_on(c, &attr.name)) {
             Some((name, SortCondition::Eq(v))) => {
                 key.insert(name, v);
             }
@@ -112,7 +123,7 @@ enum PlannedChange {
 
 fn plan_write(ctx: &Context<'_>, statement: Statement) -> Result<WritePlan> {
     let table = table_of(ctx, statement.table())?;
-    let hash = table.key_schema.hash.name.clone();
+    let hash = table.key_schema.hash_key().name.clone();
     Ok(match statement {
         Statement::Insert { item, .. } => {
             for attr in table.key_schema.attributes() {
@@ -296,9 +307,10 @@ fn run_select(
     let schema = source.key_schema();
     let mut parts = Vec::new();
     conjuncts(filter, &mut parts);
-    let hash_at = parts.iter().position(
-        |c| matches!(as_term(c), Some((n, SortCondition::Eq(_))) if n == schema.hash.name),
-    );
+    let keyed = schema
+        .hash
+        .iter()
+        .all(|a| parts.iter().any(|c| is_equality_on(c, &a.name)));
     if let Some(path) = &order_by {
         let is_key =
             matches!(path.steps.as_slice(), [PathStep::Attribute(a)] if schema.is_key_attribute(a));
@@ -309,30 +321,33 @@ fn run_select(
                 shown.join(".")
             )));
         }
-        if hash_at.is_none() {
+        if !keyed {
             return Err(Error::validation(
                 "Must have at least one non-optional hash key condition in WHERE clause when using ORDER BY clause.",
             ));
         }
     }
-    let range = match hash_at {
-        Some(i) => {
-            let mut terms =
-                vec![as_term(&parts.remove(i)).ok_or_else(|| Error::Internal("term".into()))?];
-            if let Some(r) = &schema.range {
-                if let Some(j) = parts
-                    .iter()
-                    .position(|c| matches!(as_term(c), Some((n, _)) if n == r.name))
-                {
-                    terms.push(
-                        as_term(&parts.remove(j)).ok_or_else(|| Error::Internal("term".into()))?,
-                    );
-                }
-            }
-            let key = key_condition::plan(terms, schema)?;
-            source.query_range(&key, !descending)
+    // Equalities on the whole partition key make the SELECT a Query; the sort key's conditions
+    // narrow it left to right, and whatever is left filters.
+    let range = if keyed {
+        let mut terms = Vec::new();
+        for attr in &schema.hash {
+            terms.extend(take_term(&mut parts, |c| is_equality_on(c, &attr.name)));
         }
-        None => source.scan_range(0, 1),
+        for attr in &schema.range {
+            let Some(term) = take_term(&mut parts, |c| is_term_on(c, &attr.name)) else {
+                break;
+            };
+            let last = !matches!(term.1, SortCondition::Eq(_));
+            terms.push(term);
+            if last {
+                break;
+            }
+        }
+        let key = key_condition::plan(terms, schema)?;
+        source.query_range(&key, !descending)
+    } else {
+        source.scan_range(0, 1)
     };
     let start = next_token
         .map(|t| {
@@ -381,7 +396,7 @@ pub(super) fn accesses<'a>(
             let resource = crate::engine::catalog::table_arn(t.region, ctx.account, t.name);
             let meta = ctx.engine.table(t.region, t.name);
             let leading = meta.and_then(|meta| {
-                let hash = &meta.key_schema.hash.name;
+                let hash = &meta.key_schema.hash_key().name;
                 match statement {
                     Statement::Insert { item, .. } => item.get(hash)?.key_text(),
                     Statement::Select { filter, .. }

@@ -438,6 +438,7 @@ pub fn query(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     )?;
     let shaping = shaping(input, &mut expressions, ConditionMap::QueryFilter)?;
     expressions.finish()?;
+    let legacy = key_condition.is_none();
     let terms = match key_condition {
         Some(c) => key_condition::terms_of_expression(&c)?,
         None => legacy::key_conditions(input)?.ok_or_else(|| {
@@ -448,6 +449,11 @@ pub fn query(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     };
     let meta = ctx.item_table(&present(table)?)?;
     let source = source(&meta, &common)?;
+    if legacy && source.key_schema().is_multi_attribute() {
+        return Err(Error::validation(
+            "KeyConditions cannot query an index with a multi-attribute key: use KeyConditionExpression",
+        ));
+    }
     let key = key_condition::plan(terms, source.key_schema())?;
     if let Some((filter, _)) = &shaping.filter {
         let mut names = Vec::new();
@@ -494,14 +500,19 @@ pub fn query(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
 fn query_start(source: Source<'_>, key: &KeyCondition, start: &Item) -> Result<Vec<u8>> {
     let position = start_position(source, start)?;
     let schema = source.key_schema();
-    if let (Some(sort), Some(range)) = (&key.sort, &schema.range) {
-        if !start.get(&range.name).is_some_and(|v| sort.matches(v)) {
+    if let (Some(sort), Some(attr)) = (&key.sort, schema.range.get(key.sort_prefix.len())) {
+        if !start.get(&attr.name).is_some_and(|v| sort.matches(v)) {
             return Err(Error::validation(
                 "The provided starting key does not match the range key predicate",
             ));
         }
     }
-    if start.get(&schema.hash.name) != Some(&key.partition) {
+    let fixed = key.partition.iter().zip(&schema.hash);
+    let prefix = key.sort_prefix.iter().zip(&schema.range);
+    if fixed
+        .chain(prefix)
+        .any(|(value, attr)| start.get(&attr.name) != Some(value))
+    {
         return Err(Error::validation(
             "The provided starting key is outside query boundaries based on provided conditions",
         ));

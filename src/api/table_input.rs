@@ -9,7 +9,7 @@ use crate::engine::catalog::{
     BillingMode, IndexMeta, OnDemandThroughput, Projection, SseSpec, StreamSpec, Throughput,
 };
 use crate::error::{Error, Result};
-use crate::model::schema::{KeyAttribute, KeySchema};
+use crate::model::schema::{KeyAttribute, KeySchema, MAX_KEY_ATTRIBUTES};
 use crate::model::wire::JsonKind;
 use crate::model::ScalarType;
 
@@ -41,11 +41,19 @@ pub(super) fn invalid(msg: impl std::fmt::Display) -> Error {
 /// A key schema as written in the request, before it is checked against definitions.
 pub(super) struct RawKeySchema<'a> {
     elements: Vec<(Option<&'a str>, Option<&'a str>)>,
+    /// A GSI's key, which may have several HASH and several RANGE elements.
+    multi_attribute: bool,
 }
+
+/// Tables and LSIs have at most a partition and a sort key attribute.
+pub(super) const TABLE_KEY_ELEMENTS: usize = 2;
+/// A GSI's multi-attribute key: up to four partition and four sort key attributes.
+pub(super) const GSI_KEY_ELEMENTS: usize = 2 * MAX_KEY_ATTRIBUTES;
 
 pub(super) fn read_key_schema<'a>(
     input: Input<'a>,
     path: &str,
+    most: usize,
     c: &mut Constraints,
 ) -> Result<Option<RawKeySchema<'a>>> {
     let Some(list) = c.not_null(input.list("KeySchema")?, &format!("{path}keySchema")) else {
@@ -56,7 +64,7 @@ pub(super) fn read_key_schema<'a>(
         &format!("{list:?}"),
         &format!("{path}keySchema"),
         1,
-        2,
+        most,
     );
     let mut elements = Vec::new();
     for (i, e) in list.iter().enumerate() {
@@ -68,7 +76,10 @@ pub(super) fn read_key_schema<'a>(
         c.one_of(kind, &format!("{at}.keyType"), &["HASH", "RANGE"]);
         elements.push((name, kind));
     }
-    Ok(Some(RawKeySchema { elements }))
+    Ok(Some(RawKeySchema {
+        elements,
+        multi_attribute: most > TABLE_KEY_ELEMENTS,
+    }))
 }
 
 impl RawKeySchema<'_> {
@@ -92,17 +103,40 @@ impl RawKeySchema<'_> {
                 "Both the Hash Key and the Range Key element in the KeySchema have the same name",
             ));
         }
-        if self.elements[0].1 != Some("HASH") {
+        if let Some(twice) = names
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+        {
+            return Err(Error::validation(format!(
+                "Invalid KeySchema: Duplicate attribute name in the KeySchema: {twice}"
+            )));
+        }
+        let kinds: Vec<Option<&str>> = self.elements.iter().map(|(_, k)| *k).collect();
+        if kinds[0] != Some("HASH") {
             return Err(Error::validation(
                 "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
             ));
         }
-        if self.elements.len() == 2 && self.elements[1].1 != Some("RANGE") {
+        if !self.multi_attribute && kinds.len() == 2 && kinds[1] != Some("RANGE") {
             return Err(Error::validation(
                 "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
             ));
         }
-        let attr = |name: &str| -> KeyAttribute {
+        let hashes = kinds.iter().take_while(|k| **k == Some("HASH")).count();
+        if kinds[hashes..].contains(&Some("HASH")) {
+            return Err(Error::validation(
+                "Invalid KeySchema: All HASH key attributes must precede RANGE key attributes in the KeySchema",
+            ));
+        }
+        for (kind, count) in [("HASH", hashes), ("RANGE", kinds.len() - hashes)] {
+            if count > MAX_KEY_ATTRIBUTES {
+                return Err(Error::validation(format!(
+                    "Invalid KeySchema: The KeySchema exceeds the maximum allowed number of {kind} key attributes"
+                )));
+            }
+        }
+        let attr = |name: &&str| -> KeyAttribute {
             let ty = defs
                 .iter()
                 .find(|(n, _)| n == name)
@@ -114,8 +148,8 @@ impl RawKeySchema<'_> {
             }
         };
         Ok(KeySchema {
-            hash: attr(names[0]),
-            range: names.get(1).map(|n| attr(n)),
+            hash: names[..hashes].iter().map(attr).collect(),
+            range: names[hashes..].iter().map(attr).collect(),
         })
     }
 }
@@ -196,17 +230,32 @@ pub(super) fn read_indexes<'a>(
     let mut out = Vec::new();
     for (i, e) in list.iter().enumerate() {
         let e = Input::element(e, class)?;
-        out.push(read_index(e, &format!("{path}.{}.member.", i + 1), c)?);
+        out.push(read_index(
+            e,
+            &format!("{path}.{}.member.", i + 1),
+            class == GSI,
+            c,
+        )?);
     }
     Ok(Some(out))
 }
 
 /// One index definition (CreateTable's lists, UpdateTable's `Create` action); `at` prefixes
 /// constraint paths.
-pub(super) fn read_index<'a>(e: Input<'a>, at: &str, c: &mut Constraints) -> Result<RawIndex<'a>> {
+pub(super) fn read_index<'a>(
+    e: Input<'a>,
+    at: &str,
+    global: bool,
+    c: &mut Constraints,
+) -> Result<RawIndex<'a>> {
     let name = c.not_null(e.str("IndexName")?, &format!("{at}indexName"));
     c.name(name, &format!("{at}indexName"));
-    let keys = read_key_schema(e, at, c)?;
+    let most = if global {
+        GSI_KEY_ELEMENTS
+    } else {
+        TABLE_KEY_ELEMENTS
+    };
+    let keys = read_key_schema(e, at, most, c)?;
     let projection = match c.not_null(
         e.structure("Projection", PROJECTION)?,
         &format!("{at}projection"),
@@ -472,15 +521,15 @@ pub(super) fn resolve_index(
     let (kind, non_key) = present(raw.projection.as_ref())?;
     let key_schema = keys.resolve(defs)?;
     if local {
-        if key_schema.range.is_none() {
+        if key_schema.range.is_empty() {
             return Err(invalid(format_args!(
                 "Index KeySchema does not have a range key for index: {name}"
             )));
         }
-        if key_schema.hash.name != table.hash.name {
+        let (index_hash, table_hash) = (&key_schema.hash_key().name, &table.hash_key().name);
+        if index_hash != table_hash {
             return Err(invalid(format_args!(
-                "Index KeySchema does not have the same leading hash key as table KeySchema for index: {name}. index hash key: {}, table hash key: {}",
-                key_schema.hash.name, table.hash.name
+                "Index KeySchema does not have the same leading hash key as table KeySchema for index: {name}. index hash key: {index_hash}, table hash key: {table_hash}"
             )));
         }
     }

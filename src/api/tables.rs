@@ -10,7 +10,7 @@ use super::input::{present, Constraints, Input};
 use super::table_input::{
     check_projected_attribute_total, complete_definitions, invalid, read_attribute_definitions,
     read_billing, read_indexes, read_key_schema, read_on_demand, read_sse, read_stream_spec,
-    read_tags, IndexKind, IndexSet, GSI, LSI, MAX_TAGS, TABLE_CLASSES,
+    read_tags, IndexKind, IndexSet, GSI, LSI, MAX_TAGS, TABLE_CLASSES, TABLE_KEY_ELEMENTS,
 };
 use super::{to_body, Context};
 use crate::engine::catalog::{BillingMode, StreamSpec, TableMeta, Throughput};
@@ -29,7 +29,7 @@ pub(super) fn table_definition(ctx: &Context<'_>, input: Input<'_>) -> Result<Ta
     c.not_null(defs_raw.as_ref(), "attributeDefinitions");
     let name = c.not_null(input.str("TableName")?, "tableName");
     c.name(name, "tableName");
-    let key_schema = read_key_schema(input, "", &mut c)?;
+    let key_schema = read_key_schema(input, "", TABLE_KEY_ELEMENTS, &mut c)?;
     let lsis = read_indexes(
         input,
         "LocalSecondaryIndexes",
@@ -97,7 +97,7 @@ pub(super) fn table_definition(ctx: &Context<'_>, input: Input<'_>) -> Result<Ta
     }
 
     let mut index_names = std::collections::HashSet::new();
-    if lsis.is_some() && schema.range.is_none() && !lsis.as_ref().is_some_and(Vec::is_empty) {
+    if lsis.is_some() && schema.range.is_empty() && !lsis.as_ref().is_some_and(Vec::is_empty) {
         return Err(invalid(
             "Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
         ));

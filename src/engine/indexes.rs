@@ -4,7 +4,7 @@
 
 use super::catalog::{IndexMeta, TableMeta};
 use crate::error::{Error, Result};
-use crate::model::schema::KeySchema;
+use crate::model::schema::{check_key_sizes, KeySchema};
 use crate::model::{item_size, AttributeValue, Item};
 use crate::storage::keys;
 
@@ -24,20 +24,17 @@ impl IndexMeta {
             || self.projection.non_key_attributes.iter().any(|a| a == name)
     }
 
-    /// The item's entry, or `None` when an index key attribute is missing. Index key values
-    /// have been checked with `check_index_keys`.
+    /// The item's entry, or `None` when it has no valid key in this index: a key attribute
+    /// missing (indexes are sparse), or, for items written before the index existed, one of the
+    /// wrong type, empty or too large (a backfill leaves those out, as DynamoDB does).
     pub fn entry(&self, table: &KeySchema, item: &Item) -> Option<Entry> {
-        let ipk = item.get(&self.key_schema.hash.name)?;
-        let isk = match &self.key_schema.range {
-            Some(r) => Some(item.get(&r.name)?),
-            None => None,
-        };
-        let pk = item.get(&table.hash.name)?;
-        let sk = match &table.range {
-            Some(r) => item.get(&r.name),
-            None => None,
-        };
-        let key = keys::index_key(self.id, (ipk, isk), (pk, sk));
+        let (ipk, isk) = self.key_schema.values_in(item)?;
+        if self.key_error(item).is_some() {
+            return None;
+        }
+        let pk = item.get(&table.hash_key().name)?;
+        let sk = table.range_key().and_then(|r| item.get(&r.name));
+        let key = keys::index_key(self.id, (&ipk, &isk), (pk, sk));
         let projected: Item = if self.projection.kind == "ALL" {
             item.clone()
         } else {
@@ -67,35 +64,51 @@ impl TableMeta {
     }
 }
 
-/// An index key attribute present in a written item must have the index's type and not be
-/// empty; DynamoDB refuses the whole write otherwise.
-pub fn check_index_keys(table: &TableMeta, item: &Item) -> Result<()> {
-    for index in table.indexes() {
-        for attr in index.key_schema.attributes() {
-            let Some(v) = item.get(&attr.name) else {
-                continue;
-            };
-            if v.scalar_type() != Some(attr.ty) {
-                return Err(Error::validation(format!(
-                    "One or more parameter values were invalid: Type mismatch for Index Key {} Expected: {} Actual: {} IndexName: {}",
-                    attr.name,
-                    attr.ty.as_str(),
-                    v.type_name(),
-                    index.name
-                )));
-            }
-            let empty = match v {
-                AttributeValue::S(s) if s.is_empty() => Some("string"),
-                AttributeValue::B(b) if b.is_empty() => Some("binary"),
-                _ => None,
-            };
-            if let Some(kind) = empty {
-                return Err(Error::validation(format!(
-                    "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty {kind} value. IndexName: {}, IndexKey: {}",
-                    index.name, attr.name
-                )));
+impl IndexMeta {
+    /// What is wrong with the index key attributes an item has, if anything: a type other than
+    /// the index's, an empty string or binary, or a key over DynamoDB's size limits.
+    fn key_error(&self, item: &Item) -> Option<Error> {
+        let mut sizes = [0, 0];
+        for (attrs, size) in [&self.key_schema.hash, &self.key_schema.range]
+            .into_iter()
+            .zip(&mut sizes)
+        {
+            for attr in attrs {
+                let Some(v) = item.get(&attr.name) else {
+                    continue;
+                };
+                if v.scalar_type() != Some(attr.ty) {
+                    return Some(Error::validation(format!(
+                        "One or more parameter values were invalid: Type mismatch for Index Key {} Expected: {} Actual: {} IndexName: {}",
+                        attr.name,
+                        attr.ty.as_str(),
+                        v.type_name(),
+                        self.name
+                    )));
+                }
+                let empty = match v {
+                    AttributeValue::S(s) if s.is_empty() => Some("string"),
+                    AttributeValue::B(b) if b.is_empty() => Some("binary"),
+                    _ => None,
+                };
+                if let Some(kind) = empty {
+                    return Some(Error::validation(format!(
+                        "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty {kind} value. IndexName: {}, IndexKey: {}",
+                        self.name, attr.name
+                    )));
+                }
+                *size += v.size();
             }
         }
+        check_key_sizes(sizes[0], sizes[1]).err()
     }
-    Ok(())
+}
+
+/// The index key attributes present in a written item must have each index's type, not be
+/// empty and fit the key size limits; DynamoDB refuses the whole write otherwise.
+pub fn check_index_keys(table: &TableMeta, item: &Item) -> Result<()> {
+    match table.indexes().find_map(|index| index.key_error(item)) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

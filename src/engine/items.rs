@@ -344,7 +344,7 @@ impl Engine {
         delta: i64,
     ) -> Result<u64> {
         let pk = item
-            .get(&table.key_schema.hash.name)
+            .get(&table.key_schema.hash_key().name)
             .ok_or_else(|| Error::Internal("stored item without its key".into()))?;
         let key = collection_key(&keys::partition_prefix(table.id, pk));
         let (_, current) = self

@@ -48,24 +48,29 @@ impl Source<'_> {
     /// The storage key of an item in this source (the position of an `ExclusiveStartKey`);
     /// `None` if the item lacks a key attribute.
     pub fn storage_key(&self, item: &Item) -> Option<Vec<u8>> {
-        let get = |schema: &KeySchema| -> Option<(&AttributeValue, Option<&AttributeValue>)> {
-            let hash = item.get(&schema.hash.name)?;
-            let range = match &schema.range {
-                Some(r) => Some(item.get(&r.name)?),
-                None => None,
-            };
-            Some((hash, range))
+        let table = &self.table.key_schema;
+        let pk = item.get(&table.hash_key().name)?;
+        let sk = match table.range_key() {
+            Some(r) => Some(item.get(&r.name)?),
+            None => None,
         };
-        let table = get(&self.table.key_schema)?;
         Some(match self.index {
-            Some(index) => keys::index_key(index.id, get(&index.key_schema)?, table),
-            None => keys::item_key(self.table.id, table.0, table.1),
+            Some(index) => {
+                let (ipk, isk) = index.key_schema.values_in(item)?;
+                keys::index_key(index.id, (&ipk, &isk), (pk, sk))
+            }
+            None => keys::item_key(self.table.id, pk, sk),
         })
     }
 
     /// The key range of a Query.
     pub fn query_range(&self, condition: &KeyCondition, forward: bool) -> KeyRange {
-        let partition = keys::partition_prefix(self.id(), &condition.partition);
+        let partition: Vec<&AttributeValue> = condition.partition.iter().collect();
+        // The sort key's leading equalities narrow the partition like a longer prefix.
+        let mut partition = keys::composite_partition_prefix(self.id(), &partition);
+        for v in &condition.sort_prefix {
+            encode_value(v, &mut partition);
+        }
         let with = |v: &AttributeValue| {
             let mut k = partition.clone();
             encode_value(v, &mut k);

@@ -1,7 +1,9 @@
 //! Query key conditions: a `KeyConditionExpression` (or legacy `KeyConditions`) reduced to an
 //! equality on the partition key and at most one range condition on the sort key, checked
-//! against the key schema with DynamoDB's messages. The engine turns the result into one key
-//! range; a Query never scans and filters.
+//! against the key schema with DynamoDB's messages. A GSI's multi-attribute key takes an
+//! equality on every partition key attribute and conditions on its sort key attributes left to
+//! right: equalities on a prefix, then at most one other condition. The engine turns the
+//! result into one key range; a Query never scans and filters.
 
 use super::ast::{Comparator, Condition, Function, Operand, Path, PathStep};
 use super::eval::order;
@@ -62,7 +64,11 @@ pub type Term = (String, SortCondition);
 /// The planned key condition.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyCondition {
-    pub partition: AttributeValue,
+    /// The partition key's value (one per attribute of a multi-attribute key).
+    pub partition: Vec<AttributeValue>,
+    /// Equalities on the leading attributes of a multi-attribute sort key, in order.
+    pub sort_prefix: Vec<AttributeValue>,
+    /// The condition on the sort key attribute after `sort_prefix`.
     pub sort: Option<SortCondition>,
 }
 
@@ -203,45 +209,78 @@ fn flip(c: Comparator) -> Comparator {
     }
 }
 
-/// Matches the terms to a key schema: an equality on the partition key, at most one condition
-/// on the sort key, values of the schema's types.
+/// Matches the terms to a key schema: an equality on (each attribute of) the partition key,
+/// conditions on the sort key's attributes left to right, values of the schema's types.
 pub fn plan(mut terms: Vec<Term>, schema: &KeySchema) -> Result<KeyCondition> {
-    if terms.len() > 2 || terms.is_empty() {
+    if terms.is_empty() || (!schema.is_multi_attribute() && terms.len() > 2) {
         return Err(Error::validation("Conditions can be of length 1 or 2 only"));
     }
-    let hash = &schema.hash.name;
-    if schema.range.is_none() && terms.len() > 1 {
-        return Err(Error::validation("Query key condition not supported"));
+    let not_supported = || Error::validation("Query key condition not supported");
+    if schema.range.is_empty() && terms.len() > schema.hash.len() {
+        return Err(not_supported());
     }
-    let Some(at) = terms.iter().position(|(n, _)| n == hash) else {
-        return Err(missed(hash));
-    };
-    let (_, partition) = terms.remove(at);
-    let sort = match (terms.pop(), &schema.range) {
-        (None, _) => None,
-        (Some((name, op)), Some(range)) if name == range.name => Some((op, range.ty)),
-        (Some(_), Some(range)) => return Err(missed(&range.name)),
-        (Some(_), None) => return Err(Error::validation("Query key condition not supported")),
-    };
+    let mut partition = Vec::with_capacity(schema.hash.len());
+    for attr in &schema.hash {
+        partition.push((
+            attr,
+            take(&mut terms, &attr.name).ok_or_else(|| missed(&attr.name))?,
+        ));
+    }
+    // Left to right: an attribute may be skipped only if nothing follows, and only an
+    // equality lets the next attribute have a condition.
+    let mut sort = Vec::new();
+    for attr in &schema.range {
+        if terms.is_empty() {
+            break;
+        }
+        let op = take(&mut terms, &attr.name).ok_or_else(|| missed(&attr.name))?;
+        let last = !matches!(op, SortCondition::Eq(_));
+        sort.push((attr, op));
+        if last {
+            break;
+        }
+    }
+    if !terms.is_empty() {
+        return Err(not_supported());
+    }
     let mismatch = || {
         Error::validation(
             "One or more parameter values were invalid: Condition parameter type does not match schema type",
         )
     };
-    let partition = match partition {
-        SortCondition::Eq(v) if v.scalar_type() == Some(schema.hash.ty) => v,
-        SortCondition::Eq(_) => return Err(mismatch()),
-        _ => return Err(Error::validation("Query key condition not supported")),
-    };
-    if let Some((op, ty)) = &sort {
-        if op.values().iter().any(|v| v.scalar_type() != Some(*ty)) {
-            return Err(mismatch());
-        }
+    let partition = partition
+        .into_iter()
+        .map(|(attr, op)| match op {
+            SortCondition::Eq(v) if v.scalar_type() == Some(attr.ty) => Ok(v),
+            SortCondition::Eq(_) => Err(mismatch()),
+            _ => Err(not_supported()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if sort
+        .iter()
+        .any(|(attr, op)| op.values().iter().any(|v| v.scalar_type() != Some(attr.ty)))
+    {
+        return Err(mismatch());
     }
+    let last = sort.pop().map(|(_, op)| op);
+    let sort_prefix = sort
+        .into_iter()
+        .filter_map(|(_, op)| match op {
+            SortCondition::Eq(v) => Some(v),
+            _ => None,
+        })
+        .collect();
     Ok(KeyCondition {
         partition,
-        sort: sort.map(|(op, _)| op),
+        sort_prefix,
+        sort: last,
     })
+}
+
+/// Removes and returns the condition on `name`.
+fn take(terms: &mut Vec<Term>, name: &str) -> Option<SortCondition> {
+    let at = terms.iter().position(|(n, _)| n == name)?;
+    Some(terms.remove(at).1)
 }
 
 fn missed(name: &str) -> Error {
@@ -256,27 +295,44 @@ mod tests {
     use crate::model::{item_from_json, ScalarType};
     use serde_json::json;
 
-    fn schema(range: bool) -> KeySchema {
-        KeySchema {
-            hash: KeyAttribute {
-                name: "p".into(),
-                ty: ScalarType::S,
-            },
-            range: range.then(|| KeyAttribute {
-                name: "c".into(),
-                ty: ScalarType::N,
-            }),
+    fn attr(name: &str, ty: ScalarType) -> KeyAttribute {
+        KeyAttribute {
+            name: name.into(),
+            ty,
         }
     }
 
-    fn run(src: &str, range: bool) -> Result<KeyCondition> {
+    fn schema(range: bool) -> KeySchema {
+        KeySchema::simple(
+            attr("p", ScalarType::S),
+            range.then(|| attr("c", ScalarType::N)),
+        )
+    }
+
+    /// A GSI key of two partition attributes (S, N) and three sort attributes (S, N, S).
+    fn multi() -> KeySchema {
+        KeySchema {
+            hash: vec![attr("h1", ScalarType::S), attr("h2", ScalarType::N)],
+            range: vec![
+                attr("r1", ScalarType::S),
+                attr("r2", ScalarType::N),
+                attr("r3", ScalarType::S),
+            ],
+        }
+    }
+
+    fn plan_with(src: &str, schema: &KeySchema) -> Result<KeyCondition> {
         let values = json!({":s": {"S": "x"}, ":n": {"N": "1"}, ":m": {"N": "5"}});
         let mut p = Placeholders {
             values: item_from_json(&values).unwrap().into_iter().collect(),
             ..Default::default()
         };
         let c = Parser::new(src, ExpressionKind::KeyCondition, &mut p)?.condition()?;
-        plan(terms_of_expression(&c)?, &schema(range))
+        plan(terms_of_expression(&c)?, schema)
+    }
+
+    fn run(src: &str, range: bool) -> Result<KeyCondition> {
+        plan_with(src, &schema(range))
     }
 
     fn n(v: &str) -> AttributeValue {
@@ -286,7 +342,8 @@ mod tests {
     #[test]
     fn plans_partition_and_sort_conditions() {
         let k = run("p = :s AND c BETWEEN :n AND :m", true).unwrap();
-        assert_eq!(k.partition, AttributeValue::S("x".into()));
+        assert_eq!(k.partition, vec![AttributeValue::S("x".into())]);
+        assert!(k.sort_prefix.is_empty());
         assert_eq!(k.sort, Some(SortCondition::Between(n("1"), n("5"))));
         let k = run(":n < c AND p = :s", true).unwrap();
         assert_eq!(k.sort, Some(SortCondition::Gt(n("1"))));
@@ -313,6 +370,37 @@ mod tests {
             run("p = :s AND c = :n", false).unwrap_err().to_string(),
             "Query key condition not supported"
         );
+    }
+
+    #[test]
+    fn multi_attribute_keys_are_planned_left_to_right() {
+        let m = multi();
+        let k = plan_with("h2 = :n AND h1 = :s", &m).unwrap();
+        assert_eq!(k.partition, vec![AttributeValue::S("x".into()), n("1")]);
+        assert_eq!((k.sort_prefix.len(), k.sort), (0, None));
+        let k = plan_with("h1 = :s AND h2 = :n AND r2 > :m AND r1 = :s", &m).unwrap();
+        assert_eq!(k.sort_prefix, vec![AttributeValue::S("x".into())]);
+        assert_eq!(k.sort, Some(SortCondition::Gt(n("5"))));
+        let k = plan_with(
+            "h1 = :s AND h2 = :n AND r1 = :s AND r2 = :n AND begins_with(r3, :s)",
+            &m,
+        )
+        .unwrap();
+        assert_eq!(k.sort_prefix.len(), 2);
+        assert!(matches!(k.sort, Some(SortCondition::BeginsWith(_))));
+        let cases = [
+            ("h1 = :s", "Query condition missed key schema element: h2"),
+            ("h1 = :s AND h2 > :n", "Query key condition not supported"),
+            ("h1 = :s AND h2 = :n AND r2 = :n", "Query condition missed key schema element: r1"),
+            ("h1 = :s AND h2 = :n AND r1 = :s AND r3 = :s", "Query condition missed key schema element: r2"),
+            ("h1 = :s AND h2 = :n AND r1 > :s AND r2 = :n", "Query key condition not supported"),
+            ("h1 = :s AND h2 = :n AND r1 = :s AND x = :n", "Query condition missed key schema element: r2"),
+            ("h1 = :s AND h2 = :s", "One or more parameter values were invalid: Condition parameter type does not match schema type"),
+            ("h1 = :s AND h2 = :n AND r1 = :s AND r2 BETWEEN :s AND :s", "One or more parameter values were invalid: Condition parameter type does not match schema type"),
+        ];
+        for (src, msg) in cases {
+            assert_eq!(plan_with(src, &m).unwrap_err().to_string(), msg, "{src}");
+        }
     }
 
     #[test]

@@ -257,13 +257,13 @@ mod tests {
     use serde_json::{json, Value};
 
     fn key() -> KeySchema {
-        KeySchema {
-            hash: KeyAttribute {
+        KeySchema::simple(
+            KeyAttribute {
                 name: "p".into(),
                 ty: ScalarType::S,
             },
-            range: None,
-        }
+            None,
+        )
     }
 
     fn run(start: Value, src: &str, values: Value) -> Result<Value> {

@@ -16,10 +16,48 @@ pub struct KeyAttribute {
     pub ty: ScalarType,
 }
 
+/// A table's or index's key. Tables and LSIs have one partition key attribute and at most one
+/// sort key attribute; a GSI's partition and sort keys may each be made of up to four
+/// attributes (multi-attribute keys), hashed together and ordered left to right.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeySchema {
-    pub hash: KeyAttribute,
-    pub range: Option<KeyAttribute>,
+    #[serde(with = "key_attributes")]
+    pub hash: Vec<KeyAttribute>,
+    #[serde(with = "key_attributes")]
+    pub range: Vec<KeyAttribute>,
+}
+
+/// The most attributes a GSI's partition key, or its sort key, may be made of.
+pub const MAX_KEY_ATTRIBUTES: usize = 4;
+
+/// Stored as before multi-attribute keys existed: `null` for no attribute, an object for one,
+/// so catalogs and backups written by earlier versions read unchanged.
+mod key_attributes {
+    use super::KeyAttribute;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        One(KeyAttribute),
+        Many(Vec<KeyAttribute>),
+    }
+
+    pub fn serialize<S: Serializer>(v: &[KeyAttribute], s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            [] => s.serialize_none(),
+            [one] => one.serialize(s),
+            many => many.serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyAttribute>, D::Error> {
+        Ok(match Option::<Stored>::deserialize(d)? {
+            None => Vec::new(),
+            Some(Stored::One(one)) => vec![one],
+            Some(Stored::Many(many)) => many,
+        })
+    }
 }
 
 mod scalar_type_serde {
@@ -43,8 +81,42 @@ pub struct KeyValues<'a> {
 }
 
 impl KeySchema {
+    /// A one-attribute partition key and an optional one-attribute sort key.
+    pub fn simple(hash: KeyAttribute, range: Option<KeyAttribute>) -> Self {
+        KeySchema {
+            hash: vec![hash],
+            range: range.into_iter().collect(),
+        }
+    }
+
+    /// The partition key attribute of a table or LSI (the first of a GSI's).
+    pub fn hash_key(&self) -> &KeyAttribute {
+        &self.hash[0]
+    }
+
+    /// The sort key attribute of a table or LSI (the first of a GSI's).
+    pub fn range_key(&self) -> Option<&KeyAttribute> {
+        self.range.first()
+    }
+
+    pub fn is_multi_attribute(&self) -> bool {
+        self.hash.len() > 1 || self.range.len() > 1
+    }
+
     pub fn attributes(&self) -> impl Iterator<Item = &KeyAttribute> {
-        std::iter::once(&self.hash).chain(self.range.as_ref())
+        self.hash.iter().chain(&self.range)
+    }
+
+    /// An item's values of the partition and of the sort key attributes, in key schema order;
+    /// `None` if it lacks one.
+    pub fn values_in<'a>(
+        &self,
+        item: &'a Item,
+    ) -> Option<(Vec<&'a AttributeValue>, Vec<&'a AttributeValue>)> {
+        let values = |attrs: &[KeyAttribute]| -> Option<Vec<&'a AttributeValue>> {
+            attrs.iter().map(|a| item.get(&a.name)).collect()
+        };
+        Some((values(&self.hash)?, values(&self.range)?))
     }
 
     pub fn is_key_attribute(&self, name: &str) -> bool {
@@ -71,15 +143,15 @@ impl KeySchema {
             check_key_value(attr, v)?;
             Ok(v)
         };
-        let hash = get(&self.hash)?;
-        let range = self.range.as_ref().map(get).transpose()?;
+        let hash = get(self.hash_key())?;
+        let range = self.range_key().map(get).transpose()?;
         Ok(KeyValues { hash, range })
     }
 
     /// A `Key` parameter (GetItem, DeleteItem): exactly the schema's attributes.
     pub fn key_of_request<'a>(&self, key: &'a Item) -> Result<KeyValues<'a>> {
         let mismatch = || Error::validation("The provided key element does not match the schema");
-        let expected = 1 + self.range.is_some() as usize;
+        let expected = 1 + self.range_key().is_some() as usize;
         if key.len() != expected {
             return Err(mismatch());
         }
@@ -91,8 +163,8 @@ impl KeySchema {
             check_key_value(attr, v)?;
             Ok(v)
         };
-        let hash = get(&self.hash)?;
-        let range = self.range.as_ref().map(get).transpose()?;
+        let hash = get(self.hash_key())?;
+        let range = self.range_key().map(get).transpose()?;
         let kv = KeyValues { hash, range };
         // Reads and deletes are held to the sizes writes are.
         kv.check_sizes()?;
@@ -127,18 +199,24 @@ fn check_key_value(attr: &KeyAttribute, v: &AttributeValue) -> Result<()> {
 impl KeyValues<'_> {
     /// DynamoDB's key size limits, checked for keys that are about to be stored.
     pub fn check_sizes(&self) -> Result<()> {
-        if self.hash.size() > MAX_PARTITION_KEY_BYTES {
-            return Err(Error::validation(format!(
-                "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of {MAX_PARTITION_KEY_BYTES} bytes"
-            )));
-        }
-        if self.range.is_some_and(|r| r.size() > MAX_SORT_KEY_BYTES) {
-            return Err(Error::validation(format!(
-                "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of {MAX_SORT_KEY_BYTES} bytes"
-            )));
-        }
-        Ok(())
+        check_key_sizes(self.hash.size(), self.range.map_or(0, AttributeValue::size))
     }
+}
+
+/// DynamoDB's key size limits: a partition key at most 2048 bytes and a sort key at most 1024,
+/// summed over the attributes of a multi-attribute key.
+pub fn check_key_sizes(hash_bytes: usize, range_bytes: usize) -> Result<()> {
+    if hash_bytes > MAX_PARTITION_KEY_BYTES {
+        return Err(Error::validation(format!(
+            "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of {MAX_PARTITION_KEY_BYTES} bytes"
+        )));
+    }
+    if range_bytes > MAX_SORT_KEY_BYTES {
+        return Err(Error::validation(format!(
+            "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size limit of {MAX_SORT_KEY_BYTES} bytes"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -148,16 +226,16 @@ mod tests {
     use serde_json::json;
 
     fn schema() -> KeySchema {
-        KeySchema {
-            hash: KeyAttribute {
+        KeySchema::simple(
+            KeyAttribute {
                 name: "p".into(),
                 ty: ScalarType::S,
             },
-            range: Some(KeyAttribute {
+            Some(KeyAttribute {
                 name: "c".into(),
                 ty: ScalarType::N,
             }),
-        }
+        )
     }
 
     fn msg(r: Result<KeyValues<'_>>) -> String {
@@ -208,5 +286,28 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("Size of hashkey"));
+    }
+
+    #[test]
+    fn stored_form_reads_what_earlier_versions_wrote() {
+        let old = r#"{"hash":{"name":"p","ty":"S"},"range":null}"#;
+        let k: KeySchema = serde_json::from_str(old).unwrap();
+        assert_eq!(k.hash.len(), 1);
+        assert!(k.range.is_empty());
+        assert_eq!(serde_json::to_string(&k).unwrap(), old);
+        let s = schema();
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(
+            text,
+            r#"{"hash":{"name":"p","ty":"S"},"range":{"name":"c","ty":"N"}}"#
+        );
+        let mut multi = s.clone();
+        multi.range.push(KeyAttribute {
+            name: "d".into(),
+            ty: ScalarType::B,
+        });
+        let back: KeySchema =
+            serde_json::from_str(&serde_json::to_string(&multi).unwrap()).unwrap();
+        assert_eq!(back, multi);
     }
 }

@@ -91,8 +91,17 @@ pub fn hash16(encoded_pk: &[u8]) -> [u8; 2] {
 /// `id | h16 | enc(pk)`: the prefix every key of one partition starts with (the encoding is
 /// prefix-free, so no other partition's keys share it).
 pub fn partition_prefix(id: u32, pk: &AttributeValue) -> Vec<u8> {
+    composite_partition_prefix(id, &[pk])
+}
+
+/// The partition prefix of a multi-attribute partition key (a GSI's): `enc(pk)` is the
+/// attributes' encodings in key schema order, hashed together. One attribute gives exactly
+/// `partition_prefix`'s bytes.
+pub fn composite_partition_prefix(id: u32, pk: &[&AttributeValue]) -> Vec<u8> {
     let mut enc_pk = Vec::with_capacity(32);
-    encode_value(pk, &mut enc_pk);
+    for v in pk {
+        encode_value(v, &mut enc_pk);
+    }
     let mut key = Vec::with_capacity(6 + enc_pk.len() + 48);
     key.extend_from_slice(&id.to_be_bytes());
     key.extend_from_slice(&hash16(&enc_pk));
@@ -119,17 +128,17 @@ pub fn item_key(table_id: u32, pk: &AttributeValue, sk: Option<&AttributeValue>)
     key
 }
 
-/// The `indexes` key of one item in one index: the index key, then the table key, which makes
-/// entries unique while index keys need not be.
+/// The `indexes` key of one item in one index: the index key (its partition attributes, then
+/// its sort attributes, each in key schema order), then the table key, which makes entries
+/// unique while index keys need not be.
 pub fn index_key(
     index_id: u32,
-    (ipk, isk): (&AttributeValue, Option<&AttributeValue>),
+    (ipk, isk): (&[&AttributeValue], &[&AttributeValue]),
     (pk, sk): (&AttributeValue, Option<&AttributeValue>),
 ) -> Vec<u8> {
-    let mut key = item_key(index_id, ipk, isk);
-    encode_value(pk, &mut key);
-    if let Some(sk) = sk {
-        encode_value(sk, &mut key);
+    let mut key = composite_partition_prefix(index_id, ipk);
+    for v in isk.iter().copied().chain([pk]).chain(sk) {
+        encode_value(v, &mut key);
     }
     key
 }
@@ -211,6 +220,25 @@ mod tests {
                 k
             };
             prop_assert_eq!(key(&a1, &a2).cmp(&key(&b1, &b2)), (a1.as_bytes(), a2.as_bytes()).cmp(&(b1.as_bytes(), b2.as_bytes())));
+        }
+
+        #[test]
+        fn multi_attribute_index_keys_order_like_tuples(
+            a in ("[a\\x00]{0,3}", -5i32..5, "[a\\x00]{0,3}"),
+            b in ("[a\\x00]{0,3}", -5i32..5, "[a\\x00]{0,3}"),
+        ) {
+            // Same partition (h, n); sort key (s, n) then the table key: entries order by the
+            // sort attributes left to right, numbers numerically.
+            let s = |x: &str| AttributeValue::S(x.into());
+            let n = |x: i32| AttributeValue::N(Number::parse(&x.to_string()).unwrap());
+            let key = |(s1, n1, p): &(String, i32, String)| {
+                let (h, hn, s1, n1, p) = (s("h"), n(7), s(s1), n(*n1), s(p));
+                index_key(3, (&[&h, &hn], &[&s1, &n1]), (&p, None))
+            };
+            let tuple = |(s1, n1, p): &(String, i32, String)| (s1.as_bytes().to_vec(), *n1, p.as_bytes().to_vec());
+            prop_assert_eq!(key(&a).cmp(&key(&b)), tuple(&a).cmp(&tuple(&b)));
+            let one = index_key(3, (&[&s("x")], &[]), (&s("p"), None));
+            prop_assert_eq!(&one[..], &item_key(3, &s("x"), Some(&s("p")))[..]);
         }
 
         #[test]
