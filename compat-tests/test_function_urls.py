@@ -1,7 +1,6 @@
 """Function URLs: the configuration API, and HTTP requests that reach the function as API
 Gateway's payload 2.0 and come back as the response it describes."""
 
-import os
 
 import pytest
 import requests

@@ -7,7 +7,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from util import Raw, error_of, expect_error, random_string
+from util import Raw, error_of, expect_error, random_string, random_table_name
 
 
 @pytest.fixture(scope="module")
@@ -219,6 +219,48 @@ def test_key_size_limits(client, table_s, table_ss):
             read()
     with expect_error("ValidationException", range_message):
         client.get_item(TableName=table_ss, Key={"p": {"S": "x"}, "c": {"S": "c" * 1025}})
+
+
+def test_attribute_name_limits(client, table_s):
+    """Names under 64 KB: 65535 bytes are accepted and 65536 refused wherever a name appears;
+    index projections name at most 255-character attributes."""
+    p = {"p": {"S": random_string()}}
+    fits, too_long = "n" * 65535, "n" * 65536
+    client.put_item(TableName=table_s, Item={**p, fits: {"S": "v"}})
+    assert client.get_item(TableName=table_s, Key=p, ProjectionExpression="#n",
+                           ExpressionAttributeNames={"#n": fits})["Item"] == {fits: {"S": "v"}}
+    message = "Attribute name is too large, must be less than 65536 bytes"
+    for call in [
+        lambda: client.put_item(TableName=table_s, Item={**p, too_long: {"S": "v"}}),
+        lambda: client.put_item(TableName=table_s, Item={**p, "m": {"M": {too_long: {"S": "v"}}}}),
+        lambda: client.get_item(TableName=table_s, Key=p, ProjectionExpression="#n",
+                                ExpressionAttributeNames={"#n": too_long}),
+        lambda: client.get_item(TableName=table_s, Key=p, AttributesToGet=[too_long]),
+        lambda: client.update_item(TableName=table_s, Key=p, AttributeUpdates={too_long: {"Value": {"S": "v"}}}),
+        lambda: client.update_item(TableName=table_s, Key=p, UpdateExpression="SET a = :v",
+                                   ConditionExpression="attribute_exists(#n)",
+                                   ExpressionAttributeNames={"#n": too_long},
+                                   ExpressionAttributeValues={":v": {"S": "v"}}),
+        lambda: client.scan(TableName=table_s, ScanFilter={too_long: {"ComparisonOperator": "NULL"}}),
+    ]:
+        with expect_error("ValidationException", message):
+            call()
+    long_key = "k" * 256
+    with expect_error("ValidationException", match="Member must have length less than or equal to 255"):
+        client.create_table(TableName=random_table_name(), BillingMode="PAY_PER_REQUEST",
+                            KeySchema=[{"AttributeName": long_key, "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": long_key, "AttributeType": "S"}])
+    with expect_error("ValidationException",
+                      f"1 validation error detected: Value '[x, {long_key}]' at "
+                      "'globalSecondaryIndexes.1.member.projection.nonKeyAttributes' failed to satisfy constraint: "
+                      "Member must satisfy constraint: [Member must have length less than or equal to 255, "
+                      "Member must have length greater than or equal to 1]"):
+        client.create_table(
+            TableName=random_table_name(), BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ["p", "g"]],
+            GlobalSecondaryIndexes=[{"IndexName": "gsi", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                     "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["x", long_key]}}])
 
 
 def nested(depth, kind="M"):

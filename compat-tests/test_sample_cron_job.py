@@ -6,7 +6,6 @@ import datetime
 import json
 import random
 import sys
-import time
 from decimal import Decimal
 
 import boto3

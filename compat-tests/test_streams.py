@@ -77,6 +77,8 @@ def test_records_for_each_view_type(client, streams, region, table_with_stream, 
                        ExpressionAttributeValues={":v": n(2)})
     client.delete_item(TableName=table, Key={"p": s("a")})
     client.delete_item(TableName=table, Key={"p": s("a")})  # nothing to delete: no record
+    client.update_item(TableName=table, Key={"p": s("a")},  # an update creating nothing: no record
+                       UpdateExpression="REMOVE v")
     records = read_all(streams, arn, 3)
     assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
     old = [None, {"p": s("a"), "v": n(1)}, {"p": s("a"), "v": n(2)}]

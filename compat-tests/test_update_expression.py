@@ -126,6 +126,51 @@ def test_errors(client, table_s, key):
     assert item(client, table_s, key)["n"] == {"N": "5"}
 
 
+def test_return_values_of_nested_paths(client, table_s):
+    """UPDATED_OLD and UPDATED_NEW return only the touched paths, within their maps and lists."""
+    key = {"p": {"S": random_string()}}
+    n = lambda x: {"N": str(x)}  # noqa: E731
+    client.put_item(TableName=table_s, Item={**key, "a": {"M": {"b": {"S": "dog"}, "c": {"L": [n(1), n(2), n(3)]}}},
+                                             "d": {"S": "cat"}})
+
+    def attributes(expression, values, mode):
+        return update(client, table_s, key, expression, values, ReturnValues=mode).get("Attributes")
+
+    assert attributes("SET a.b = :v", {":v": {"S": "hi"}}, "UPDATED_OLD") == {"a": {"M": {"b": {"S": "dog"}}}}
+    assert attributes("SET a.c[1] = :v", {":v": n(7)}, "UPDATED_OLD") == {"a": {"M": {"c": {"L": [n(2)]}}}}
+    assert attributes("SET a.c[1] = :v, a.b = :w", {":v": n(8), ":w": {"S": "yo"}}, "UPDATED_NEW") == \
+        {"a": {"M": {"b": {"S": "yo"}, "c": {"L": [n(8)]}}}}
+    # A new sub-attribute has no old value; an element set past the end lands elsewhere.
+    assert attributes("SET a.x = :v", {":v": n(1)}, "UPDATED_OLD") is None
+    assert attributes("SET a.y = :v", {":v": n(1)}, "UPDATED_NEW") == {"a": {"M": {"y": n(1)}}}
+    assert attributes("SET a.c[100] = :v", {":v": n(70)}, "UPDATED_NEW") is None
+    assert attributes("REMOVE a.c[1], a.c[9]", None, "UPDATED_OLD") == {"a": {"M": {"c": {"L": [n(8)]}}}}
+    assert attributes("REMOVE d", None, "UPDATED_NEW") is None
+    assert attributes("SET a.b = :v", {":v": {"S": "z"}}, "ALL_NEW")["a"]["M"]["c"] == {"L": [n(1), n(3), n(70)]}
+
+
+def test_an_update_that_changes_nothing_creates_nothing(client, table_s):
+    for expression, values in [("REMOVE a, b", None), ("DELETE s :v", {":v": {"SS": ["x"]}})]:
+        key = {"p": {"S": random_string()}}
+        r = update(client, table_s, key, expression, values, ReturnValues="ALL_NEW")
+        assert "Attributes" not in r
+        assert item(client, table_s, key) is None
+    # Writing nothing at all (legacy AttributeUpdates) still creates the item.
+    key = {"p": {"S": random_string()}}
+    r = client.update_item(TableName=table_s, Key=key, AttributeUpdates={}, ReturnValues="ALL_NEW")
+    assert r["Attributes"] == key
+
+
+def test_list_append_only_stands_outermost(client, table_s, key):
+    lists = {":a": {"L": [{"S": "x"}]}, ":b": {"L": [{"S": "y"}]}}
+    for expression in ["SET q = list_append(list_append(:a, :b), :a)", "SET q = if_not_exists(q, list_append(:a, :b))"]:
+        with expect_error("ValidationException", "Invalid UpdateExpression: The function is not allowed to be used "
+                          "this way in an expression; function: list_append"):
+            update(client, table_s, key, expression, lists)
+    update(client, table_s, key, "SET q = list_append(if_not_exists(q, :a), :b)", lists)
+    assert item(client, table_s, key)["q"] == {"L": [{"S": "x"}, {"S": "y"}]}
+
+
 def test_concurrent_increments_are_not_lost(url, region, table_s):
     """16 clients x 500 conditional increments of one counter end at exactly 8000."""
     import boto3

@@ -9,7 +9,6 @@ import subprocess
 import time
 import zlib
 
-import botocore.session
 import pytest
 import requests
 from botocore.auth import SigV4Auth

@@ -8,6 +8,7 @@ use super::input::Input;
 use crate::error::{Error, Result};
 use crate::expr::ast::{Condition, Path, UpdateAction};
 use crate::expr::{ExpressionKind, Parser, Placeholders};
+use crate::model::value::check_attribute_name;
 use crate::model::wire::{type_mismatch, JsonKind};
 use crate::model::AttributeValue;
 
@@ -26,6 +27,7 @@ impl Expressions {
             let name = v
                 .as_str()
                 .ok_or_else(|| type_mismatch(v, JsonKind::String))?;
+            check_attribute_name(name)?;
             placeholders.names.insert(k.clone(), name.to_string());
         }
         let values = input.map("ExpressionAttributeValues")?;

@@ -389,6 +389,22 @@ impl Constraints {
         }
     }
 
+    /// Length constraints on every string of a list, reported once for the list as DynamoDB
+    /// reports them.
+    pub fn each_length(&mut self, values: Option<&[&str]>, path: &str, min: usize, max: usize) {
+        let Some(values) = values else {
+            return;
+        };
+        let outside = |v: &&str| !(min..=max).contains(&v.chars().count());
+        if values.iter().any(outside) {
+            self.fail(
+                Some(&format!("[{}]", values.join(", "))),
+                path,
+                &format!("Member must satisfy constraint: [Member must have length less than or equal to {max}, Member must have length greater than or equal to {min}]"),
+            );
+        }
+    }
+
     /// Count constraints on a list or map, shown the way DynamoDB prints collections.
     pub fn count(&mut self, len: Option<usize>, shown: &str, path: &str, min: usize, max: usize) {
         if let Some(n) = len {

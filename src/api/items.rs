@@ -174,13 +174,9 @@ pub fn update_item(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     let key_item = options.metrics.then(|| meta.key_schema.key_item(&key));
     let outcome = ctx.engine.update_item(&meta, key, &actions, condition)?;
 
-    // UPDATED_* return only the top-level attributes the update touched.
-    let only_touched = |item: Item| -> Item {
-        let touched = update::touched(&actions);
-        item.into_iter()
-            .filter(|(k, _)| touched.contains(k))
-            .collect()
-    };
+    // UPDATED_* return only what the update touched.
+    let touched = update::touched(&actions)?;
+    let only_touched = |item: Item| touched.apply(&item);
     let old = || -> Result<Option<Item>> {
         outcome
             .old

@@ -8,6 +8,7 @@ use crate::expr::ast::{
 };
 use crate::expr::eval::order;
 use crate::expr::key_condition::{SortCondition, Term};
+use crate::model::value::check_attribute_name;
 use crate::model::wire::{type_mismatch, JsonKind};
 use crate::model::AttributeValue;
 
@@ -101,6 +102,7 @@ pub fn condition(input: Input<'_>, map: ConditionMap) -> Result<Option<Condition
     };
     let mut conditions = Vec::new();
     for (name, spec) in entries {
+        check_attribute_name(name)?;
         let spec = Input::element(spec, map.class())?;
         conditions.push(match map {
             ConditionMap::Expected => expected_one(name, spec)?,
@@ -346,6 +348,7 @@ pub fn attributes_to_get(input: Input<'_>) -> Result<Option<Vec<Path>>> {
         let name = v
             .as_str()
             .ok_or_else(|| type_mismatch(v, JsonKind::String))?;
+        check_attribute_name(name)?;
         if names.contains(&name) {
             return Err(invalid(format_args!(
                 "Duplicate value in attribute name: {name}"
@@ -378,6 +381,7 @@ pub fn attribute_updates(input: Input<'_>) -> Result<Option<Vec<UpdateAction>>> 
     };
     let mut actions = Vec::with_capacity(updates.len());
     for (name, spec) in updates {
+        check_attribute_name(name)?;
         let spec = Input::element(spec, VALUE_UPDATE)?;
         let value = spec
             .raw("Value")

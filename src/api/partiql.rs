@@ -224,14 +224,11 @@ impl WritePlan {
     /// The items a `RETURNING` clause asks for.
     fn returned(&self, outcome: &WriteOutcome) -> Result<Vec<Item>> {
         let touched = match &self.change {
-            PlannedChange::Update(actions) => update::touched(actions),
-            _ => Default::default(),
+            PlannedChange::Update(actions) => Some(update::touched(actions)?),
+            _ => None,
         };
-        let only_touched = |item: Item| -> Item {
-            item.into_iter()
-                .filter(|(k, _)| touched.contains(k))
-                .collect()
-        };
+        let only_touched =
+            |item: Item| -> Item { touched.as_ref().map_or_else(Item::new, |t| t.apply(&item)) };
         let old = || outcome.old.as_ref().map(|s| s.decode()).transpose();
         Ok(match self.returning {
             None => None,

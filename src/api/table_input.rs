@@ -275,6 +275,12 @@ pub(super) fn read_index<'a>(
                 1,
                 usize::MAX,
             );
+            c.each_length(
+                non_key.as_deref(),
+                &format!("{at}projection.nonKeyAttributes"),
+                1,
+                255,
+            );
             Some((kind, non_key))
         }
         None => None,

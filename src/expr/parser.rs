@@ -258,16 +258,16 @@ impl<'a> Parser<'a> {
                 self.expect(TokenKind::LParen)?;
                 let path = self.path()?;
                 self.expect(TokenKind::Comma)?;
-                let fallback = self.nested(Self::set_operand)?;
+                let fallback = self.argument()?;
                 self.expect(TokenKind::RParen)?;
                 Ok(SetValue::IfNotExists(path, Box::new(fallback)))
             }
             Some("list_append") => {
                 self.advance();
                 self.expect(TokenKind::LParen)?;
-                let a = self.nested(Self::set_operand)?;
+                let a = self.argument()?;
                 self.expect(TokenKind::Comma)?;
-                let b = self.nested(Self::set_operand)?;
+                let b = self.argument()?;
                 self.expect(TokenKind::RParen)?;
                 Ok(SetValue::ListAppend(Box::new(a), Box::new(b)))
             }
@@ -284,6 +284,18 @@ impl<'a> Parser<'a> {
             Some(f) => Err(self.invalid(format!("Invalid function name; function: {f}"))),
             None => Ok(SetValue::Operand(self.operand()?)),
         }
+    }
+
+    /// A function's argument in an update: `if_not_exists` may be nested, `list_append` may
+    /// not (DynamoDB refuses `list_append(list_append(...), ...)` after parsing it).
+    fn argument(&mut self) -> Result<SetValue> {
+        let value = self.nested(Self::set_operand)?;
+        if matches!(value, SetValue::ListAppend(..)) {
+            return Err(self.invalid(
+                "The function is not allowed to be used this way in an expression; function: list_append",
+            ));
+        }
+        Ok(value)
     }
 
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
@@ -780,6 +792,30 @@ mod tests {
     }
 
     #[test]
+    fn list_append_only_stands_outermost() {
+        let update = |src: &str| {
+            let mut p = placeholders();
+            Parser::new(src, ExpressionKind::Update, &mut p).and_then(Parser::update)
+        };
+        for src in [
+            "SET a = list_append(list_append(:v, :v), :v)",
+            "SET a = if_not_exists(a, list_append(:v, :v))",
+        ] {
+            assert_eq!(
+                update(src).unwrap_err().to_string(),
+                "Invalid UpdateExpression: The function is not allowed to be used this way in an expression; function: list_append",
+                "{src}"
+            );
+        }
+        for src in [
+            "SET a = list_append(if_not_exists(a, :v), :v)",
+            "SET a = if_not_exists(a, if_not_exists(b, :v))",
+        ] {
+            assert!(update(src).is_ok(), "{src}");
+        }
+    }
+
+    #[test]
     fn redundant_parentheses() {
         for src in [
             "((a = :v))",
@@ -1080,13 +1116,15 @@ mod round_trip {
             path().prop_map(|p| SetValue::Operand(Operand::Path(p))),
             (0..3usize).prop_map(|i| SetValue::Operand(Operand::Value(values()[i].clone()))),
         ];
-        leaf.prop_recursive(2, 6, 2, |inner| {
-            prop_oneof![
-                (path(), inner.clone()).prop_map(|(p, f)| SetValue::IfNotExists(p, Box::new(f))),
-                (inner.clone(), inner)
-                    .prop_map(|(a, b)| SetValue::ListAppend(Box::new(a), Box::new(b))),
-            ]
-        })
+        // Function arguments nest `if_not_exists`; `list_append` only stands outermost.
+        let argument = leaf.prop_recursive(2, 6, 2, |inner| {
+            (path(), inner).prop_map(|(p, f)| SetValue::IfNotExists(p, Box::new(f)))
+        });
+        prop_oneof![
+            argument.clone(),
+            (argument.clone(), argument)
+                .prop_map(|(a, b)| SetValue::ListAppend(Box::new(a), Box::new(b))),
+        ]
     }
 
     fn set_value() -> impl Strategy<Value = SetValue> {

@@ -1,8 +1,6 @@
 //! Applying an UpdateExpression to an item, all or nothing: every right-hand side is read from
 //! the item as it was before the update, and the first error leaves the item untouched.
 
-use std::collections::BTreeSet;
-
 use super::ast::{Operand, Path, PathStep, SetValue, UpdateAction};
 use super::eval::resolve;
 use super::project::Projection;
@@ -61,12 +59,11 @@ pub fn validate(actions: &[UpdateAction], key: &KeySchema) -> Result<()> {
     Projection::new(&paths, MEMBER).map(|_| ())
 }
 
-/// The top-level attributes an update touches (for `UPDATED_OLD`/`UPDATED_NEW`).
-pub fn touched(actions: &[UpdateAction]) -> BTreeSet<String> {
-    actions
-        .iter()
-        .map(|a| top_name(a.path()).to_string())
-        .collect()
+/// The paths an update touches, as a projection: what `UPDATED_OLD`/`UPDATED_NEW` return of
+/// the item before or after it (nested paths within their enclosing maps and lists).
+pub fn touched(actions: &[UpdateAction]) -> Result<Projection> {
+    let paths: Vec<Path> = actions.iter().map(|a| a.path().clone()).collect();
+    Projection::new(&paths, MEMBER)
 }
 
 /// The item after validated actions: right-hand sides read `original`, changes go to a copy.

@@ -14,7 +14,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::Value;
 
 use super::number::Number;
-use super::value::{decode_base64, AttributeValue, Item, MAX_NESTING};
+use super::value::{check_attribute_name, decode_base64, AttributeValue, Item, MAX_NESTING};
 use super::wire::{mismatch, Found, JsonKind};
 use crate::error::{Error, Result};
 
@@ -191,7 +191,7 @@ impl<'de> Expect<'de> for Fields {
             let value = Expecting(Attribute { depth: self.depth });
             match map.next_value_seed(value)? {
                 Got::Null => {}
-                got => match attribute(got, self.depth) {
+                got => match check_attribute_name(&name).and(attribute(got, self.depth)) {
                     Ok(v) => {
                         item.insert(name, v);
                     }

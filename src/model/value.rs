@@ -18,6 +18,19 @@ pub type Item = BTreeMap<String, AttributeValue>;
 /// service answers (for items and expression values alike).
 pub const MAX_NESTING: usize = 31;
 
+/// Attribute names are under 64 KB: 65535 bytes are accepted, 65536 refused.
+pub const MAX_ATTRIBUTE_NAME_BYTES: usize = 65535;
+
+/// An attribute name in an item, an expression's names or a legacy parameter, held to the limit.
+pub fn check_attribute_name(name: &str) -> Result<()> {
+    if name.len() > MAX_ATTRIBUTE_NAME_BYTES {
+        return Err(Error::validation(
+            "Attribute name is too large, must be less than 65536 bytes",
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum AttributeValue {
     S(String),
