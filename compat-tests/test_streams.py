@@ -222,3 +222,27 @@ def test_shard_lineage_pagination_and_child_filter(client, streams, table_with_s
     r = streams.get_records(ShardIterator=it)
     assert [x["dynamodb"]["Keys"]["p"]["S"] for x in r["Records"]] == ["first"]
     assert "NextShardIterator" not in r
+
+
+def test_stream_arn_and_shard_errors(client, streams, table_with_stream):
+    table, arn = table_with_stream("KEYS_ONLY")
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    for bad in ["sdfadfsdfnlfkajakfgjalksfgklasjklasdjfklasdfasdfgasf", "arn:aws:dynamodb:us-east-1:000000000000:table/xyz"]:
+        with expect_error("ValidationException", f"Invalid StreamArn: {bad}"):
+            streams.describe_stream(StreamArn=bad)
+        with expect_error("ValidationException", f"Invalid StreamArn: {bad}"):
+            streams.get_shard_iterator(StreamArn=bad, ShardId=shard, ShardIteratorType="LATEST")
+        with expect_error("ValidationException", f"Invalid StreamArn: {bad}"):
+            streams.list_streams(ExclusiveStartStreamArn=bad)
+    # A well-formed ARN of no stream is not found.
+    gone = arn.replace(f"table/{table}/", f"table/{table}x/")
+    with expect_error("ResourceNotFoundException", f"Requested resource not found: Stream: {gone} not found"):
+        streams.describe_stream(StreamArn=gone)
+    with expect_error("ResourceNotFoundException", match="Shard does not exist"):
+        streams.get_shard_iterator(StreamArn=arn, ShardId="shardId-00000000000000000000-ffffffff",
+                                   ShardIteratorType="LATEST")
+    # An ExclusiveStartShardId that names no shard keeps its place in id order.
+    after = streams.describe_stream(StreamArn=arn, ExclusiveStartShardId="zzzzzzzzzzzzzzzzzzzzzzzzsfasdgagadfadfgagkjsdfsfsdjfjks")["StreamDescription"]
+    assert after["Shards"] == []
+    before = streams.describe_stream(StreamArn=arn, ExclusiveStartShardId="shardId-00000000000000000000")["StreamDescription"]
+    assert before["Shards"][0]["ShardId"] == shard

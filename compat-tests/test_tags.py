@@ -50,3 +50,17 @@ def test_unknown_table(client, table_arn):
 def test_invalid_arn(client):
     with expect_error("ValidationException", match="Invalid TableArn"):
         client.list_tags_of_resource(ResourceArn="not-an-arn")
+    with expect_error("ValidationException", "Invalid TableArn: ARNs must start with 'arn:': I_do_not_exist"):
+        client.tag_resource(ResourceArn="I_do_not_exist", Tags=[{"Key": "a", "Value": "b"}])
+    with expect_error("ValidationException", match="Invalid ResourceArn provided as input arn:not/a/good/format"):
+        client.tag_resource(ResourceArn="arn:not/a/good/format", Tags=[{"Key": "a", "Value": "b"}])
+
+
+def test_tag_alphabet(client, table_arn):
+    for key, value in [("ok", "#!%^$&"), ("->>;-)])", "ok"), ("!!!\\|", "<><")]:
+        with expect_error("ValidationException", match="Tags may only contain letters, numbers, spaces and"):
+            client.tag_resource(ResourceArn=table_arn, Tags=[{"Key": key, "Value": value}])
+    fine = [{"Key": "a b_c.d:e/f=g+h-i@j", "Value": "ünïcode 7"}, {"Key": "законные буквы", "Value": ""}]
+    client.tag_resource(ResourceArn=table_arn, Tags=fine)
+    got = client.list_tags_of_resource(ResourceArn=table_arn)["Tags"]
+    assert all(t in got for t in fine)

@@ -41,7 +41,23 @@ fn arn_of(table: &TableMeta, stream: &StreamSpec) -> String {
     table.stream_arn(stream.label.as_deref().unwrap_or_default())
 }
 
+/// A stream ARN's shape, `arn:<partition>:dynamodb:<region>:<account>:table/<name>/stream/<label>`;
+/// anything else is refused before streams are looked up.
+fn check_stream_arn(arn: &str) -> Result<()> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let resource: Vec<&str> = parts.get(5).map_or(vec![], |r| r.split('/').collect());
+    let well_formed = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "dynamodb"
+        && matches!(resource.as_slice(), ["table", name, "stream", label] if !name.is_empty() && !label.is_empty());
+    if !well_formed {
+        return Err(Error::validation(format!("Invalid StreamArn: {arn}")));
+    }
+    Ok(())
+}
+
 fn find_stream(ctx: &Context<'_>, arn: &str) -> Result<(Arc<TableMeta>, StreamSpec)> {
+    check_stream_arn(arn)?;
     all_streams(ctx)
         .into_iter()
         .find(|(t, s)| arn_of(t, s) == arn)
@@ -68,6 +84,7 @@ pub fn list_streams(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     c.at_most(limit, "limit", 100);
     let start = input.str("ExclusiveStartStreamArn")?;
     c.finish()?;
+    start.map(check_stream_arn).transpose()?;
     let mut streams: Vec<(String, String, String)> = all_streams(ctx)
         .into_iter()
         .filter(|(t, _)| table.is_none_or(|n| t.name == n))
@@ -115,10 +132,15 @@ pub fn describe_stream(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
     c.finish()?;
     let (table, stream) = find_stream(ctx, present(arn)?)?;
     let mut current = ctx.engine.current_shard(&stream);
-    let mut first = start
-        .and_then(|id| parse_shard_id(&stream, id))
-        .map_or(0, |n| n + 1)
-        .max(ctx.engine.first_kept_shard(&stream));
+    // Shards listed after `ExclusiveStartShardId` in id order (ids sort like their numbers);
+    // an id that names no shard still has its place in that order, as on DynamoDB.
+    let kept = ctx.engine.first_kept_shard(&stream);
+    let mut first = match start {
+        Some(id) => (kept..=current + 1)
+            .find(|&n| shard_id(&stream, n).as_str() > id)
+            .unwrap_or(current + 1),
+        None => kept,
+    };
     // CHILD_SHARDS: only the shard that took over from the given one (shards here have one
     // child each, the next in time).
     if filter.is_some() {

@@ -426,6 +426,13 @@ pub(super) fn read_tags(list: &[Value]) -> Result<Vec<(String, String)>> {
         if value.chars().count() > 256 {
             return Err(invalid("Tag value must be between 0 and 256 characters"));
         }
+        // AWS's tag alphabet: letters, numbers, spaces and `_ . : / = + - @`.
+        let allowed = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c);
+        if let Some(bad) = [key, value].into_iter().find(|t| !t.chars().all(allowed)) {
+            return Err(invalid(format_args!(
+                "Tags may only contain letters, numbers, spaces and _ . : / = + - @: {bad}"
+            )));
+        }
         if key.starts_with("aws:") {
             return Err(invalid(
                 "Tag keys starting with 'aws:' are reserved for system use",

@@ -9,6 +9,11 @@ use crate::error::{Error, Result};
 
 /// Reads `ResourceArn` and checks that it names an existing table; returns (region, name).
 fn resource<'i>(ctx: &Context<'_>, arn: &'i str) -> Result<(&'i str, &'i str)> {
+    if !arn.starts_with("arn:") {
+        return Err(Error::validation(format!(
+            "Invalid TableArn: ARNs must start with 'arn:': {arn}"
+        )));
+    }
     let (region, name) = parse_table_arn(arn).ok_or_else(|| {
         Error::validation(format!(
             "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
