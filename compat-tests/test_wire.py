@@ -147,3 +147,56 @@ def test_crc32_matches_error_bodies_too(raw):
     r = raw.post("DescribeTable", {})
     assert r.status_code == 400
     assert int(r.headers["x-amz-crc32"]) == zlib.crc32(r.content)
+
+
+@pytest.mark.parametrize("coding, inflate", [("gzip", gzip.decompress), ("deflate", zlib.decompress)])
+def test_large_answers_are_compressed_for_clients_that_accept_it(raw, url, table_s, coding, inflate):
+    """Answers of 4096 bytes and more come compressed in the coding the client prefers, with
+    the CRC32 over the bytes sent; smaller ones, and answers to clients that accept no coding
+    DynamoDB knows, come as they are."""
+    p = "z" + coding
+    raw.call("PutItem", {"TableName": table_s, "Item": {"p": {"S": p}, "x": {"S": "x" * 4071}}})
+
+    def get(projection, accept):
+        body = json.dumps({"TableName": table_s, "Key": {"p": {"S": p}}, "ProjectionExpression": projection}).encode()
+        headers = raw.headers("DynamoDB_20120810.GetItem", body, extra={"Accept-Encoding": accept})
+        # Read the bytes as sent: requests would otherwise inflate them itself.
+        r = requests.post(url, data=body, headers=headers, timeout=10, stream=True)
+        return r, r.raw.read(decode_content=False)
+
+    r, sent = get("p, x", coding)
+    assert r.headers["Content-Encoding"] == coding
+    assert int(r.headers["x-amz-crc32"]) == zlib.crc32(sent)
+    item = json.loads(inflate(sent))["Item"]
+    assert item["x"]["S"] == "x" * 4071 and len(sent) * 30 < 4096
+    r, sent = get("x", coding)  # 4091 bytes: under the threshold
+    assert "Content-Encoding" not in r.headers and json.loads(sent)["Item"]["x"]["S"] == "x" * 4071
+    for refused in ["identity", "br", "x-gzip", f"{coding};q=0", "*;q=0"]:
+        r, sent = get("p, x", refused)
+        assert "Content-Encoding" not in r.headers, refused
+        assert int(r.headers["x-amz-crc32"]) == zlib.crc32(sent)
+
+
+@pytest.mark.dynarock_only  # DynamoDB answers these with a 500 InternalServerError (see compatibility.md)
+def test_bodies_that_do_not_decode_are_serialization_errors(raw, url, table_s):
+    item = json.dumps({"TableName": table_s, "Item": {"p": {"S": "never"}}}).encode()
+    cases = [
+        ("gzip", item, "Invalid gzip request body"),
+        ("gzip", b"", "Invalid gzip request body"),
+        ("gzip", gzip.compress(item)[:-1], "Invalid gzip request body"),
+        ("gzip", gzip.compress(gzip.compress(item)), "Malformed JSON request"),
+        ("deflate", zlib.compress(item), "Unsupported Content-Encoding: deflate; requests may only be gzip encoded"),
+        ("garbage", item, "Unsupported Content-Encoding: garbage; requests may only be gzip encoded"),
+    ]
+    for coding, body, message in cases:
+        headers = raw.headers("DynamoDB_20120810.PutItem", body, extra={"Content-Encoding": coding})
+        r = requests.post(url, data=body, headers=headers, timeout=10)
+        assert r.status_code == 400, (coding, r.text)
+        code, got = error_of(r.json())
+        assert code == "SerializationException" and got.startswith(message), (coding, got)
+    status, body = raw.call("GetItem", {"TableName": table_s, "Key": {"p": {"S": "never"}}, "ConsistentRead": True})
+    assert status == 200 and "Item" not in body
+    # Two gzip members in a row are one body, as the gzip format allows.
+    packed = gzip.compress(item[:10]) + gzip.compress(item[10:])
+    headers = raw.headers("DynamoDB_20120810.PutItem", packed, extra={"Content-Encoding": "gzip"})
+    assert requests.post(url, data=packed, headers=headers, timeout=10).status_code == 200

@@ -5,6 +5,7 @@
 
 pub mod access;
 mod cors;
+mod encoding;
 pub mod idle_poll;
 pub mod rest;
 pub mod stacks;
@@ -13,7 +14,6 @@ mod watchdog;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
@@ -359,7 +359,13 @@ async fn handle(state: &Arc<AppState>, request: Request) -> AnyResponse {
     if parts.method == Method::GET {
         // The real endpoint answers health checks this way.
         let text = format!("healthy: dynamodb.{}.amazonaws.com ", state.config.region);
-        return finish(StatusCode::OK, "text/plain", text.into_bytes(), &request_id);
+        return finish(
+            StatusCode::OK,
+            "text/plain",
+            text.into_bytes(),
+            &request_id,
+            None,
+        );
     }
     if let Some(len) = content_length(&parts.headers) {
         if len > MAX_BODY_BYTES {
@@ -395,6 +401,7 @@ async fn handle(state: &Arc<AppState>, request: Request) -> AnyResponse {
                 "application/x-amz-json-1.0",
                 b"<UnknownOperationException/>\n".to_vec(),
                 &request_id,
+                None,
             );
         }
         None => JSON_TYPES[0],
@@ -404,8 +411,9 @@ async fn handle(state: &Arc<AppState>, request: Request) -> AnyResponse {
         let _underway = state.engine.underway();
         dispatch(state, &parts, body.clone()).await
     };
+    let coding = encoding::negotiate(&parts.headers);
     match result {
-        Ok(bytes) => finish(StatusCode::OK, content_type, bytes, &request_id),
+        Ok(bytes) => finish(StatusCode::OK, content_type, bytes, &request_id, coding),
         // SQS speaks JSON 1.0 too; its targets are not DynamoDB's.
         Err(Error::UnknownOperation) if is_sqs(&parts.headers) => {
             to_router(state, parts, body).await
@@ -451,7 +459,7 @@ async fn dispatch(
         None => (None, body),
     };
     let region = region.as_deref().unwrap_or(&state.config.region);
-    let body = decompress(&parts.headers, body)?;
+    let body = encoding::request_body(&parts.headers, body, MAX_BODY_BYTES)?;
     if body.is_empty() {
         return Err(Error::Serialization("Request body is empty".into()));
     }
@@ -514,45 +522,34 @@ fn too_large() -> Error {
     ))
 }
 
-/// `Content-Encoding: gzip` bodies, bounded by the same size limit once inflated.
-fn decompress(headers: &HeaderMap, body: Bytes) -> Result<Bytes, Error> {
-    let gzip = headers
-        .get(http::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    if !gzip {
-        return Ok(body);
-    }
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(&body[..])
-        .take(MAX_BODY_BYTES as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::Serialization(format!("Invalid gzip request body: {e}")))?;
-    if out.len() > MAX_BODY_BYTES {
-        return Err(too_large());
-    }
-    Ok(Bytes::from(out))
-}
-
 fn error_response(e: &Error, content_type: &'static str, request_id: &RequestId) -> AnyResponse {
     if let Error::Internal(detail) = e {
         tracing::error!(request_id = request_id.as_str(), "internal error: {detail}");
     }
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    finish(status, content_type, e.to_body(), request_id)
+    finish(status, content_type, e.to_body(), request_id, None)
 }
 
-/// Every response carries a request id and the CRC32 of its exact body bytes.
+/// Every response carries a request id and the CRC32 of its exact body bytes (compressed, when
+/// the client accepts a coding and the answer reaches DynamoDB's threshold).
 fn finish(
     status: StatusCode,
     content_type: &'static str,
     body: Vec<u8>,
     request_id: &RequestId,
+    coding: Option<encoding::Coding>,
 ) -> AnyResponse {
+    let (body, coding) = encoding::compress(coding, body);
     let crc = crc32fast::hash(&body);
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let h = response.headers_mut();
+    if let Some(c) = coding {
+        h.insert(
+            http::header::CONTENT_ENCODING,
+            HeaderValue::from_static(c.name()),
+        );
+    }
     h.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static(content_type),
