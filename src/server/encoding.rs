@@ -66,7 +66,7 @@ pub fn negotiate(headers: &HeaderMap) -> Option<Coding> {
     let header = headers
         .get_all(http::header::ACCEPT_ENCODING)
         .iter()
-        .last()?;
+        .next_back()?;
     choose(&String::from_utf8_lossy(header.as_bytes()))
 }
 
