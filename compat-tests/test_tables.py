@@ -107,12 +107,35 @@ def test_constraint_errors(url, new_name):
 
 
 def test_missing_members(url):
+    # A missing name is reported on its own; the other members' constraints together.
     status, body = Raw(url).call("CreateTable", {})
+    assert error_of(body) == ("ValidationException",
+                              "The parameter 'TableName' is required but was not present in the request")
+    status, body = Raw(url).call("CreateTable", {"TableName": "a;"})
     code, message = error_of(body)
     assert code == "ValidationException"
-    assert message.startswith("3 validation errors detected: ")
-    for member in ["attributeDefinitions", "tableName", "keySchema"]:
+    assert message.startswith("4 validation errors detected: ")
+    for member in ["attributeDefinitions", "keySchema"]:
         assert f"Value null at '{member}' failed to satisfy constraint: Member must not be null" in message
+    assert "Value 'a;' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression" in message
+
+
+def test_item_operations_hold_table_names_to_the_pattern(url, table_s):
+    """TableName takes a table's ARN too, but a name is checked before the table is looked up."""
+    raw = Raw(url)
+    status, body = raw.call("GetItem", {"TableName": "a;", "Key": {"p": {"S": "x"}}})
+    assert error_of(body) == ("ValidationException", (
+        "2 validation errors detected: Value 'a;' at 'tableName' failed to satisfy constraint: Member must satisfy "
+        "regular expression pattern: [a-zA-Z0-9_.-]+; Value 'a;' at 'tableName' failed to satisfy constraint: "
+        "Member must have length greater than or equal to 3"))
+    status, body = raw.call("PutItem", {"TableName": "x" * 256})
+    code, message = error_of(body)
+    assert message.startswith("2 validation errors detected: ") and "'item' failed" in message
+    status, body = raw.call("GetItem", {"TableName": "arn:aws:dynamodb:us-east-1:000000000000:table/none_here",
+                                        "Key": {"p": {"S": "x"}}})
+    assert error_of(body)[0] == "ResourceNotFoundException"
+    arn = raw.call("DescribeTable", {"TableName": table_s})[1]["Table"]["TableArn"]
+    assert raw.call("GetItem", {"TableName": arn, "Key": {"p": {"S": "x"}}})[0] == 200
 
 
 def test_billing_mode_rules(client, new_name):

@@ -38,7 +38,14 @@ pub fn throughput(ctx: &Context<'_>, t: &Throughput) -> Value {
     v
 }
 
-fn index(ctx: &Context<'_>, table: &TableMeta, i: &IndexMeta, global: bool) -> Result<Value> {
+/// One index's description; `described` adds what only DescribeTable and UpdateTable report.
+fn index(
+    ctx: &Context<'_>,
+    table: &TableMeta,
+    i: &IndexMeta,
+    global: bool,
+    described: bool,
+) -> Result<Value> {
     let usage = ctx.engine.usage(i.id)?;
     let mut v = json!({
         "IndexName": i.name,
@@ -59,8 +66,21 @@ fn index(ctx: &Context<'_>, table: &TableMeta, i: &IndexMeta, global: bool) -> R
         if let Some(o) = &i.on_demand {
             v["OnDemandThroughput"] = on_demand(o);
         }
+        if described {
+            v["WarmThroughput"] = warm_throughput(table.billing_mode, i.throughput.as_ref());
+        }
     }
     Ok(v)
+}
+
+/// What a table or GSI is ready to serve at once: an on-demand table's initial 12,000 reads and
+/// 4,000 writes a second, or a provisioned one's capacity, as DescribeTable reports it.
+fn warm_throughput(mode: BillingMode, provisioned: Option<&Throughput>) -> Value {
+    let (read, write) = match (mode, provisioned) {
+        (BillingMode::Provisioned, Some(t)) => (t.read, t.write),
+        _ => (12_000, 4_000),
+    };
+    json!({"ReadUnitsPerSecond": read, "WriteUnitsPerSecond": write, "Status": "ACTIVE"})
 }
 
 fn on_demand(o: &crate::engine::catalog::OnDemandThroughput) -> Value {
@@ -74,8 +94,28 @@ fn on_demand(o: &crate::engine::catalog::OnDemandThroughput) -> Value {
     Value::Object(v)
 }
 
+/// The `TableDescription` of a table in `status`, with the members DynamoDB gives in it:
+/// CreateTable's (`CREATING`) omit what the table has not had time to acquire, DeleteTable's
+/// (`DELETING`) are a short summary, DescribeTable's and UpdateTable's are complete.
 pub fn table_description(ctx: &Context<'_>, t: &TableMeta, status: &str) -> Result<Value> {
     let usage = ctx.engine.usage(t.id)?;
+    if status == "DELETING" {
+        let mut d = json!({
+            "TableName": t.name,
+            "TableStatus": status,
+            "ProvisionedThroughput": throughput(ctx, &t.throughput),
+            "TableSizeBytes": usage.bytes,
+            "ItemCount": usage.items,
+            "TableArn": t.arn(),
+            "TableId": t.uuid,
+            "DeletionProtectionEnabled": t.deletion_protection,
+        });
+        if t.billing_mode == BillingMode::PayPerRequest {
+            d["BillingModeSummary"] = json!({"BillingMode": t.billing_mode.as_str()});
+        }
+        return Ok(d);
+    }
+    let described = status != "CREATING";
     let mut d = json!({
         "AttributeDefinitions": t.attribute_definitions.iter()
             .map(|(n, ty)| json!({"AttributeName": n, "AttributeType": ty}))
@@ -93,16 +133,19 @@ pub fn table_description(ctx: &Context<'_>, t: &TableMeta, status: &str) -> Resu
     });
     if t.billing_mode_given || t.billing_mode == BillingMode::PayPerRequest {
         let mut summary = json!({"BillingMode": t.billing_mode.as_str()});
-        if let Some(at) = t.last_update_to_pay_per_request {
+        if let Some(at) = t.last_update_to_pay_per_request.filter(|_| described) {
             summary["LastUpdateToPayPerRequestDateTime"] = json!(at);
         }
         d["BillingModeSummary"] = summary;
+    }
+    if described {
+        d["WarmThroughput"] = warm_throughput(t.billing_mode, Some(&t.throughput));
     }
     if !t.local_indexes.is_empty() {
         d["LocalSecondaryIndexes"] = t
             .local_indexes
             .iter()
-            .map(|i| index(ctx, t, i, false))
+            .map(|i| index(ctx, t, i, false, described))
             .collect::<Result<Vec<_>>>()?
             .into();
     }
@@ -110,7 +153,7 @@ pub fn table_description(ctx: &Context<'_>, t: &TableMeta, status: &str) -> Resu
         d["GlobalSecondaryIndexes"] = t
             .global_indexes
             .iter()
-            .map(|i| index(ctx, t, i, true))
+            .map(|i| index(ctx, t, i, true, described))
             .collect::<Result<Vec<_>>>()?
             .into();
     }

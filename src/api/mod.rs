@@ -157,7 +157,12 @@ impl<'a> Context<'a> {
         'a: 'i,
     {
         let name = c.not_null(input.str("TableName")?, "tableName");
-        c.length(name, "tableName", 1, 1024);
+        // A table's ARN may stand for its name; a name is held to the name's pattern and length
+        // before the table is looked up, as DynamoDB holds it.
+        match name {
+            Some(arn) if arn.starts_with("arn:") => c.length(name, "tableName", 1, 1024),
+            _ => c.name(name, "tableName"),
+        }
         Ok(name.map(|n| self.resolve_table(n)))
     }
 

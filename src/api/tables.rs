@@ -25,9 +25,15 @@ pub fn create_table(ctx: &Context<'_>, input: Input<'_>) -> Result<Vec<u8>> {
 /// A table definition read and checked from a CreateTable request (restores build one too).
 pub(super) fn table_definition(ctx: &Context<'_>, input: Input<'_>) -> Result<TableMeta> {
     let mut c = Constraints::default();
+    // CreateTable reports a missing name on its own, before any other constraint.
+    let name = input.str("TableName")?;
+    if name.is_none() {
+        return Err(Error::validation(
+            "The parameter 'TableName' is required but was not present in the request",
+        ));
+    }
     let defs_raw = read_attribute_definitions(input, &mut c)?;
     c.not_null(defs_raw.as_ref(), "attributeDefinitions");
-    let name = c.not_null(input.str("TableName")?, "tableName");
     c.name(name, "tableName");
     let key_schema = read_key_schema(input, "", TABLE_KEY_ELEMENTS, &mut c)?;
     let lsis = read_indexes(

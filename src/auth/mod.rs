@@ -26,10 +26,12 @@ pub fn check<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Result<Optio
     let Some(auth) = auth.filter(|a| a.starts_with("AWS4-")) else {
         return query_signature(query);
     };
-    // One pass over `Credential=..., SignedHeaders=..., Signature=...`.
+    // One pass over `Credential=..., SignedHeaders=..., Signature=...` (commas, spaces or
+    // both between them, as DynamoDB reads them).
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     let params = auth.split_once(' ').map(|(_, rest)| rest).unwrap_or("");
-    for (k, v) in params.split(',').filter_map(|p| p.trim().split_once('=')) {
+    let parts = params.split([',', ' ']).filter_map(|p| p.split_once('='));
+    for (k, v) in parts {
         let slot = match k {
             "Credential" => &mut credential,
             "SignedHeaders" => &mut signed_headers,
@@ -71,18 +73,26 @@ fn query_signature(query: Option<&str>) -> Result<Option<Cow<'_, str>>> {
         .filter_map(|p| p.split_once('='))
         .collect();
     let get = |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
-    match (get("X-Amz-Algorithm"), get("X-Amz-Credential"), get("X-Amz-Signature")) {
-        (Some(_), Some(cred), Some(_)) => {
-            let cred = cred.replace("%2F", "/");
-            Ok(credential_region(&cred)?.map(|r| Cow::Owned(r.to_string())))
-        }
-        (None, None, None) => Err(Error::MissingAuthenticationToken(
+    const REQUIRED: [&str; 5] = [
+        "X-Amz-Algorithm",
+        "X-Amz-Credential",
+        "X-Amz-Signature",
+        "X-Amz-SignedHeaders",
+        "X-Amz-Date",
+    ];
+    let given = REQUIRED.map(|k| get(k).is_some_and(|v| !v.is_empty()));
+    if given.iter().all(|g| !g) {
+        return Err(Error::MissingAuthenticationToken(
             "Request is missing Authentication Token".into(),
-        )),
-        _ => Err(Error::IncompleteSignature(
-            "AWS query-string parameters must include 'X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Signature', 'X-Amz-SignedHeaders' and 'X-Amz-Date'.".into(),
-        )),
+        ));
     }
+    if given.iter().any(|g| !g) {
+        return Err(Error::IncompleteSignature(
+            "AWS query-string parameters must include 'X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Signature', 'X-Amz-SignedHeaders' and 'X-Amz-Date'. Re-examine the query-string parameters.".into(),
+        ));
+    }
+    let cred = get("X-Amz-Credential").unwrap_or("").replace("%2F", "/");
+    Ok(credential_region(&cred)?.map(|r| Cow::Owned(r.to_string())))
 }
 
 /// `AKID/20250101/us-west-2/dynamodb/aws4_request` → `us-west-2`.
@@ -156,11 +166,45 @@ mod tests {
     }
 
     #[test]
+    fn components_may_be_separated_by_spaces_or_commas() {
+        for auth in [
+            GOOD.replace(", ", " "),
+            GOOD.replace(", ", ","),
+            GOOD.replace(", ", " , "),
+        ] {
+            assert_eq!(
+                check(&headers(Some(&auth), true), None).unwrap().as_deref(),
+                Some("eu-west-1"),
+                "{auth}"
+            );
+        }
+    }
+
+    const PRESIGNED: &str = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20260101%2Fap-south-1%2Fdynamodb%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-SignedHeaders=host&X-Amz-Signature=ff";
+
+    #[test]
     fn presigned_query_strings_count() {
-        let q = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20260101%2Fap-south-1%2Fdynamodb%2Faws4_request&X-Amz-Signature=ff";
         assert_eq!(
-            check(&HeaderMap::new(), Some(q)).unwrap().as_deref(),
+            check(&HeaderMap::new(), Some(PRESIGNED))
+                .unwrap()
+                .as_deref(),
             Some("ap-south-1")
+        );
+        // Every one of the five parameters is needed.
+        for missing in ["X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Signature"] {
+            let q: Vec<&str> = PRESIGNED
+                .split('&')
+                .filter(|p| !p.starts_with(missing))
+                .collect();
+            let e = check(&HeaderMap::new(), Some(&q.join("&"))).unwrap_err();
+            assert_eq!(e.code(), "IncompleteSignatureException", "{missing}");
+        }
+        // A signed header wins over a query string that also signs.
+        assert_eq!(
+            check(&headers(Some(GOOD), true), Some(PRESIGNED))
+                .unwrap()
+                .as_deref(),
+            Some("eu-west-1")
         );
     }
 }

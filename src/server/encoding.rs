@@ -29,16 +29,21 @@ impl Coding {
 }
 
 /// The request body as JSON bytes: a gzip body inflated (bounded by `limit` once inflated);
-/// no coding or `identity` as sent. DynamoDB takes no other request coding.
+/// no coding or `identity` as sent. `aws-chunked` framing was removed when the signature was
+/// verified. DynamoDB takes no other request coding.
 pub fn request_body(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, Error> {
-    let coding = headers.get(http::header::CONTENT_ENCODING).map(|v| {
-        String::from_utf8_lossy(v.as_bytes())
-            .trim()
-            .to_ascii_lowercase()
-    });
-    match coding.as_deref() {
-        None | Some("identity") => Ok(body),
-        Some("gzip") => {
+    let header = headers
+        .get(http::header::CONTENT_ENCODING)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase())
+        .unwrap_or_default();
+    let codings: Vec<&str> = header
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !matches!(*c, "" | "identity" | "aws-chunked"))
+        .collect();
+    match codings.as_slice() {
+        [] => Ok(body),
+        ["gzip"] => {
             let mut out = Vec::new();
             flate2::read::MultiGzDecoder::new(&body[..])
                 .take(limit as u64 + 1)
@@ -51,8 +56,9 @@ pub fn request_body(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<By
             }
             Ok(Bytes::from(out))
         }
-        Some(other) => Err(Error::Serialization(format!(
-            "Unsupported Content-Encoding: {other}; requests may only be gzip encoded"
+        _ => Err(Error::Serialization(format!(
+            "Unsupported Content-Encoding: {}; requests may only be gzip encoded",
+            header.trim()
         ))),
     }
 }
