@@ -346,3 +346,34 @@ def test_item_count_and_size_follow_writes(client, new_name):
     client.delete_item(TableName=new_name, Key={"p": {"S": "never-there"}})
     t = client.describe_table(TableName=new_name)["Table"]
     assert (t["ItemCount"], t["TableSizeBytes"]) == (1, 1 + 1 + 1 + 2)
+
+
+def test_descriptions_carry_what_dynamodb_gives_in_each_answer(client, new_name):
+    """CreateTable's description lacks what a new table has yet to acquire, DescribeTable's adds
+    WarmThroughput (table and GSIs), DeleteTable's is a short summary."""
+    gsi = {"IndexName": "gsi", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+           "Projection": {"ProjectionType": "ALL"}}
+    created = client.create_table(
+        TableName=new_name, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "p", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[gsi])["TableDescription"]
+    assert created["BillingModeSummary"] == {"BillingMode": "PAY_PER_REQUEST"}
+    assert "WarmThroughput" not in created and "WarmThroughput" not in created["GlobalSecondaryIndexes"][0]
+    described = client.describe_table(TableName=new_name)["Table"]
+    on_demand = {"ReadUnitsPerSecond": 12000, "WriteUnitsPerSecond": 4000, "Status": "ACTIVE"}
+    assert described["WarmThroughput"] == on_demand
+    assert described["GlobalSecondaryIndexes"][0]["WarmThroughput"] == on_demand
+    assert "LastUpdateToPayPerRequestDateTime" in described["BillingModeSummary"]
+    deleted = client.delete_table(TableName=new_name)["TableDescription"]
+    assert sorted(deleted) == ["BillingModeSummary", "DeletionProtectionEnabled", "ItemCount", "ProvisionedThroughput",
+                               "TableArn", "TableId", "TableName", "TableSizeBytes", "TableStatus"]
+    assert deleted["TableStatus"] == "DELETING"
+    provisioned = client.create_table(
+        TableName=new_name, KeySchema=[{"AttributeName": "p", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "p", "AttributeType": "S"}],
+        ProvisionedThroughput={"ReadCapacityUnits": 5, "WriteCapacityUnits": 7})["TableDescription"]
+    assert "BillingModeSummary" not in provisioned
+    assert client.describe_table(TableName=new_name)["Table"]["WarmThroughput"] == {
+        "ReadUnitsPerSecond": 5, "WriteUnitsPerSecond": 7, "Status": "ACTIVE"}
+    deleted = client.delete_table(TableName=new_name)["TableDescription"]
+    assert "AttributeDefinitions" not in deleted and "BillingModeSummary" not in deleted

@@ -200,3 +200,30 @@ def test_bodies_that_do_not_decode_are_serialization_errors(raw, url, table_s):
     packed = gzip.compress(item[:10]) + gzip.compress(item[10:])
     headers = raw.headers("DynamoDB_20120810.PutItem", packed, extra={"Content-Encoding": "gzip"})
     assert requests.post(url, data=packed, headers=headers, timeout=10).status_code == 200
+
+
+@pytest.mark.dynarock_only  # the server under test takes any well-formed signature (no --credentials)
+def test_signature_shapes(url):
+    """Authorization components may be separated by spaces, commas or both; a presigned query
+    string needs all five parameters; without either, the token is missing."""
+    base = {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.ListTables",
+            "X-Amz-Date": "20260101T000000Z"}
+    parts = ["Credential=AKID/20260101/us-east-1/dynamodb/aws4_request", "SignedHeaders=host;x-amz-date",
+             "Signature=abc"]
+    for sep in [" ", ",", ", "]:
+        r = requests.post(url, data=b"{}", headers={**base, "Authorization": "AWS4-HMAC-SHA256 " + sep.join(parts)},
+                          timeout=10)
+        assert r.status_code == 200, (sep, r.text)
+    query = {"X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+             "X-Amz-Credential": "AKID/20260101/us-east-1/dynamodb/aws4_request",
+             "X-Amz-Date": "20260101T000000Z", "X-Amz-SignedHeaders": "host", "X-Amz-Signature": "ff"}
+    plain = {k: v for k, v in base.items() if k != "X-Amz-Date"}
+    assert requests.post(url, params=query, data=b"{}", headers=plain, timeout=10).status_code == 200
+    for missing in ["X-Amz-Date", "X-Amz-SignedHeaders"]:
+        r = requests.post(url, params={k: v for k, v in query.items() if k != missing}, data=b"{}",
+                          headers=plain, timeout=10)
+        assert error_of(r.json()) == ("IncompleteSignatureException", (
+            "AWS query-string parameters must include 'X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Signature', "
+            "'X-Amz-SignedHeaders' and 'X-Amz-Date'. Re-examine the query-string parameters.")), missing
+    r = requests.post(url, data=b"{}", headers=plain, timeout=10)
+    assert error_of(r.json()) == ("MissingAuthenticationTokenException", "Request is missing Authentication Token")
