@@ -165,3 +165,16 @@ def test_exists_is_a_transaction_condition(client, table_sn, part):
     assert [r["Code"] for r in info.value.response["CancellationReasons"]] == ["ConditionalCheckFailed", "None"]
     with expect_error("ValidationException"):
         client.execute_statement(Statement=check["Statement"], Parameters=check["Parameters"])
+
+
+def test_select_of_nested_paths(client, table_s):
+    """A path picks the value within its maps and lists, as a ProjectionExpression does; a
+    quoted component may be a reserved word."""
+    p = random_string()
+    client.put_item(TableName=table_s, Item={
+        "p": s(p), "payload": {"M": {"size": n(2), "bla": s("x"), "deep": {"M": {"x": n(1), "y": n(9)}}}},
+        "l": {"L": [s("a"), {"M": {"q": s("z"), "r": s("w")}}]}})
+    got = run(client, f'SELECT payload."size", payload.deep.x, l[1].q FROM "{table_s}" WHERE p = ?', s(p))
+    assert got["Items"] == [{"payload": {"M": {"size": n(2), "deep": {"M": {"x": n(1)}}}},
+                             "l": {"L": [{"M": {"q": s("z")}}]}}]
+    assert run(client, f'SELECT payload.nope FROM "{table_s}" WHERE p = ?', s(p))["Items"] == [{}]
