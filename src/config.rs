@@ -171,10 +171,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DYNAROCK_SYNC")]
     pub sync: bool,
 
-    /// Memory for a cache of recently read and written items, in MiB (0 turns it off). Reads
-    /// stay strongly consistent: a write replaces its item's cached copy as it commits.
-    #[arg(long, env = "DYNAROCK_ITEM_CACHE_MB", default_value_t = 64)]
-    pub item_cache_mb: usize,
+    /// Memory, in MiB, for what grows with the data: a quarter caches recently read and
+    /// written items, the rest is RocksDB's cache (data, index and filter blocks) and its
+    /// memtables (at least 32).
+    #[arg(long, env = "DYNAROCK_MEMORY_MB", default_value_t = crate::storage::budget::DEFAULT_MB)]
+    pub memory_mb: usize,
 
     /// Region used when a request's credential scope names none (it appears in ARNs).
     #[arg(long, env = "DYNAROCK_REGION", default_value = "us-east-1")]

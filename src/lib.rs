@@ -65,7 +65,7 @@ impl Server {
             &EngineConfig {
                 data_dir: (!args.in_memory).then(|| args.data_dir.clone()),
                 sync: args.sync,
-                item_cache_bytes: args.item_cache_mb.saturating_mul(1 << 20),
+                memory: crate::storage::MemoryBudget::of_mb(args.memory_mb),
                 max_tables_per_region: args.max_tables,
                 item_collection_limit: engine::ITEM_COLLECTION_LIMIT,
                 stream_shard_seconds: args.stream_shard_seconds.max(0.001),

@@ -30,8 +30,8 @@ pub struct EngineConfig {
     /// `None` keeps everything in memory.
     pub data_dir: Option<PathBuf>,
     pub sync: bool,
-    /// How many bytes of items are cached in front of RocksDB.
-    pub item_cache_bytes: usize,
+    /// The memory that grows with the data: caches and memtables.
+    pub memory: crate::storage::MemoryBudget,
     pub max_tables_per_region: usize,
     /// Largest item collection of a table with LSIs (DynamoDB: 10 GB).
     pub item_collection_limit: u64,
@@ -79,7 +79,7 @@ impl Engine {
         let store = Store::open(
             config.data_dir.as_deref(),
             config.sync,
-            config.item_cache_bytes,
+            config.memory,
         )?;
         let catalog = Catalog::load(&store)?;
         Ok(Engine {

@@ -45,7 +45,7 @@ pub fn engine_with_streams(
     let config = EngineConfig {
         data_dir: None,
         sync: false,
-        item_cache_bytes: 1 << 20,
+        memory: crate::storage::MemoryBudget::of_mb(crate::storage::budget::MIN_MB),
         max_tables_per_region: 10,
         item_collection_limit: collection_limit,
         stream_shard_seconds,

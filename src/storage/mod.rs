@@ -5,6 +5,7 @@ pub mod backup;
 pub mod codec;
 pub mod copy;
 mod durability;
+pub mod budget;
 mod item_cache;
 pub mod keys;
 
@@ -14,12 +15,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
-    DBPinnableSlice, DataBlockIndexType, Direction, Env, IteratorMode, MergeOperands, Options,
-    ReadOptions, WriteBatch, DB,
+    BlockBasedIndexType, BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor,
+    DBCompressionType, DBPinnableSlice, DataBlockIndexType, Direction, Env, IteratorMode,
+    MergeOperands, Options, ReadOptions, WriteBatch, WriteBufferManager, DB,
 };
 
 use crate::error::{Error, Result};
+pub use budget::MemoryBudget;
 use durability::{Durability, LogWriter};
 use item_cache::{ItemCache, Lookup};
 
@@ -181,8 +183,8 @@ fn add_counters(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) 
 impl Store {
     /// Opens (creating if needed) the store in `dir`, or a purely in-memory one. With `sync`,
     /// `durable` waits for the write-ahead log's fsync; without it the log still survives a
-    /// process crash. Up to `item_cache_bytes` of items are cached in front of RocksDB.
-    pub fn open(dir: Option<&Path>, sync: bool, item_cache_bytes: usize) -> Result<Store> {
+    /// process crash. `budget` bounds the memory that grows with the data.
+    pub fn open(dir: Option<&Path>, sync: bool, budget: MemoryBudget) -> Result<Store> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -211,17 +213,27 @@ impl Store {
         }
 
         // RocksDB's lock-free cache (an LRU cache takes a shard mutex on every hit), sized
-        // automatically per entry.
-        let cache = Cache::new_hyper_clock_cache(64 << 20, 0);
+        // automatically per entry. The memtables are charged to it, so RocksDB's memory stays
+        // within its part of the budget however large the tables grow.
+        let cache = Cache::new_hyper_clock_cache(budget.block_cache, 0);
+        let memtables =
+            WriteBufferManager::new_write_buffer_manager_with_cache(budget.memtables, false, cache.clone());
+        opts.set_write_buffer_manager(&memtables);
         // No row cache: RocksDB refuses DeleteRange with one, and table deletion and stream
         // trimming are range deletes.
         let descriptors = Cf::ALL.iter().map(|cf| {
             let mut cf_opts = Options::default();
             let mut table = BlockBasedOptions::default();
             table.set_block_cache(&cache);
-            // Index and filter blocks stay in the table readers' memory rather than competing in
-            // the block cache: a point read then costs no cache lookups for them.
-            table.set_cache_index_and_filter_blocks(false);
+            // Index and filter blocks live in the cache, charged to the budget (in the table
+            // readers' own memory they would grow with the data), at high priority; partitioned,
+            // so only the parts reads touch are cached, under a small pinned top level.
+            table.set_cache_index_and_filter_blocks(true);
+            table.set_cache_index_and_filter_blocks_with_high_priority(true);
+            table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+            table.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+            table.set_partition_filters(true);
+            table.set_pin_top_level_index_and_filter(true);
             // A hash index inside each data block turns the in-block binary search of a point
             // read into one probe.
             table.set_data_block_index_type(DataBlockIndexType::BinaryAndHash);
@@ -232,8 +244,11 @@ impl Store {
                     // many operands a counter read adds up; flushes fold them into one value.
                     cf_opts.set_write_buffer_size(4 << 20);
                 }
-                Cf::Streams | Cf::Expiry => {}
-                Cf::Backups => cf_opts.set_compression_type(DBCompressionType::Lz4),
+                Cf::Streams | Cf::Expiry => cf_opts.set_write_buffer_size(budget.write_buffer()),
+                Cf::Backups => {
+                    cf_opts.set_write_buffer_size(budget.write_buffer());
+                    cf_opts.set_compression_type(DBCompressionType::Lz4);
+                }
                 Cf::Items | Cf::Indexes => {
                     table.set_bloom_filter(10.0, false);
                     table.set_whole_key_filtering(true);
@@ -242,6 +257,7 @@ impl Store {
                     // (about 1,600 instructions per read) for about 3% more data.
                     table.set_block_restart_interval(4);
                     cf_opts.set_compression_type(DBCompressionType::Lz4);
+                    cf_opts.set_write_buffer_size(budget.write_buffer());
                 }
             }
             cf_opts.set_block_based_table_factory(&table);
@@ -276,7 +292,7 @@ impl Store {
             log,
             underway: AtomicUsize::new(0),
             persistent: dir.is_some(),
-            items: ItemCache::new(item_cache_bytes),
+            items: ItemCache::new(budget.item_cache),
             env,
             staging,
             staged: AtomicUsize::new(0),
@@ -502,7 +518,7 @@ mod tests {
 
     #[test]
     fn counters_merge_by_addition() {
-        let store = Store::open(None, false, 1 << 20).unwrap();
+        let store = Store::open(None, false, MemoryBudget::of_mb(budget::MIN_MB)).unwrap();
         for (a, b) in [(1, 100), (1, 50), (-1, -100)] {
             let mut batch = Batch::default();
             store
@@ -516,7 +532,7 @@ mod tests {
 
     #[test]
     fn prefix_scan_and_range_delete() {
-        let store = Store::open(None, false, 1 << 20).unwrap();
+        let store = Store::open(None, false, MemoryBudget::of_mb(budget::MIN_MB)).unwrap();
         let mut batch = Batch::default();
         for k in [&b"a\xff"[..], b"a\xff\x00", b"a\xff\xff", b"b", b"a"] {
             store.put(&mut batch, Cf::Items, k, b"v").unwrap();
@@ -544,7 +560,7 @@ mod tests {
     /// item was cached by a read, by a write, or dropped by a range delete.
     #[test]
     fn item_reads_see_every_committed_write() {
-        let store = Store::open(None, false, 1 << 20).unwrap();
+        let store = Store::open(None, false, MemoryBudget::of_mb(budget::MIN_MB)).unwrap();
         let read = |key: &[u8]| store.get(Cf::Items, key).unwrap().map(|v| v.to_vec());
         let write = |ops: &[(&[u8], Option<&[u8]>)]| {
             let mut batch = Batch::default();
@@ -573,7 +589,7 @@ mod tests {
     fn concurrent_durable_writes_commit_whole_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(Some(dir.path()), true, 1 << 20).unwrap();
+            let store = Store::open(Some(dir.path()), true, MemoryBudget::of_mb(budget::MIN_MB)).unwrap();
             std::thread::scope(|s| {
                 for writer in 0..8u8 {
                     let store = &store;
@@ -592,7 +608,7 @@ mod tests {
                 }
             });
         }
-        let store = Store::open(Some(dir.path()), false, 1 << 20).unwrap();
+        let store = Store::open(Some(dir.path()), false, MemoryBudget::of_mb(budget::MIN_MB)).unwrap();
         assert_eq!(store.scan_prefix(Cf::Items, b"").unwrap().len(), 200);
         let counter = store.get(Cf::Meta, b"c").unwrap().unwrap();
         assert_eq!(decode_counter(&counter), (200, 400));
@@ -601,8 +617,8 @@ mod tests {
     #[test]
     fn second_open_of_a_directory_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let _first = Store::open(Some(dir.path()), false, 1 << 20).unwrap();
-        let err = Store::open(Some(dir.path()), false, 1 << 20).err().unwrap();
+        let _first = Store::open(Some(dir.path()), false, MemoryBudget::of_mb(budget::MIN_MB)).unwrap();
+        let err = Store::open(Some(dir.path()), false, MemoryBudget::of_mb(budget::MIN_MB)).err().unwrap();
         assert!(
             err.to_string()
                 .contains("in use by another dynarock server"),
