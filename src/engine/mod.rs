@@ -76,11 +76,7 @@ pub struct Usage {
 
 impl Engine {
     pub fn open(config: &EngineConfig, clock: Arc<dyn Clock>) -> Result<Engine> {
-        let store = Store::open(
-            config.data_dir.as_deref(),
-            config.sync,
-            config.memory,
-        )?;
+        let store = Store::open(config.data_dir.as_deref(), config.sync, config.memory)?;
         let catalog = Catalog::load(&store)?;
         Ok(Engine {
             store,

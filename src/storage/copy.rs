@@ -185,13 +185,22 @@ mod tests {
 
     #[test]
     fn ranges_are_copied_as_of_one_instant_in_memory() {
-        copies_as_of_the_snapshot(Store::open(None, false, crate::storage::MemoryBudget::of_mb(32)).unwrap());
+        copies_as_of_the_snapshot(
+            Store::open(None, false, crate::storage::MemoryBudget::of_mb(32)).unwrap(),
+        );
     }
 
     #[test]
     fn ranges_are_copied_as_of_one_instant_on_disk() {
         let dir = tempfile::tempdir().unwrap();
-        copies_as_of_the_snapshot(Store::open(Some(dir.path()), false, crate::storage::MemoryBudget::of_mb(32)).unwrap());
+        copies_as_of_the_snapshot(
+            Store::open(
+                Some(dir.path()),
+                false,
+                crate::storage::MemoryBudget::of_mb(32),
+            )
+            .unwrap(),
+        );
         // The staging folder keeps nothing once the files are ingested.
         let staged = std::fs::read_dir(dir.path().join("staging"))
             .unwrap()

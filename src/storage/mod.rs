@@ -2,10 +2,10 @@
 //! deletes and prefix iteration; what the bytes mean lives in `keys` and `codec`.
 
 pub mod backup;
+pub mod budget;
 pub mod codec;
 pub mod copy;
 mod durability;
-pub mod budget;
 mod item_cache;
 pub mod keys;
 
@@ -216,8 +216,11 @@ impl Store {
         // automatically per entry. The memtables are charged to it, so RocksDB's memory stays
         // within its part of the budget however large the tables grow.
         let cache = Cache::new_hyper_clock_cache(budget.block_cache, 0);
-        let memtables =
-            WriteBufferManager::new_write_buffer_manager_with_cache(budget.memtables, false, cache.clone());
+        let memtables = WriteBufferManager::new_write_buffer_manager_with_cache(
+            budget.memtables,
+            false,
+            cache.clone(),
+        );
         opts.set_write_buffer_manager(&memtables);
         // No row cache: RocksDB refuses DeleteRange with one, and table deletion and stream
         // trimming are range deletes.
@@ -589,7 +592,8 @@ mod tests {
     fn concurrent_durable_writes_commit_whole_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(Some(dir.path()), true, MemoryBudget::of_mb(budget::MIN_MB)).unwrap();
+            let store =
+                Store::open(Some(dir.path()), true, MemoryBudget::of_mb(budget::MIN_MB)).unwrap();
             std::thread::scope(|s| {
                 for writer in 0..8u8 {
                     let store = &store;
@@ -608,7 +612,8 @@ mod tests {
                 }
             });
         }
-        let store = Store::open(Some(dir.path()), false, MemoryBudget::of_mb(budget::MIN_MB)).unwrap();
+        let store =
+            Store::open(Some(dir.path()), false, MemoryBudget::of_mb(budget::MIN_MB)).unwrap();
         assert_eq!(store.scan_prefix(Cf::Items, b"").unwrap().len(), 200);
         let counter = store.get(Cf::Meta, b"c").unwrap().unwrap();
         assert_eq!(decode_counter(&counter), (200, 400));
@@ -617,8 +622,11 @@ mod tests {
     #[test]
     fn second_open_of_a_directory_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let _first = Store::open(Some(dir.path()), false, MemoryBudget::of_mb(budget::MIN_MB)).unwrap();
-        let err = Store::open(Some(dir.path()), false, MemoryBudget::of_mb(budget::MIN_MB)).err().unwrap();
+        let _first =
+            Store::open(Some(dir.path()), false, MemoryBudget::of_mb(budget::MIN_MB)).unwrap();
+        let err = Store::open(Some(dir.path()), false, MemoryBudget::of_mb(budget::MIN_MB))
+            .err()
+            .unwrap();
         assert!(
             err.to_string()
                 .contains("in use by another dynarock server"),
