@@ -13,7 +13,13 @@ request): it runs the GetItem workloads only.
 
 usage: bench/compare.py [--servers dynarock,dynalite,dynalite-mem,moto,bare] [--items 20000]
                         [--duration 10] [--concurrency 32] [--workloads get,put,query,get@1,...]
-                        [--rounds 1]
+                        [--rounds 1] [--rss-timeline]
+
+Large data: `--items 2000000` (or 10,000,000) preloads that many items into each of the two
+benchmark tables with BatchWriteItem from every connection at full speed (4,000,000 items in
+about 44 s here, warm-up included), the path a client bulk-loading DynamoDB takes, so the server
+measured is the one that took the load (compactions included); the preload's time is reported. A
+server's memory budget comes from its environment (DYNAROCK_MEMORY_MB).
 Needs: a release build (cargo build --release), the load generator
 (cargo build --release --manifest-path bench/loadgen/Cargo.toml), dynalite (npm) and moto (pip).
 """
@@ -99,15 +105,22 @@ def rss_mib(pid, field):
 
 
 class RssSampler:
-    """The highest RSS of a process while a block runs, sampled every 50 ms."""
+    """The highest RSS of a process while a block runs, sampled every 50 ms, and one sample a
+    second for a timeline."""
 
     def __init__(self, pid):
         self.pid, self.peak, self.stop = pid, 0.0, threading.Event()
+        self.timeline = []
 
     def __enter__(self):
         def sample():
+            ticks = 0
             while not self.stop.wait(0.05):
-                self.peak = max(self.peak, rss_mib(self.pid, "VmRSS"))
+                rss = rss_mib(self.pid, "VmRSS")
+                self.peak = max(self.peak, rss)
+                ticks += 1
+                if ticks % 20 == 0:
+                    self.timeline.append(rss)
         self.thread = threading.Thread(target=sample, daemon=True)
         self.thread.start()
         return self
@@ -171,7 +184,11 @@ def measure(name, args):
         pid = server_pid(proc)
         row["idle_rss"] = rss_mib(pid, "VmRSS")
         bare = name == "bare"
+        # The preload: BatchWriteItem from every connection at full speed (the load generator's
+        # setup), timed, so large-data runs report their load rate too.
+        loaded = time.perf_counter()
         loadgen(url, args, "get", setup=not bare)  # preload + warm-up
+        row["load_s"] = time.perf_counter() - loaded
         if name in args.pitr:
             for table in ("loadgen_kv", "loadgen_q"):
                 spec = {"PointInTimeRecoveryEnabled": True}
@@ -188,11 +205,13 @@ def measure(name, args):
             used = cpu_seconds(pid) - before
             row[w] = {"rps": r["requests_per_second"], "p50": r["latency_ms"]["p50"],
                       "p99": r["latency_ms"]["p99"], "errors": r["errors"],
-                      "cpu_us": used * 1e6 / max(r["requests"], 1), "rss": rss.peak}
+                      "cpu_us": used * 1e6 / max(r["requests"], 1), "rss": rss.peak,
+                      "timeline": rss.timeline}
         row["peak_rss"] = rss_mib(pid, "VmHWM")
         proc.terminate()
         proc.wait(timeout=30)
-        row["data_mib"] = dir_mib(data) if name in ("dynarock", "dynalite") else None
+        persistent = name in ("dynarock", "dynalite") or name in BINARIES
+        row["data_mib"] = dir_mib(data) if persistent else None
         return row
     finally:
         if proc.poll() is None:
@@ -213,6 +232,7 @@ def median_row(rows, workloads):
         out[w]["errors"] = sum(r[w]["errors"] for r in rows)
         out[w]["rss"] = max(r[w]["rss"] for r in rows)
     out["startup_ms"] = med([r["startup_ms"] for r in rows])
+    out["load_s"] = med([r["load_s"] for r in rows])
     out["idle_rss"] = med([r["idle_rss"] for r in rows])
     out["peak_rss"] = max(r["peak_rss"] for r in rows)
     sizes = [r["data_mib"] for r in rows if r["data_mib"] is not None]
@@ -236,6 +256,9 @@ def main():
     ap.add_argument("--pitr", default="", metavar="NAMES",
                     help="servers (comma-separated) measured with point-in-time recovery on for the "
                          "benchmark tables, e.g. `--servers off,on --binary off=B --binary on=B --pitr on`")
+    ap.add_argument("--rss-timeline", action="store_true",
+                    help="also print each server's RSS through each workload (last round), a sample "
+                         "a second, for long runs against large data (`--items 10000000 --duration 300`)")
     ap.add_argument("--chart", metavar="PATH",
                     help="also draw the table as a chart (SVG or PNG by the file's extension; needs "
                          "matplotlib): requests per second and p99 latency per workload and server")
@@ -274,7 +297,8 @@ def main():
                 cell += f" (dynarock {base[w]['rps'] / r['rps']:.1f}x)"
             cells.append(cell)
         print(f"| {w} | {' | '.join(cells)} |")
-    footer = [("startup to first answer", "ms", lambda r: r["startup_ms"]),
+    footer = [("preload (2 x --items by BatchWriteItem, and a warm-up)", "s", lambda r: r["load_s"]),
+              ("startup to first answer", "ms", lambda r: r["startup_ms"]),
               ("idle RSS", "MiB", lambda r: r["idle_rss"]),
               ("peak RSS", "MiB", lambda r: r["peak_rss"]),
               ("data dir after the run", "MiB", lambda r: r["data_mib"])]
@@ -283,6 +307,13 @@ def main():
     for label, unit, value in footer if servers else []:
         cells = ["-" if value(rows[s]) is None else f"{value(rows[s]):,.0f} {unit}" for s in servers]
         print(f"| {label} | {' | '.join(cells)} |")
+    for s in servers if args.rss_timeline else []:
+        for w in args.workloads:
+            line = runs[s][-1].get(w, {}).get("timeline")
+            if line:
+                every = max(1, len(line) // 30)
+                shown = " ".join(f"{v:.0f}" for v in line[::every])
+                print(f"\n{s}, RSS during {w} (MiB, every {every} s): {shown}")
     for s, e in failed.items():
         print(f"\n{s} failed: {e}")
     if args.chart and servers:
