@@ -315,3 +315,29 @@ def test_index_key_size_limits_on_every_write_path(client):
         assert [len(item[a]["S"]) for a in ["g", "gs", "l"]] == [2048, 1024, 1024]
     finally:
         delete_table(client, name)
+
+
+def test_index_keys_share_one_type_per_attribute(client):
+    """A GSI added on an attribute an LSI already keys on takes that attribute's type; a
+    definition of another type for it is refused."""
+    name = create_table(
+        client, random_table_name(),
+        [{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "c", "KeyType": "RANGE"}],
+        [{"AttributeName": a, "AttributeType": t} for a, t in [("p", "S"), ("c", "N"), ("l", "N")]],
+        LocalSecondaryIndexes=[{"IndexName": "by_l", "KeySchema": [
+            {"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "l", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"}}])
+    try:
+        gsi = {"IndexName": "g_l", "KeySchema": [{"AttributeName": "l", "KeyType": "HASH"}],
+               "Projection": {"ProjectionType": "ALL"}}
+        with expect_error("ValidationException", "One or more parameter values were invalid: Cannot change the "
+                          "type of attribute l from N to S"):
+            client.update_table(TableName=name, AttributeDefinitions=[{"AttributeName": "l", "AttributeType": "S"}],
+                                GlobalSecondaryIndexUpdates=[{"Create": gsi}])
+        client.put_item(TableName=name, Item={"p": s("a"), "c": n(1), "l": n(7)})
+        client.update_table(TableName=name, AttributeDefinitions=[{"AttributeName": "l", "AttributeType": "N"}],
+                            GlobalSecondaryIndexUpdates=[{"Create": gsi}])
+        assert wait_until(lambda: client.query(TableName=name, IndexName="g_l", KeyConditionExpression="l = :l",
+                                               ExpressionAttributeValues={":l": n(7)})["Count"] == 1, timeout=30)
+    finally:
+        delete_table(client, name)

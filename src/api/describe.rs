@@ -99,31 +99,9 @@ fn on_demand(o: &crate::engine::catalog::OnDemandThroughput) -> Value {
 /// (`DELETING`) are a short summary, DescribeTable's and UpdateTable's are complete.
 pub fn table_description(ctx: &Context<'_>, t: &TableMeta, status: &str) -> Result<Value> {
     let usage = ctx.engine.usage(t.id)?;
-    if status == "DELETING" {
-        let mut d = json!({
-            "TableName": t.name,
-            "TableStatus": status,
-            "ProvisionedThroughput": throughput(ctx, &t.throughput),
-            "TableSizeBytes": usage.bytes,
-            "ItemCount": usage.items,
-            "TableArn": t.arn(),
-            "TableId": t.uuid,
-            "DeletionProtectionEnabled": t.deletion_protection,
-        });
-        if t.billing_mode == BillingMode::PayPerRequest {
-            d["BillingModeSummary"] = json!({"BillingMode": t.billing_mode.as_str()});
-        }
-        return Ok(d);
-    }
-    let described = status != "CREATING";
     let mut d = json!({
-        "AttributeDefinitions": t.attribute_definitions.iter()
-            .map(|(n, ty)| json!({"AttributeName": n, "AttributeType": ty}))
-            .collect::<Vec<_>>(),
         "TableName": t.name,
-        "KeySchema": key_schema(&t.key_schema),
         "TableStatus": status,
-        "CreationDateTime": t.created,
         "ProvisionedThroughput": throughput(ctx, &t.throughput),
         "TableSizeBytes": usage.bytes,
         "ItemCount": usage.items,
@@ -131,6 +109,20 @@ pub fn table_description(ctx: &Context<'_>, t: &TableMeta, status: &str) -> Resu
         "TableId": t.uuid,
         "DeletionProtectionEnabled": t.deletion_protection,
     });
+    if status == "DELETING" {
+        if t.billing_mode == BillingMode::PayPerRequest {
+            d["BillingModeSummary"] = json!({"BillingMode": t.billing_mode.as_str()});
+        }
+        return Ok(d);
+    }
+    let described = status != "CREATING";
+    d["AttributeDefinitions"] = t
+        .attribute_definitions
+        .iter()
+        .map(|(n, ty)| json!({"AttributeName": n, "AttributeType": ty}))
+        .collect();
+    d["KeySchema"] = key_schema(&t.key_schema);
+    d["CreationDateTime"] = json!(t.created);
     if t.billing_mode_given || t.billing_mode == BillingMode::PayPerRequest {
         let mut summary = json!({"BillingMode": t.billing_mode.as_str()});
         if let Some(at) = t.last_update_to_pay_per_request.filter(|_| described) {

@@ -5,7 +5,7 @@
 use super::catalog::{IndexMeta, TableMeta};
 use crate::error::{Error, Result};
 use crate::model::schema::{check_key_sizes, KeySchema};
-use crate::model::{item_size, AttributeValue, Item};
+use crate::model::{item_size, Item};
 use crate::storage::keys;
 
 /// One item's entry in one index: its `indexes` key, the projected item and its size.
@@ -86,12 +86,7 @@ impl IndexMeta {
                         self.name
                     )));
                 }
-                let empty = match v {
-                    AttributeValue::S(s) if s.is_empty() => Some("string"),
-                    AttributeValue::B(b) if b.is_empty() => Some("binary"),
-                    _ => None,
-                };
-                if let Some(kind) = empty {
+                if let Some(kind) = v.empty_key_kind() {
                     return Some(Error::validation(format!(
                         "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty {kind} value. IndexName: {}, IndexKey: {}",
                         self.name, attr.name

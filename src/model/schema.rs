@@ -182,12 +182,7 @@ fn check_key_value(attr: &KeyAttribute, v: &AttributeValue) -> Result<()> {
             v.type_name()
         )));
     }
-    let empty_kind = match v {
-        AttributeValue::S(s) if s.is_empty() => Some("string"),
-        AttributeValue::B(b) if b.is_empty() => Some("binary"),
-        _ => None,
-    };
-    if let Some(kind) = empty_kind {
+    if let Some(kind) = v.empty_key_kind() {
         return Err(Error::validation(format!(
             "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {}",
             attr.name

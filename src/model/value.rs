@@ -124,6 +124,15 @@ impl AttributeValue {
         }
     }
 
+    /// `"string"` or `"binary"` for an empty S or B, which no key attribute may hold.
+    pub fn empty_key_kind(&self) -> Option<&'static str> {
+        match self {
+            AttributeValue::S(s) if s.is_empty() => Some("string"),
+            AttributeValue::B(b) if b.is_empty() => Some("binary"),
+            _ => None,
+        }
+    }
+
     /// Size of the value by DynamoDB's formula (the attribute name is counted by the caller).
     pub fn size(&self) -> usize {
         match self {
