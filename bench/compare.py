@@ -172,8 +172,9 @@ def measure(name, args):
     port, data = free_port(), tempfile.mkdtemp(prefix=f"bench-{name}-")
     url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
+    budget = {"DYNAROCK_MEMORY_MB": str(args.memory[name])} if name in args.memory else {}
     proc = subprocess.Popen(command(name, port, data), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, **UNCAPPED})
+                            env={**os.environ, **UNCAPPED, **budget})
     try:
         while not list_tables_ok(url):
             if proc.poll() is not None or time.perf_counter() - started > 60:
@@ -256,6 +257,9 @@ def main():
     ap.add_argument("--pitr", default="", metavar="NAMES",
                     help="servers (comma-separated) measured with point-in-time recovery on for the "
                          "benchmark tables, e.g. `--servers off,on --binary off=B --binary on=B --pitr on`")
+    ap.add_argument("--memory", action="append", default=[], metavar="NAME=MB",
+                    help="run server NAME with this memory budget (--memory-mb), e.g. two names for "
+                         "one binary: `--binary small=B --binary big=B --memory big=2048`")
     ap.add_argument("--rss-timeline", action="store_true",
                     help="also print each server's RSS through each workload (last round), a sample "
                          "a second, for long runs against large data (`--items 10000000 --duration 300`)")
@@ -264,6 +268,7 @@ def main():
                          "matplotlib): requests per second and p99 latency per workload and server")
     args = ap.parse_args()
     args.pitr = set(filter(None, args.pitr.split(",")))
+    args.memory = {n: int(mb) for n, _, mb in (m.partition("=") for m in args.memory)}
     for spec in args.binary:
         name, _, path = spec.partition("=")
         BINARIES[name] = os.path.abspath(path)
