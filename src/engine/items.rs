@@ -256,22 +256,18 @@ impl Engine {
             Change::Put(item, size) => Write::Put(item, size),
             Change::Delete => Write::Delete,
             Change::Check => Write::Nothing,
-            // An update that leaves a missing item with nothing but its key (REMOVE or DELETE
-            // of attributes it never had) creates nothing, as DynamoDB does.
-            Change::Update { key, actions }
-                if current.is_none()
-                    && old.is_none()
-                    && !actions.is_empty()
-                    && update::apply(&key, actions)? == key =>
-            {
-                Write::Nothing
-            }
             Change::Update { key, actions } => {
                 let item = update::apply(current.as_ref().unwrap_or(&key), actions)?;
-                let size = item_size(&item);
-                check_item_size(size)?;
-                check_index_keys(table, &item)?;
-                Write::Put(item, size)
+                // An update that leaves a missing item with nothing but its key (REMOVE or DELETE
+                // of attributes it never had) creates nothing, as DynamoDB does.
+                if old.is_none() && !actions.is_empty() && item == key {
+                    Write::Nothing
+                } else {
+                    let size = item_size(&item);
+                    check_item_size(size)?;
+                    check_index_keys(table, &item)?;
+                    Write::Put(item, size)
+                }
             }
         };
         Ok(Staged {
