@@ -155,7 +155,7 @@ def split_workload(workload):
 def loadgen(url, args, workload, setup):
     out = tempfile.NamedTemporaryFile(suffix=".json", delete=False).name
     name, conns = split_workload(workload)
-    cmd = [LOADGEN, url, "--workload", name, "--items", str(args.items),
+    cmd = [LOADGEN, url, "--workload", name, "--items", str(args.items), "--distribution", args.distribution,
            "--concurrency", str(conns or args.concurrency), "--duration", str(args.duration), "--json", out]
     if not setup:
         cmd.append("--no-setup")
@@ -257,6 +257,9 @@ def main():
     ap.add_argument("--pitr", default="", metavar="NAMES",
                     help="servers (comma-separated) measured with point-in-time recovery on for the "
                          "benchmark tables, e.g. `--servers off,on --binary off=B --binary on=B --pitr on`")
+    ap.add_argument("--distribution", default="uniform", choices=["uniform", "zipfian"],
+                    help="how the workloads pick keys: every item alike, or YCSB's zipfian (a few "
+                         "items hot, as in most real tables)")
     ap.add_argument("--memory", action="append", default=[], metavar="NAME=MB",
                     help="run server NAME with this memory budget (--memory-mb), e.g. two names for "
                          "one binary: `--binary small=B --binary big=B --memory big=2048`")
