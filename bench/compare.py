@@ -130,6 +130,22 @@ class RssSampler:
         self.thread.join()
 
 
+def cache_counters(url):
+    """(item cache hits, misses, block cache bytes) from a dynarock server's /metrics; None for
+    servers without it."""
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    found = dict(re.findall(r"^(dynarock_item_cache_(?:hits|misses)_total|rocksdb_block_cache_usage_bytes) (\S+)$",
+                            text, re.M))
+    if len(found) < 3:
+        return None
+    return (float(found["dynarock_item_cache_hits_total"]), float(found["dynarock_item_cache_misses_total"]),
+            float(found["rocksdb_block_cache_usage_bytes"]))
+
+
 def dir_mib(path):
     total = 0
     for dirpath, _, files in os.walk(path):
@@ -200,14 +216,19 @@ def measure(name, args):
         for w in args.workloads:
             if bare and split_workload(w)[0] != "get":
                 continue
-            before = cpu_seconds(pid)
+            before, counters = cpu_seconds(pid), cache_counters(url)
             with RssSampler(pid) as rss:
                 r = loadgen(url, args, w, setup=False)
             used = cpu_seconds(pid) - before
+            after = cache_counters(url)
+            hit_rate = None
+            if counters and after and after[0] + after[1] > counters[0] + counters[1]:
+                hit_rate = (after[0] - counters[0]) / (after[0] + after[1] - counters[0] - counters[1])
             row[w] = {"rps": r["requests_per_second"], "p50": r["latency_ms"]["p50"],
                       "p99": r["latency_ms"]["p99"], "errors": r["errors"],
                       "cpu_us": used * 1e6 / max(r["requests"], 1), "rss": rss.peak,
-                      "timeline": rss.timeline}
+                      "timeline": rss.timeline, "item_hits": hit_rate,
+                      "block_cache_mib": after[2] / (1 << 20) if after else None}
         row["peak_rss"] = rss_mib(pid, "VmHWM")
         proc.terminate()
         proc.wait(timeout=30)
@@ -315,6 +336,13 @@ def main():
     for label, unit, value in footer if servers else []:
         cells = ["-" if value(rows[s]) is None else f"{value(rows[s]):,.0f} {unit}" for s in servers]
         print(f"| {label} | {' | '.join(cells)} |")
+    for s in servers:
+        for w in args.workloads:
+            last = runs[s][-1].get(w, {})
+            if last.get("item_hits") is not None:
+                print(f"\n{s}, {w}: item cache hit rate {last['item_hits']:.0%}, "
+                      f"block cache in use {last['block_cache_mib']:.0f} MiB", end="")
+    print()
     for s in servers if args.rss_timeline else []:
         for w in args.workloads:
             line = runs[s][-1].get(w, {}).get("timeline")

@@ -77,6 +77,29 @@ def test_requests_are_counted_per_table_and_operation_as_cloudwatch_counts_them(
     assert not [k for k in scrape(url) if dict(k[1]).get("table") == name]
 
 
+def test_caches_report_what_they_hold_and_serve(server):
+    """Item reads answered by the item cache and not, its bytes, and the block cache's bytes."""
+    url, ddb, _ = server
+    name = create_table(ddb, random_table_name(), [{"AttributeName": "p", "KeyType": "HASH"}],
+                        [{"AttributeName": "p", "AttributeType": "S"}])
+    before = scrape(url)
+    ddb.put_item(TableName=name, Item={"p": {"S": "cached"}, "v": {"S": "x" * 100}})
+    for _ in range(3):
+        ddb.get_item(TableName=name, Key={"p": {"S": "cached"}})
+    ddb.get_item(TableName=name, Key={"p": {"S": "absent"}})
+    after = scrape(url)
+
+    def grew(metric):
+        return value(after, metric) - value(before, metric)
+    # The put wrote the item into the cache: three reads of it hit; the absent key misses (and
+    # so did the put's own read of the old item).
+    assert grew("dynarock_item_cache_hits_total") == 3
+    assert grew("dynarock_item_cache_misses_total") == 2
+    assert value(after, "dynarock_item_cache_bytes") > 100
+    assert value(after, "rocksdb_block_cache_usage_bytes") > 0
+    ddb.delete_table(TableName=name)
+
+
 def test_functions_are_counted_as_lambda_counts_them(server):
     url, _, lam = server
     name = "metrics-" + random_table_name()[-8:]

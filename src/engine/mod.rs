@@ -272,6 +272,11 @@ impl Engine {
         self.store.property(name)
     }
 
+    /// The item cache's figures and the block cache's bytes in use.
+    pub fn cache_stats(&self) -> (crate::storage::CacheStats, u64) {
+        self.store.cache_stats()
+    }
+
     pub fn flush(&self) -> Result<()> {
         self.store.flush()
     }

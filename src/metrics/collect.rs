@@ -184,6 +184,38 @@ impl Collector for Scrape {
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             metric.encode_gauge(&value)?;
         }
+        let (items, block_cache) = self.engine.cache_stats();
+        for (name, help, value) in [
+            (
+                "dynarock_item_cache_hits",
+                "Item reads answered by the item cache",
+                items.hits,
+            ),
+            (
+                "dynarock_item_cache_misses",
+                "Item reads the item cache could not answer (they read RocksDB)",
+                items.misses,
+            ),
+        ] {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            metric
+                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&value, None)?;
+        }
+        for (name, help, value) in [
+            (
+                "dynarock_item_cache_bytes",
+                "Bytes the item cache holds (keys, values and bookkeeping)",
+                items.bytes,
+            ),
+            (
+                "rocksdb_block_cache_usage_bytes",
+                "Bytes in RocksDB's block cache: data, index and filter blocks, and the memtables charged to it",
+                block_cache,
+            ),
+        ] {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            metric.encode_gauge(&(value as i64))?;
+        }
         super::functions::encode(&self.functions, &mut encoder)?;
         let mut metric = encoder.encode_descriptor(
             "lambda_iterator_age_seconds",

@@ -39,6 +39,17 @@ struct Shard {
     entries: LruCache<Box<[u8]>, Slot>,
     bytes: usize,
     epoch: u64,
+    /// Lookups answered from the cache, and not (counted under the shard's lock: free).
+    hits: u64,
+    misses: u64,
+}
+
+/// What the cache holds and how well it has served, summed over its shards.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
 }
 
 enum Slot {
@@ -67,6 +78,8 @@ impl ItemCache {
                     entries: LruCache::unbounded(),
                     bytes: 0,
                     epoch: 0,
+                    hits: 0,
+                    misses: 0,
                 })
             })
             .collect();
@@ -86,13 +99,27 @@ impl ItemCache {
     pub fn get(&self, key: &[u8]) -> Lookup {
         let shard = self.shard_of(key);
         let mut s = self.lock(shard);
-        match s.entries.get(key) {
-            Some(Slot::Value(value)) => Lookup::Hit(value.clone()),
-            _ => Lookup::Miss(Miss {
-                shard,
-                epoch: s.epoch,
-            }),
+        if let Some(Slot::Value(value)) = s.entries.get(key) {
+            let value = value.clone();
+            s.hits += 1;
+            return Lookup::Hit(value);
         }
+        s.misses += 1;
+        Lookup::Miss(Miss {
+            shard,
+            epoch: s.epoch,
+        })
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        (0..SHARDS).fold(CacheStats::default(), |total, shard| {
+            let s = self.lock(shard);
+            CacheStats {
+                bytes: total.bytes + s.bytes as u64,
+                hits: total.hits + s.hits,
+                misses: total.misses + s.misses,
+            }
+        })
     }
 
     /// Caches what a reader found after `miss`, unless a write may have overtaken it.
@@ -202,6 +229,18 @@ mod tests {
             Lookup::Hit(_) => panic!("expected a miss"),
             Lookup::Miss(m) => m,
         }
+    }
+
+    #[test]
+    fn lookups_are_counted() {
+        let cache = ItemCache::new(1 << 20);
+        let m = miss(&cache, b"k");
+        cache.fill(m, b"k", Arc::from(&b"v0"[..]));
+        assert!(hit(&cache, b"k").is_some());
+        assert!(hit(&cache, b"k").is_some());
+        let stats = cache.stats();
+        assert_eq!((stats.hits, stats.misses), (2, 1));
+        assert!(stats.bytes > 0);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use rocksdb::{
 use crate::error::{Error, Result};
 pub use budget::MemoryBudget;
 use durability::{Durability, LogWriter};
+pub use item_cache::CacheStats;
 use item_cache::{ItemCache, Lookup};
 
 /// The column families; their names are part of the on-disk format.
@@ -86,6 +87,8 @@ pub struct Store {
     persistent: bool,
     /// Recently read and written items (`Cf::Items` only).
     items: ItemCache,
+    /// RocksDB's block cache, for its figures.
+    block_cache: Cache,
     /// The in-memory file system of an in-memory store.
     env: Option<Env>,
     /// Where files to ingest are written (`copy`).
@@ -296,6 +299,7 @@ impl Store {
             underway: AtomicUsize::new(0),
             persistent: dir.is_some(),
             items: ItemCache::new(budget.item_cache),
+            block_cache: cache,
             env,
             staging,
             staged: AtomicUsize::new(0),
@@ -488,6 +492,11 @@ impl Store {
             .filter_map(|cf| self.cf(*cf).ok())
             .filter_map(|cf| self.db.property_int_value_cf(cf, name).ok().flatten())
             .sum()
+    }
+
+    /// The item cache's figures, and the block cache's bytes in use (memtables' share included).
+    pub fn cache_stats(&self) -> (CacheStats, u64) {
+        (self.items.stats(), self.block_cache.get_usage() as u64)
     }
 
     /// Makes everything written so far durable (shutdown).
