@@ -70,7 +70,7 @@ pub enum Lookup {
 }
 
 impl ItemCache {
-    /// A cache holding about `capacity` bytes of keys and values; 0 turns it off.
+    /// A cache holding about `capacity` bytes of keys and values (the memory budget's share).
     pub fn new(capacity: usize) -> ItemCache {
         let shards = (0..SHARDS)
             .map(|_| {
@@ -88,12 +88,6 @@ impl ItemCache {
             shard_capacity: capacity / SHARDS,
             shard_hasher: DefaultHasher::default(),
         }
-    }
-
-    /// False when sized 0: callers then skip the lookups, the marks of writes and the copies a
-    /// fill would need. (A cache sized 0 that is used anyway keeps nothing: see `set`.)
-    pub fn enabled(&self) -> bool {
-        self.shard_capacity > 0
     }
 
     pub fn get(&self, key: &[u8]) -> Lookup {

@@ -321,7 +321,7 @@ impl Store {
             static DEFAULT_READ: ReadOptions = ReadOptions::default();
         }
         let miss = match cf {
-            Cf::Items if self.items.enabled() => match self.items.get(key) {
+            Cf::Items => match self.items.get(key) {
                 Lookup::Hit(bytes) => return Ok(Some(Value::Cached(bytes))),
                 Lookup::Miss(miss) => Some(miss),
             },
@@ -466,7 +466,7 @@ impl Store {
 
     pub fn put(&self, batch: &mut Batch, cf: Cf, key: &[u8], value: &[u8]) -> Result<()> {
         batch.inner.put_cf(self.cf(cf)?, key, value);
-        if cf == Cf::Items && self.items.enabled() {
+        if cf == Cf::Items {
             batch.write_item(key, Some(value));
         }
         Ok(())
@@ -474,7 +474,7 @@ impl Store {
 
     pub fn delete(&self, batch: &mut Batch, cf: Cf, key: &[u8]) -> Result<()> {
         batch.inner.delete_cf(self.cf(cf)?, key);
-        if cf == Cf::Items && self.items.enabled() {
+        if cf == Cf::Items {
             batch.write_item(key, None);
         }
         Ok(())
