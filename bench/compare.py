@@ -131,19 +131,36 @@ class RssSampler:
 
 
 def cache_counters(url):
-    """(item cache hits, misses, block cache bytes) from a dynarock server's /metrics; None for
-    servers without it."""
+    """A dynarock server's cache and stall counters from /metrics, by metric name (and kind of
+    block); None for servers without them."""
     try:
         with urllib.request.urlopen(f"{url}/metrics", timeout=5) as r:
             text = r.read().decode()
     except OSError:
         return None
-    found = dict(re.findall(r"^(dynarock_item_cache_(?:hits|misses)_total|rocksdb_block_cache_usage_bytes) (\S+)$",
-                            text, re.M))
-    if len(found) < 3:
-        return None
-    return (float(found["dynarock_item_cache_hits_total"]), float(found["dynarock_item_cache_misses_total"]),
-            float(found["rocksdb_block_cache_usage_bytes"]))
+    pattern = (r'^((?:dynarock_item_cache_|rocksdb_block_cache_|rocksdb_stall_)\w+(?:\{kind="\w+"\})?) (\S+)$')
+    found = {name: float(value) for name, value in re.findall(pattern, text, re.M)}
+    return found if "dynarock_item_cache_hits_total" in found else None
+
+
+def cache_figures(before, after):
+    """What a workload did to the caches: hit rates (None without lookups) of the item cache, of
+    data blocks and of index and filter blocks in the block cache; the block cache's bytes; and
+    seconds writes were stalled."""
+    def delta(name):
+        return after.get(name, 0) - before.get(name, 0)
+
+    def rate(kinds, hits="dynarock_item_cache_hits_total", misses="dynarock_item_cache_misses_total"):
+        if kinds:
+            hit = sum(delta(f'rocksdb_block_cache_hits_total{{kind="{k}"}}') for k in kinds)
+            miss = sum(delta(f'rocksdb_block_cache_misses_total{{kind="{k}"}}') for k in kinds)
+        else:
+            hit, miss = delta(hits), delta(misses)
+        return hit / (hit + miss) if hit + miss > 0 else None
+
+    return {"item_hits": rate(None), "data_hits": rate(["data"]), "meta_hits": rate(["index", "filter"]),
+            "block_cache_mib": after.get("rocksdb_block_cache_usage_bytes", 0) / (1 << 20),
+            "stall_s": delta("rocksdb_stall_seconds_total") if "rocksdb_stall_seconds_total" in after else None}
 
 
 def dir_mib(path):
@@ -221,14 +238,11 @@ def measure(name, args):
                 r = loadgen(url, args, w, setup=False)
             used = cpu_seconds(pid) - before
             after = cache_counters(url)
-            hit_rate = None
-            if counters and after and after[0] + after[1] > counters[0] + counters[1]:
-                hit_rate = (after[0] - counters[0]) / (after[0] + after[1] - counters[0] - counters[1])
             row[w] = {"rps": r["requests_per_second"], "p50": r["latency_ms"]["p50"],
                       "p99": r["latency_ms"]["p99"], "errors": r["errors"],
                       "cpu_us": used * 1e6 / max(r["requests"], 1), "rss": rss.peak,
-                      "timeline": rss.timeline, "item_hits": hit_rate,
-                      "block_cache_mib": after[2] / (1 << 20) if after else None}
+                      "timeline": rss.timeline,
+                      "caches": cache_figures(counters, after) if counters and after else None}
         row["peak_rss"] = rss_mib(pid, "VmHWM")
         proc.terminate()
         proc.wait(timeout=30)
@@ -338,10 +352,14 @@ def main():
         print(f"| {label} | {' | '.join(cells)} |")
     for s in servers:
         for w in args.workloads:
-            last = runs[s][-1].get(w, {})
-            if last.get("item_hits") is not None:
-                print(f"\n{s}, {w}: item cache hit rate {last['item_hits']:.0%}, "
-                      f"block cache in use {last['block_cache_mib']:.0f} MiB", end="")
+            caches = runs[s][-1].get(w, {}).get("caches")
+            if caches:
+                rates = ", ".join(f"{label} {'-' if caches[k] is None else format(caches[k], '.0%')}"
+                                  for label, k in (("item cache", "item_hits"), ("data blocks", "data_hits"),
+                                                   ("index and filter blocks", "meta_hits")))
+                stalls = "" if caches["stall_s"] is None else f"; writes stalled {caches['stall_s']:.1f} s"
+                print(f"\n{s}, {w}: hit rates: {rates}; block cache in use {caches['block_cache_mib']:.0f} MiB"
+                      f"{stalls}", end="")
     print()
     for s in servers if args.rss_timeline else []:
         for w in args.workloads:

@@ -100,6 +100,45 @@ def test_caches_report_what_they_hold_and_serve(server):
     ddb.delete_table(TableName=name)
 
 
+def test_block_cache_lookups_and_write_stalls_are_counted():
+    """RocksDB's own figures: block cache hits and misses per kind of block, and stall time.
+    With the smallest budget a few MB of items leave the memtable for table files, so a Scan
+    reads data blocks through the block cache."""
+    with own_server("--memory-mb", "32") as (url, _):
+        ddb = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1", config=NO_RETRIES,
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        name = create_table(ddb, random_table_name(), [{"AttributeName": "p", "KeyType": "HASH"}],
+                            [{"AttributeName": "p", "AttributeType": "S"}])
+        for batch in range(40):
+            items = [{"PutRequest": {"Item": {"p": {"S": f"{batch}-{i}"}, "v": {"S": "x" * 4000}}}}
+                     for i in range(25)]
+            assert not ddb.batch_write_item(RequestItems={name: items})["UnprocessedItems"]
+        data = {"kind": "data"}
+
+        def lookups(samples):
+            return sum(value(samples, f"rocksdb_block_cache_{w}_total", **data) for w in ("hits", "misses"))
+
+        before = scrape(url)
+        assert {k for k in ("data", "index", "filter")
+                if value(before, "rocksdb_block_cache_misses_total", kind=k) is not None} == {"data", "index", "filter"}
+
+        def scanned_blocks():
+            pages = ddb.get_paginator("scan").paginate(TableName=name)
+            assert sum(page["Count"] for page in pages) == 1000
+            return lookups(scrape(url)) > lookups(before)
+        assert wait_until(scanned_blocks, timeout=20)
+        first = scrape(url)
+        assert value(first, "rocksdb_block_cache_misses_total", **data) > 0
+        # The blocks the first pass read stay in the cache (4 MB of items, a 24 MB cache): a
+        # second pass hits them.
+        scanned_blocks()
+        second = scrape(url)
+        assert value(second, "rocksdb_block_cache_hits_total", **data) > \
+            value(first, "rocksdb_block_cache_hits_total", **data)
+        assert value(second, "rocksdb_stall_seconds_total") == 0
+        assert value(second, "rocksdb_is_write_stopped") == 0
+
+
 def test_functions_are_counted_as_lambda_counts_them(server):
     url, _, lam = server
     name = "metrics-" + random_table_name()[-8:]

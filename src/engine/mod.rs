@@ -272,9 +272,9 @@ impl Engine {
         self.store.property(name)
     }
 
-    /// The item cache's figures and the block cache's bytes in use.
-    pub fn cache_stats(&self) -> (crate::storage::CacheStats, u64) {
-        self.store.cache_stats()
+    /// The storage's cache and stall figures.
+    pub fn storage_stats(&self) -> crate::storage::StoreStats {
+        self.store.stats()
     }
 
     pub fn flush(&self) -> Result<()> {

@@ -184,33 +184,63 @@ impl Collector for Scrape {
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             metric.encode_gauge(&value)?;
         }
-        let (items, block_cache) = self.engine.cache_stats();
+        let stats = self.engine.storage_stats();
         for (name, help, value) in [
             (
                 "dynarock_item_cache_hits",
                 "Item reads answered by the item cache",
-                items.hits,
+                stats.items.hits,
             ),
             (
                 "dynarock_item_cache_misses",
                 "Item reads the item cache could not answer (they read RocksDB)",
-                items.misses,
+                stats.items.misses,
             ),
         ] {
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
             metric
                 .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&value, None)?;
         }
+        let mut metric = encoder.encode_descriptor(
+            "rocksdb_stall_seconds",
+            "Time writes waited because RocksDB slowed or stopped them",
+            None,
+            MetricType::Counter,
+        )?;
+        let stalled = stats.stall_micros as f64 / 1e6;
+        metric.encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&stalled, None)?;
+        for (name, help, hits) in [
+            (
+                "rocksdb_block_cache_hits",
+                "Block cache lookups that found the block, by kind of block",
+                true,
+            ),
+            (
+                "rocksdb_block_cache_misses",
+                "Block cache lookups that read the block from its file, by kind of block",
+                false,
+            ),
+        ] {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for lookups in &stats.block_cache {
+                let value = if hits { lookups.hits } else { lookups.misses };
+                metric
+                    .encode_family(&[("kind", lookups.kind)])?
+                    .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(
+                        &value, None,
+                    )?;
+            }
+        }
         for (name, help, value) in [
             (
                 "dynarock_item_cache_bytes",
                 "Bytes the item cache holds (keys, values and bookkeeping)",
-                items.bytes,
+                stats.items.bytes,
             ),
             (
                 "rocksdb_block_cache_usage_bytes",
                 "Bytes in RocksDB's block cache: data, index and filter blocks, and the memtables charged to it",
-                block_cache,
+                stats.block_cache_bytes,
             ),
         ] {
             let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;

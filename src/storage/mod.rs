@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use rocksdb::statistics::{StatsLevel, Ticker};
 use rocksdb::{
     BlockBasedIndexType, BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor,
     DBCompressionType, DBPinnableSlice, DataBlockIndexType, Direction, Env, IteratorMode,
@@ -89,11 +90,30 @@ pub struct Store {
     items: ItemCache,
     /// RocksDB's block cache, for its figures.
     block_cache: Cache,
+    /// The options the database was opened with: they hold RocksDB's statistics.
+    statistics: Options,
     /// The in-memory file system of an in-memory store.
     env: Option<Env>,
     /// Where files to ingest are written (`copy`).
     staging: PathBuf,
     staged: AtomicUsize,
+}
+
+/// The storage's running figures (`Store::stats`), for /metrics.
+pub struct StoreStats {
+    pub items: CacheStats,
+    /// Bytes in RocksDB's block cache, the memtables' share included.
+    pub block_cache_bytes: u64,
+    /// Block cache lookups per kind of block (data, index, filter).
+    pub block_cache: [BlockCacheLookups; 3],
+    /// Microseconds writes waited because RocksDB slowed or stopped them.
+    pub stall_micros: u64,
+}
+
+pub struct BlockCacheLookups {
+    pub kind: &'static str,
+    pub hits: u64,
+    pub misses: u64,
 }
 
 /// A request under way: its answer may share a log write with others (`Store::underway`).
@@ -198,6 +218,10 @@ impl Store {
         // The log stays in RocksDB's buffer until `durable` writes it, so that requests
         // answered together share one `write` (or one fsync in durable mode).
         opts.set_manual_wal_flush(true);
+        // Counters only (cache hits and misses, stall time): no timers or histograms on the
+        // request path.
+        opts.enable_statistics();
+        opts.set_statistics_level(StatsLevel::ExceptHistogramOrTimers);
         let (path, env) = match dir {
             Some(d) => (d.to_path_buf(), None),
             None => {
@@ -300,6 +324,7 @@ impl Store {
             persistent: dir.is_some(),
             items: ItemCache::new(budget.item_cache),
             block_cache: cache,
+            statistics: opts,
             env,
             staging,
             staged: AtomicUsize::new(0),
@@ -494,9 +519,36 @@ impl Store {
             .sum()
     }
 
-    /// The item cache's figures, and the block cache's bytes in use (memtables' share included).
-    pub fn cache_stats(&self) -> (CacheStats, u64) {
-        (self.items.stats(), self.block_cache.get_usage() as u64)
+    /// The caches' figures and the time writes were stalled.
+    pub fn stats(&self) -> StoreStats {
+        let ticker = |t| self.statistics.get_ticker_count(t);
+        StoreStats {
+            items: self.items.stats(),
+            block_cache_bytes: self.block_cache.get_usage() as u64,
+            block_cache: [
+                (
+                    "data",
+                    Ticker::BlockCacheDataHit,
+                    Ticker::BlockCacheDataMiss,
+                ),
+                (
+                    "index",
+                    Ticker::BlockCacheIndexHit,
+                    Ticker::BlockCacheIndexMiss,
+                ),
+                (
+                    "filter",
+                    Ticker::BlockCacheFilterHit,
+                    Ticker::BlockCacheFilterMiss,
+                ),
+            ]
+            .map(|(kind, hit, miss)| BlockCacheLookups {
+                kind,
+                hits: ticker(hit),
+                misses: ticker(miss),
+            }),
+            stall_micros: ticker(Ticker::StallMicros),
+        }
     }
 
     /// Makes everything written so far durable (shutdown).
