@@ -36,7 +36,10 @@ import threading
 import time
 import urllib.request
 
+import requests
+
 from procstat import cpu_seconds
+from scan_full import scan, tenths
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Built where cargo puts them: CARGO_TARGET_DIR when set, else each crate's own target/.
@@ -221,7 +224,8 @@ def measure(name, args):
         # The preload: BatchWriteItem from every connection at full speed (the load generator's
         # setup), timed, so large-data runs report their load rate too.
         loaded = time.perf_counter()
-        loadgen(url, args, "get", setup=not bare)  # preload + warm-up
+        warm_up = argparse.Namespace(**{**vars(args), "duration": min(args.duration, 10)})
+        loadgen(url, warm_up, "get", setup=not bare)  # preload + warm-up
         row["load_s"] = time.perf_counter() - loaded
         if name in args.pitr:
             for table in ("loadgen_kv", "loadgen_q"):
@@ -243,6 +247,13 @@ def measure(name, args):
                       "cpu_us": used * 1e6 / max(r["requests"], 1), "rss": rss.peak,
                       "timeline": rss.timeline,
                       "caches": cache_figures(counters, after) if counters and after else None}
+        if args.scan and not bare:
+            # After the workloads, so the scan meets a table that compaction has been reshaping.
+            started, cpu = time.perf_counter(), cpu_seconds(pid)
+            with requests.Session() as session:
+                items, pages = scan(url, "loadgen_kv", session)
+            row["scan"] = {"items": items, "seconds": time.perf_counter() - started,
+                           "cpu_us": (cpu_seconds(pid) - cpu) * 1e6 / max(items, 1), "tenths": tenths(pages)}
         row["peak_rss"] = rss_mib(pid, "VmHWM")
         proc.terminate()
         proc.wait(timeout=30)
@@ -301,6 +312,9 @@ def main():
     ap.add_argument("--rss-timeline", action="store_true",
                     help="also print each server's RSS through each workload (last round), a sample "
                          "a second, for long runs against large data (`--items 10000000 --duration 300`)")
+    ap.add_argument("--scan", action="store_true",
+                    help="after the workloads, Scan the whole key-value table page by page and report "
+                         "its rate through each tenth (a steady scan keeps it flat)")
     ap.add_argument("--chart", metavar="PATH",
                     help="also draw the table as a chart (SVG or PNG by the file's extension; needs "
                          "matplotlib): requests per second and p99 latency per workload and server")
@@ -361,6 +375,13 @@ def main():
                 print(f"\n{s}, {w}: hit rates: {rates}; block cache in use {caches['block_cache_mib']:.0f} MiB"
                       f"{stalls}", end="")
     print()
+    for s in servers:
+        done = runs[s][-1].get("scan")
+        if done:
+            rates = done["tenths"]
+            print(f"\n{s}, full Scan of {done['items']:,} items: {done['items'] / done['seconds']:,.0f} items/s, "
+                  f"{done['cpu_us']:.1f} µs CPU per item; items/s per tenth: "
+                  f"{' '.join(f'{r:,.0f}' for r in rates)} (slowest/fastest {min(rates) / max(rates):.2f})")
     for s in servers if args.rss_timeline else []:
         for w in args.workloads:
             line = runs[s][-1].get(w, {}).get("timeline")

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Full Scan of a table, page by page, timed: wall time and, given the server's PID, the
-server's CPU time (user + system, from /proc) spent answering it.
+"""Full Scan of a table, page by page, timed: wall time, the rate through each tenth of the
+table (a steady scan keeps it flat from the first page to the last) and, given the server's
+PID, the server's CPU time (user + system, from /proc) spent answering it.
 
 usage: scan_full.py ENDPOINT [--table bench_kv] [--pid PID] [--reps 3]
 """
@@ -22,23 +23,29 @@ HEADERS = {
 }
 
 
-
-
 def scan(endpoint, table, session):
-    items = pages = 0
-    start = None
+    """Reads every page; returns (items, [(items, seconds) per page])."""
+    items, pages, start = 0, [], None
     while True:
         body = {"TableName": table}
         if start:
             body["ExclusiveStartKey"] = start
+        began = time.perf_counter()
         r = session.post(endpoint, data=json.dumps(body), headers=HEADERS, timeout=60)
         r.raise_for_status()
         page = r.json()
+        pages.append((page["Count"], time.perf_counter() - began))
         items += page["Count"]
-        pages += 1
         start = page.get("LastEvaluatedKey")
         if not start:
             return items, pages
+
+
+def tenths(pages):
+    """Items per second through each tenth of the pages, first to last."""
+    n = len(pages)
+    parts = [pages[i * n // 10:(i + 1) * n // 10] for i in range(10)]
+    return [sum(c for c, _ in p) / max(sum(s for _, s in p), 1e-9) for p in parts if p]
 
 
 def main():
@@ -55,7 +62,10 @@ def main():
         items, pages = scan(args.endpoint, args.table, session)
         walls.append(time.perf_counter() - t0)
         cpus.append(cpu_seconds(args.pid) - c0)
-    print(f"items={items} pages={pages} wall_s_median={statistics.median(walls):.3f} "
+        rates = tenths(pages)
+        print(f"items/s per tenth: {' '.join(f'{r:,.0f}' for r in rates)} "
+              f"(slowest/fastest {min(rates) / max(rates):.2f})")
+    print(f"items={items} pages={len(pages)} wall_s_median={statistics.median(walls):.3f} "
           f"server_cpu_s_median={statistics.median(cpus):.3f} walls={[round(w, 3) for w in walls]}")
 
 
