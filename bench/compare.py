@@ -153,15 +153,15 @@ def cache_figures(before, after):
     def delta(name):
         return after.get(name, 0) - before.get(name, 0)
 
-    def rate(kinds, hits="dynarock_item_cache_hits_total", misses="dynarock_item_cache_misses_total"):
-        if kinds:
-            hit = sum(delta(f'rocksdb_block_cache_hits_total{{kind="{k}"}}') for k in kinds)
-            miss = sum(delta(f'rocksdb_block_cache_misses_total{{kind="{k}"}}') for k in kinds)
-        else:
-            hit, miss = delta(hits), delta(misses)
-        return hit / (hit + miss) if hit + miss > 0 else None
+    def blocks(what, kinds):
+        return sum(delta(f'rocksdb_block_cache_{what}_total{{kind="{k}"}}') for k in kinds)
 
-    return {"item_hits": rate(None), "data_hits": rate(["data"]), "meta_hits": rate(["index", "filter"]),
+    def rate(hits, misses):
+        return hits / (hits + misses) if hits + misses > 0 else None
+
+    return {"item_hits": rate(delta("dynarock_item_cache_hits_total"), delta("dynarock_item_cache_misses_total")),
+            "data_hits": rate(blocks("hits", ["data"]), blocks("misses", ["data"])),
+            "meta_hits": rate(blocks("hits", ["index", "filter"]), blocks("misses", ["index", "filter"])),
             "block_cache_mib": after.get("rocksdb_block_cache_usage_bytes", 0) / (1 << 20),
             "stall_s": delta("rocksdb_stall_seconds_total") if "rocksdb_stall_seconds_total" in after else None}
 
